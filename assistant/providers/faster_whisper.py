@@ -1,0 +1,121 @@
+"""Speech-to-text with faster-whisper (CTranslate2), from a model directory on disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..audio import resample
+from ..config import Config, threads_for
+from ..errors import UsageError
+from ..models import ModelStore
+from ..types import AudioChunk, Segment, Transcription
+
+WHISPER_RATE = 16000  # Hz
+NO_SPEECH_PROBABILITY = 0.6  # with a low log-probability, Whisper's own "nothing said" rule
+LOW_LOGPROB = -1.0
+
+
+@dataclass(frozen=True)
+class WhisperOptions:
+    beam_size: int = 1
+    language: str | None = None
+    vad_filter: bool = True
+
+
+class FasterWhisperSTT:
+    """Transcribes with a loaded `faster_whisper.WhisperModel`; see `load`."""
+
+    def __init__(self, model: Any, options: WhisperOptions, *, english_only: bool) -> None:
+        self._model = model
+        self._options = options
+        self._english_only = english_only
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: Path,
+        *,
+        device: str = "cpu",
+        compute_type: str = "auto",
+        threads: int = 0,
+        options: WhisperOptions = WhisperOptions(),
+    ) -> FasterWhisperSTT:
+        from faster_whisper import WhisperModel
+
+        device = _choose_device(device)
+        if compute_type == "auto":
+            compute_type = "float16" if device == "cuda" else "int8"
+        model = WhisperModel(
+            str(model_dir),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=threads_for(threads, cap=4),
+            local_files_only=True,
+        )
+        english_only = model_dir.name.endswith(".en") or not model.model.is_multilingual
+        return cls(model, options, english_only=english_only)
+
+    def transcribe(
+        self,
+        audio: AudioChunk,
+        *,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> Transcription:
+        samples = resample(audio, WHISPER_RATE).to_float32()
+        language = language or self._options.language or ("en" if self._english_only else None)
+        segments, info = self._model.transcribe(
+            samples,
+            language=language,
+            initial_prompt=prompt or None,
+            beam_size=self._options.beam_size,
+            temperature=temperature if temperature is not None else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
+            vad_filter=self._options.vad_filter,
+            condition_on_previous_text=False,
+        )
+        kept = tuple(  # the segments are lazy: decoding happens here, on the caller's thread
+            Segment(s.start, s.end, s.text.strip())
+            for s in segments
+            if s.text.strip() and not _is_no_speech(s)
+        )
+        return Transcription(
+            text=" ".join(s.text for s in kept).strip(),
+            language=info.language,
+            duration=audio.seconds,
+            segments=kept,
+        )
+
+
+def _is_no_speech(segment: Any) -> bool:
+    return segment.no_speech_prob > NO_SPEECH_PROBABILITY and segment.avg_logprob < LOW_LOGPROB
+
+
+def _choose_device(device: str) -> str:
+    if device not in ("cpu", "cuda", "auto"):
+        raise UsageError(f"stt.device must be cpu, cuda or auto, not '{device}'")
+    if device == "cpu":
+        return device
+    import ctranslate2
+
+    has_cuda = ctranslate2.get_cuda_device_count() > 0
+    if device == "cuda" and not has_cuda:
+        raise UsageError(
+            "stt.device is 'cuda' but no CUDA device is available; set stt.device = 'cpu'"
+        )
+    return "cuda" if has_cuda else "cpu"
+
+
+def create(config: Config, store: ModelStore) -> FasterWhisperSTT:
+    stt = config.stt
+    if stt.beam_size < 1:
+        raise UsageError(f"stt.beam_size must be at least 1, not {stt.beam_size}")
+    return FasterWhisperSTT.load(
+        store.require(stt.model, "stt"),
+        device=stt.device,
+        compute_type=stt.compute_type,
+        threads=stt.threads,
+        options=WhisperOptions(stt.beam_size, stt.language or None, stt.vad_filter),
+    )

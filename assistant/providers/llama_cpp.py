@@ -1,0 +1,139 @@
+"""Chat with a GGUF model through llama-cpp-python, using the chat template inside the GGUF."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, threads_for
+from ..context import fit_messages
+from ..errors import AssistantError, UsageError
+from ..models import ModelStore
+from ..types import ChatMessage
+
+CHATML_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
+    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class LlamaCppChat:
+    """Streams chat replies from a loaded `llama_cpp.Llama`; see `load`.
+
+    One reply at a time: llama.cpp's context is not shareable, so a lock serialises calls.
+    Consecutive calls share the KV cache for the common prompt prefix (system prompt, history).
+    """
+
+    def __init__(self, llm: Any, formatter: Any, *, max_tokens: int, temperature: float) -> None:
+        self._llm = llm
+        self._formatter = formatter
+        self._max_tokens = max_tokens
+        self._temperature = temperature
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls,
+        model_path: Path,
+        *,
+        context: int = 2048,
+        threads: int = 0,
+        gpu_layers: int = 0,
+        max_tokens: int = 200,
+        temperature: float = 0.6,
+    ) -> LlamaCppChat:
+        from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        try:
+            llm = Llama(
+                model_path=str(model_path),
+                n_ctx=context,
+                n_threads=threads_for(threads),
+                n_threads_batch=threads_for(threads),
+                n_gpu_layers=gpu_layers,
+                verbose=False,
+            )
+        except ValueError as error:
+            raise AssistantError(f"llama.cpp could not load {model_path}: {error}") from None
+        eos = llm.token_eos()
+        formatter = Jinja2ChatFormatter(
+            template=llm.metadata.get("tokenizer.chat_template", CHATML_TEMPLATE),
+            eos_token=_token_text(llm, eos),
+            bos_token=_token_text(llm, llm.token_bos()),
+            stop_token_ids=[eos],
+        )
+        return cls(llm, formatter, max_tokens=max_tokens, temperature=temperature)
+
+    @property
+    def context_size(self) -> int:
+        return self._llm.n_ctx()
+
+    def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
+        """The tokens of `messages` rendered by the model's chat template."""
+        rendered = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]
+        )
+        return self._llm.tokenize(
+            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+        )
+
+    def stream_chat(
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> Iterator[str]:
+        if not messages:
+            raise UsageError("a chat needs at least one message")
+        limit = min(max_tokens or self._max_tokens, self.context_size // 2)
+        if limit < 1:
+            raise UsageError(f"max_tokens must be at least 1, not {max_tokens}")
+        return self._stream(messages, limit, temperature, list(stop or ()))
+
+    def _stream(
+        self,
+        messages: Sequence[ChatMessage],
+        limit: int,
+        temperature: float | None,
+        stop: list[str],
+    ) -> Iterator[str]:
+        with self._lock:
+            budget = self.context_size - limit
+            fitted = fit_messages(messages, lambda m: len(self.prompt_tokens(m)), budget)
+            tokens = self.prompt_tokens(fitted)
+            stream = self._llm.create_completion(
+                tokens,
+                max_tokens=limit,
+                temperature=self._temperature if temperature is None else temperature,
+                stop=stop or None,
+                stream=True,
+            )
+            try:
+                for part in stream:
+                    if text := part["choices"][0]["text"]:
+                        yield text
+            finally:
+                stream.close()  # stops decoding when the consumer closes us early
+
+
+def _token_text(llm: Any, token: int) -> str:
+    if token < 0:
+        return ""
+    return llm.detokenize([token], special=True).decode("utf-8", errors="ignore")
+
+
+def create(config: Config, store: ModelStore) -> LlamaCppChat:
+    llm = config.llm
+    return LlamaCppChat.load(
+        store.require(llm.model, "llm") / "model.gguf",
+        context=llm.context,
+        threads=llm.threads,
+        gpu_layers=llm.gpu_layers,
+        max_tokens=llm.max_tokens,
+        temperature=llm.temperature,
+    )

@@ -1,0 +1,145 @@
+"""Text-to-speech with Piper voices (ONNX) from the model directory."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import Config, threads_for
+from ..errors import AssistantError, UnknownNameError, UsageError
+from ..models import ModelStore
+from ..text import speakable_chunks
+from ..types import AudioChunk, Voice
+
+MIN_SPEED, MAX_SPEED = 0.25, 4.0  # OpenAI's range for `speed`
+
+
+@dataclass(frozen=True)
+class VoiceFiles:
+    model: Path  # voice.onnx
+    config: Path  # voice.onnx.json
+
+
+class PiperTTS:
+    """Speaks with any downloaded Piper voice; each is loaded on first use and kept."""
+
+    def __init__(
+        self, voices: dict[str, VoiceFiles], *, default_voice: str, threads: int = 0
+    ) -> None:
+        self._files = voices
+        self._default = default_voice
+        self._threads = threads
+        self._loaded: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._voices = {name: _describe(name, files.config) for name, files in voices.items()}
+
+    def voices(self) -> list[Voice]:
+        return list(self._voices.values())
+
+    def load_voice(self, name: str) -> Any:
+        """The loaded `piper.PiperVoice` for `name` (loads it the first time)."""
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = _load_piper_voice(self._files[name], self._threads)
+            return self._loaded[name]
+
+    def resolve(self, voice: str | None) -> tuple[str, int | None]:
+        """`name` or `name:speaker` -> (voice name, speaker id or None)."""
+        requested = voice or self._default
+        name, _, speaker = requested.partition(":")
+        if name not in self._voices:
+            raise UnknownNameError("voice", requested, self._voice_ids())
+        description = self._voices[name]
+        if not speaker:
+            return name, None
+        speaker_map = _speaker_map(self._files[name].config)
+        if speaker in speaker_map:
+            return name, speaker_map[speaker]
+        if speaker.isdigit() and int(speaker) < max(len(description.speakers), 1):
+            return name, int(speaker)
+        raise UnknownNameError("voice", requested, self._voice_ids())
+
+    def _voice_ids(self) -> list[str]:
+        ids = []
+        for voice in self._voices.values():
+            ids.extend([f"{voice.id}:{s}" for s in voice.speakers] or [voice.id])
+        return ids
+
+    def synthesize(
+        self,
+        text: str,
+        *,
+        voice: str | None = None,
+        speed: float = 1.0,
+        instructions: str | None = None,  # accepted for API parity; Piper has no style control
+    ) -> Iterator[AudioChunk]:
+        if not text or not text.strip():
+            raise UsageError("there is no text to speak: the input is empty")
+        if not MIN_SPEED <= speed <= MAX_SPEED:
+            raise UsageError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, not {speed}")
+        name, speaker_id = self.resolve(voice)
+        return self._synthesize(text, name, speaker_id, speed)
+
+    def _synthesize(
+        self, text: str, name: str, speaker_id: int | None, speed: float
+    ) -> Iterator[AudioChunk]:
+        from piper import SynthesisConfig
+
+        piper_voice = self.load_voice(name)
+        options = SynthesisConfig(speaker_id=speaker_id, length_scale=1.0 / speed)
+        for chunk in speakable_chunks(text):
+            for audio in piper_voice.synthesize(chunk, options):
+                yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
+
+
+def _load_piper_voice(files: VoiceFiles, threads: int) -> Any:
+    import onnxruntime
+    from piper import PiperConfig, PiperVoice
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads_for(threads)
+    options.inter_op_num_threads = 1
+    try:
+        config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
+        session = onnxruntime.InferenceSession(
+            str(files.model), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        onnxruntime.capi.onnxruntime_pybind11_state.Fail,
+    ) as error:
+        raise AssistantError(f"Piper could not load the voice {files.model}: {error}") from None
+    return PiperVoice(session=session, config=config)
+
+
+def _describe(name: str, config_path: Path) -> Voice:
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    language = config.get("language", {}).get("code") or config.get("espeak", {}).get("voice", "")
+    speakers = tuple(_speaker_map(config_path)) if config.get("num_speakers", 1) > 1 else ()
+    return Voice(
+        id=name, language=language, sample_rate=config["audio"]["sample_rate"], speakers=speakers
+    )
+
+
+def _speaker_map(config_path: Path) -> dict[str, int]:
+    return dict(json.loads(config_path.read_text(encoding="utf-8")).get("speaker_id_map", {}))
+
+
+def create(config: Config, store: ModelStore) -> PiperTTS:
+    store.require(config.tts.voice.partition(":")[0], "tts")  # the default voice must be there
+    voices = {
+        entry.name: VoiceFiles(
+            store.path(entry.name) / "voice.onnx", store.path(entry.name) / "voice.onnx.json"
+        )
+        for entry in store.catalog.by_role("tts")
+        if store.is_present(entry)
+    }
+    tts = PiperTTS(voices, default_voice=config.tts.voice, threads=config.tts.threads)
+    tts.load_voice(tts.resolve(config.tts.voice)[0])
+    return tts

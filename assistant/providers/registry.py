@@ -1,0 +1,35 @@
+"""Provider name -> factory. Engines are imported only when their provider is created."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+
+from ..config import Config
+from ..errors import UnknownNameError
+from ..models import ModelStore
+from . import ChatModel, SpeechToText, TextToSpeech
+
+# provider name -> "module:factory"; each factory takes (config, store)
+_STT = {"faster-whisper": "faster_whisper:create"}
+_CHAT = {"llama-cpp": "llama_cpp:create"}
+_TTS = {"piper": "piper:create"}
+
+
+def _factory(table: dict[str, str], kind: str, name: str) -> Callable:
+    if name not in table:
+        raise UnknownNameError(f"{kind} provider", name, table)
+    module, _, function = table[name].partition(":")
+    return getattr(import_module(f"{__package__}.{module}"), function)
+
+
+def create_stt(config: Config, store: ModelStore) -> SpeechToText:
+    return _factory(_STT, "speech-to-text", config.stt.provider)(config, store)
+
+
+def create_chat(config: Config, store: ModelStore) -> ChatModel:
+    return _factory(_CHAT, "chat", config.llm.provider)(config, store)
+
+
+def create_tts(config: Config, store: ModelStore) -> TextToSpeech:
+    return _factory(_TTS, "text-to-speech", config.tts.provider)(config, store)
