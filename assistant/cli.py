@@ -57,7 +57,10 @@ def _config(ctx: click.Context) -> Config:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...]) -> None:
-    """An offline voice assistant: faster-whisper -> llama.cpp -> Piper, all on this machine."""
+    """An offline voice assistant: faster-whisper -> llama.cpp -> Piper, all on this machine.
+
+    With no command in a terminal, starts a text chat.
+    """
     overrides = {}
     for setting in settings:
         key, sep, value = setting.partition("=")
@@ -75,7 +78,10 @@ def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...]) 
 
     ctx.meta["config"] = config
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            ctx.invoke(chat)  # the interactive mode this machine can always offer
+        else:
+            click.echo(ctx.get_help())
 
 
 @cli.command()

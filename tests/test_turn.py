@@ -1,0 +1,94 @@
+"""The voice turn: logic checked with scripted fakes, then once with the real engines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import word_error_rate
+
+from assistant.audio import decode_file, silence
+from assistant.turn import voice_turn
+from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
+
+
+class ScriptedSTT:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def transcribe(self, audio, *, language=None, prompt=None, temperature=None) -> Transcription:
+        return Transcription(self.text, "en", audio.seconds)
+
+
+class ScriptedChat:
+    def __init__(self, deltas: list[str]) -> None:
+        self.deltas = deltas
+        self.calls: list[list[ChatMessage]] = []
+        self.closed = False
+
+    def stream_chat(
+        self, messages, *, max_tokens=None, temperature=None, stop=None
+    ) -> Iterator[str]:
+        self.calls.append(list(messages))
+        try:
+            yield from self.deltas
+        finally:
+            self.closed = True
+
+
+class ToneTTS:
+    """One 0.1 s chunk per call, recording what it was asked to say."""
+
+    def __init__(self, fail_on: str | None = None) -> None:
+        self.spoken: list[str] = []
+        self.fail_on = fail_on
+
+    def voices(self) -> list[Voice]:
+        return [Voice("tone", "en", 16000)]
+
+    def synthesize(self, text, *, voice=None, speed=1.0, instructions=None) -> Iterator[AudioChunk]:
+        if self.fail_on and self.fail_on in text:
+            raise RuntimeError("synthesis failed")
+        self.spoken.append(text)
+        yield AudioChunk(b"\x01\x00" * 1600, 16000)
+
+
+def test_silence_gives_no_model_call_and_no_audio():
+    chat = ScriptedChat(["never"])
+    result = voice_turn(silence(1, 16000), ScriptedSTT(""), chat, ToneTTS())
+    assert result.transcript.text == "" and result.reply == "" and result.audio is None
+    assert chat.calls == []
+
+
+def test_reply_is_spoken_sentence_by_sentence_after_the_history():
+    chat = ScriptedChat(["Paris is the ", "capital. It is ", "in France", "."])
+    tts = ToneTTS()
+    history = [ChatMessage("system", "Be brief.")]
+    result = voice_turn(
+        silence(1, 16000), ScriptedSTT("Capital of France?"), chat, tts, history=history
+    )
+    assert chat.calls == [
+        [ChatMessage("system", "Be brief."), ChatMessage("user", "Capital of France?")]
+    ]
+    assert tts.spoken == ["Paris is the capital.", "It is in France."]
+    assert result.reply == "Paris is the capital. It is in France."
+    assert result.audio is not None and result.audio.seconds == pytest.approx(0.2)
+
+
+def test_a_failing_synthesis_closes_the_model_stream():
+    chat = ScriptedChat(["One. ", "Two. ", "Three. ", "Four."])
+    with pytest.raises(RuntimeError):
+        voice_turn(silence(1, 16000), ScriptedSTT("Count."), chat, ToneTTS(fail_on="Two"))
+    assert chat.closed
+
+
+def test_a_real_spoken_question_is_answered_aloud(stt, chat, tts, question_wav):
+    heard: list[str] = []
+    result = voice_turn(
+        decode_file(question_wav), stt, chat, tts, on_transcript=lambda t: heard.append(t.text)
+    )
+    assert word_error_rate(result.transcript.text, "Who wrote Romeo and Juliet?") <= 0.2
+    assert heard == [result.transcript.text]
+    assert result.reply
+    assert result.audio is not None and result.audio.seconds > 0.5
+    assert stt.transcribe(result.audio).text  # the reply audio holds speech
