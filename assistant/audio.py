@@ -16,6 +16,7 @@ from .errors import AudioInputError
 from .types import AudioChunk
 
 SUPPORTED_FORMATS = "wav, flac, mp3 or ogg"
+SHORT_CHUNK = 256  # samples
 
 
 def decode_file(path: str | Path, sample_rate: int | None = None) -> AudioChunk:
@@ -23,12 +24,12 @@ def decode_file(path: str | Path, sample_rate: int | None = None) -> AudioChunk:
     path = Path(path)
     try:
         size = path.stat().st_size
+        with path.open("rb") as file:
+            head = file.read(64 * 1024)
     except OSError as error:
-        raise AudioInputError(f"cannot read {path}: {error.strerror}") from None
+        raise AudioInputError(f"cannot read {path}: {error.strerror or error}") from None
     if size == 0:
         raise AudioInputError(f"{path} is empty (0 bytes); expected audio ({SUPPORTED_FORMATS})")
-    with path.open("rb") as file:
-        head = file.read(64 * 1024)
     _check_wav_complete(head, size, str(path))
     return _decode(str(path), str(path), sample_rate)
 
@@ -101,6 +102,8 @@ def resample(audio: AudioChunk, sample_rate: int) -> AudioChunk:
         return AudioChunk(b"", sample_rate)
     if audio.sample_rate == sample_rate:
         return audio
+    if audio.samples < SHORT_CHUNK:
+        return _interpolate(audio, sample_rate)
     import av
 
     frame = av.AudioFrame.from_ndarray(audio.to_int16().reshape(1, -1), format="s16", layout="mono")
@@ -109,6 +112,14 @@ def resample(audio: AudioChunk, sample_rate: int) -> AudioChunk:
     parts = [_frame_bytes(out) for out in resampler.resample(frame)]
     parts.extend(_frame_bytes(out) for out in resampler.resample(None))
     return AudioChunk(b"".join(parts), sample_rate)
+
+
+def _interpolate(audio: AudioChunk, sample_rate: int) -> AudioChunk:
+    """Linear resampling, for chunks too short for libswresample (it holds them back)."""
+    count = max(round(audio.samples * sample_rate / audio.sample_rate), 1)
+    positions = np.linspace(0, audio.samples - 1, count)
+    samples = np.interp(positions, np.arange(audio.samples), audio.to_int16())
+    return AudioChunk(np.round(samples).astype("<i2").tobytes(), sample_rate)
 
 
 def concat(chunks: Iterable[AudioChunk], sample_rate: int | None = None) -> AudioChunk:

@@ -234,18 +234,21 @@ def models_pull(ctx: click.Context, names: tuple[str, ...], everything: bool) ->
         names = tuple(e.name for e in store.catalog.models)
     for name in names:
         store.catalog.get(name)  # unknown names fail before anything is downloaded
-    fetched = pull(store, names, report=_progress_line)
+    fetched = pull(store, names, report=lambda line: click.echo(line, err=True), progress=_progress)
     click.echo(
         "all models present; nothing downloaded" if not fetched else f"pulled: {', '.join(fetched)}"
     )
 
 
-def _progress_line(line: str) -> None:
-    if line.startswith("\r"):
-        if sys.stderr.isatty():
-            click.echo(line, err=True, nl=line.endswith("100% of") or "100%" in line)
-        return
-    click.echo(line, err=True)
+def _progress(name: str, done: int, total: int) -> None:
+    """A progress line redrawn in place, on a terminal only (logs get the per-file summary)."""
+    if sys.stderr.isatty():
+        end = "\n" if done >= total else ""
+        click.echo(
+            f"\r  {name}: {100 * done // max(total, 1):3d}% of {total / 1e6:.1f} MB{end}",
+            err=True,
+            nl=False,
+        )
 
 
 @cli.group(cls=_Group)

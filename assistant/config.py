@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 import types
@@ -158,11 +159,13 @@ def _coerce(value: Any, kind: Any, name: str, origin: str) -> Any:
     try:
         if kind is bool:
             return _to_bool(value)
-        if kind in (int, float) and not isinstance(value, bool):
-            return kind(value)
+        if kind is int and isinstance(value, int | str) and not isinstance(value, bool):
+            return int(value)
+        if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
+            return float(value)
         if kind is str and isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-    except ValueError:
+    except (TypeError, ValueError):
         pass
     raise ConfigError(f"setting '{name}' ({origin}) must be {kind.__name__}, got {value!r}")
 
@@ -195,8 +198,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    # JSON's string escapes are valid TOML basic-string escapes; TOML also forbids a raw DEL.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def threads_for(requested: int, cap: int | None = None) -> int:

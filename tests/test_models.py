@@ -105,8 +105,20 @@ def store_with(tmp_path: Path, model: ModelEntry) -> ModelStore:
 def test_pull_joins_parts_verifies_and_places_files(index, tmp_path):
     store = store_with(tmp_path, entry())
     lines: list[str] = []
-    assert pull(store, report=lines.append) == ["tiny"]
+    progress: dict[str, list[tuple[int, int]]] = {}
+    fetched = pull(
+        store,
+        report=lines.append,
+        progress=lambda n, d, t: progress.setdefault(n, []).append((d, t)),
+    )
+    assert fetched == ["tiny"]
     assert (store.path("tiny") / "weights.bin").read_bytes() == PART_A + PART_B
+    for model_file in store.catalog.models[
+        0
+    ].files:  # progress climbs to the whole size of each file
+        steps = progress[model_file.name]
+        assert steps[-1] == (model_file.size, model_file.size)
+        assert [done for done, _ in steps] == sorted(done for done, _ in steps)
     assert (store.path("tiny") / "config.json").read_bytes() == CONFIG
     assert store.require("tiny", "stt") == store.path("tiny")
     assert any("sha256 verified" in line for line in lines)

@@ -1,0 +1,160 @@
+"""Tests for assistant.context.fit_messages: trimming a conversation to a token budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from assistant.context import MIN_KEPT_CHARS, fit_messages
+from assistant.types import ChatMessage
+
+SYSTEM = ChatMessage("system", "be brief")
+CONVERSATION = [
+    SYSTEM,
+    ChatMessage("user", "one two three"),
+    ChatMessage("assistant", "four five"),
+    ChatMessage("user", "six seven eight nine"),
+    ChatMessage("assistant", "ten"),
+    ChatMessage("user", "eleven twelve"),
+]
+
+
+def count_words(messages: Sequence[ChatMessage]) -> int:
+    """A stand-in tokenizer: one token per word plus four per message."""
+    return sum(len(message.content.split()) + 4 for message in messages)
+
+
+def count_chars(messages: Sequence[ChatMessage]) -> int:
+    return sum(len(message.content) + 4 for message in messages)
+
+
+def test_counter_sanity():
+    assert count_words(CONVERSATION) == 38
+
+
+def test_keeps_everything_under_budget():
+    assert fit_messages(CONVERSATION, count_words, 38) == CONVERSATION
+    assert fit_messages(CONVERSATION, count_words, 1000) == CONVERSATION
+
+
+def test_returns_a_new_list():
+    result = fit_messages(CONVERSATION, count_words, 1000)
+    result.pop()
+    assert len(CONVERSATION) == 6
+
+
+def test_empty_conversation():
+    assert fit_messages([], count_words, 10) == []
+
+
+def test_drops_oldest_turn_first_with_its_reply():
+    # 38 tokens; dropping "one two three" (7) alone would leave an assistant message first,
+    # so its reply "four five" (6) goes too.
+    assert fit_messages(CONVERSATION, count_words, 37) == [SYSTEM, *CONVERSATION[3:]]
+
+
+def test_kept_turns_never_start_with_assistant():
+    for budget in range(1, 40):
+        turns = [m for m in fit_messages(CONVERSATION, count_words, budget) if m.role != "system"]
+        assert turns[0].role == "user", budget
+
+
+def test_keeps_system_message_and_newest_turn_when_tight():
+    assert fit_messages(CONVERSATION, count_words, 12) == [SYSTEM, CONVERSATION[-1]]
+
+
+def test_system_message_kept_even_when_not_first():
+    messages = [ChatMessage("user", "hello there"), SYSTEM, ChatMessage("user", "again")]
+    assert fit_messages(messages, count_words, 1000) == [SYSTEM, messages[0], messages[2]]
+
+
+def test_never_drops_the_newest_message():
+    for budget in range(1, 40):
+        assert fit_messages(CONVERSATION, count_words, budget)[-1] == CONVERSATION[-1], budget
+
+
+def test_newest_assistant_message_is_kept():
+    messages = [*CONVERSATION[:-1]]  # ends with the assistant's "ten"
+    result = fit_messages(messages, count_words, 10)
+    assert result[-1] == ChatMessage("assistant", "ten")
+
+
+@pytest.mark.parametrize("budget", range(12, 39))
+def test_kept_turns_are_the_most_recent_ones(budget):
+    result = fit_messages(CONVERSATION, count_words, budget)
+    assert result[0] == SYSTEM
+    kept = result[1:]
+    assert kept == CONVERSATION[len(CONVERSATION) - len(kept) :]
+    assert count_words(result) <= budget
+
+
+def test_result_is_the_longest_recent_part_that_fits():
+    # 25 tokens fit the last three turns; 24 do not, and "ten" cannot start the kept part.
+    assert fit_messages(CONVERSATION, count_words, 25) == [SYSTEM, *CONVERSATION[3:]]
+    assert fit_messages(CONVERSATION, count_words, 24) == [SYSTEM, CONVERSATION[-1]]
+
+
+def test_huge_last_message_is_shortened_keeping_its_end():
+    words = [f"w{i}" for i in range(1000)]
+    huge = ChatMessage("user", " ".join(words))
+    messages = [SYSTEM, ChatMessage("user", "hi"), ChatMessage("assistant", "hello"), huge]
+    result = fit_messages(messages, count_words, 100)
+    assert result[0] == SYSTEM
+    assert len(result) == 2
+    assert result[1].role == "user"
+    assert huge.content.endswith(result[1].content)
+    assert result[1].content.endswith("w998 w999")
+    assert len(result[1].content) < len(huge.content)
+    assert count_words(result) <= 100
+
+
+def test_shortened_message_keeps_as_much_as_fits_within_a_quarter():
+    huge = ChatMessage("user", "x" * 4000)
+    result = fit_messages([SYSTEM, huge], count_chars, 1012)
+    kept = result[-1].content
+    assert count_chars(result) <= 1012
+    assert len(kept) > 1000 * 3 // 4  # each cut drops a quarter, so no cut overshoots by more
+
+
+def test_system_message_is_not_shortened_when_last_message_can_be():
+    huge = ChatMessage("user", "x" * 400)
+    result = fit_messages([SYSTEM, huge], count_chars, count_chars([SYSTEM]) + 4 + 50)
+    assert result[0] == SYSTEM
+
+
+@pytest.mark.parametrize("counter", [count_words, count_chars], ids=["words", "chars"])
+@pytest.mark.parametrize(
+    "last",
+    ["eleven twelve", " ".join(f"w{i}" for i in range(300)), "x" * 500],
+    ids=["short", "many-words", "one-long-word"],
+)
+def test_result_always_fits_when_budget_allows_system_and_an_empty_turn(counter, last):
+    system = ChatMessage("system", "you are a helpful assistant that answers briefly")
+    messages = [
+        system,
+        ChatMessage("user", "one two three"),
+        ChatMessage("assistant", "four five"),
+        ChatMessage("user", last),
+    ]
+    floor = counter([system, ChatMessage("user", "")])
+    for budget in range(floor, counter(messages) + 2):
+        result = fit_messages(messages, counter, budget)
+        assert counter(result) <= budget, budget
+        assert result[-1].role == "user", budget
+        assert last.endswith(result[-1].content), budget
+
+
+def test_short_last_message_is_not_cut_below_min_kept_chars():
+    last = ChatMessage("user", "x" * MIN_KEPT_CHARS)
+    system = ChatMessage("system", "s" * 40)
+    result = fit_messages([system, last], count_chars, count_chars([system, last]) - 10)
+    assert result[-1] == last
+    assert len(result[0].content) < 40  # the system message gives way instead
+    assert count_chars(result) <= count_chars([system, last]) - 10
+
+
+def test_gives_up_when_even_an_empty_system_message_does_not_fit():
+    last = ChatMessage("user", "short")
+    result = fit_messages([SYSTEM, last], count_chars, 3)
+    assert result == [ChatMessage("system", ""), last]

@@ -1,0 +1,333 @@
+"""Tests for assistant.text: cleaning model output for speech and cutting it into chunks."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.text import MAX_CHUNK_CHARS, SentenceSplitter, clean_for_speech, speakable_chunks
+
+# A paragraph whose first sentence has no clause mark after six words, so the first-clause
+# rule never applies and streaming must give exactly what feeding it whole gives.
+PARAGRAPH = (
+    "Dr. Smith poured 3.5 litres into the tank. It held, e.g. for a week, without a leak! "
+    "Was that expected? Nobody knew, because the old records, the ones from 1998, were lost. "
+    "Then the team went home.\nA new line starts here"
+)
+PARAGRAPH_SENTENCES = [
+    "Dr. Smith poured 3.5 litres into the tank.",
+    "It held, e.g. for a week, without a leak!",
+    "Was that expected?",
+    "Nobody knew, because the old records, the ones from 1998, were lost.",
+    "Then the team went home.",
+    "A new line starts here",
+]
+
+
+def split_whole(text: str, **options) -> list[str]:
+    splitter = SentenceSplitter(**options)
+    return splitter.feed(text) + splitter.flush()
+
+
+def split_streamed(text: str, size: int = 3, **options) -> list[str]:
+    splitter = SentenceSplitter(**options)
+    chunks: list[str] = []
+    for start in range(0, len(text), size):
+        chunks += splitter.feed(text[start : start + size])
+    return chunks + splitter.flush()
+
+
+# clean_for_speech
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It's 3.5 km away, isn't it? Yes: about 20% of the way (roughly).",
+        'Well - maybe; a well-known "quote" too!',
+        "Café, naïve and 東京 stay as they are.",
+        "First line\nSecond line",
+    ],
+)
+def test_clean_leaves_plain_text_unchanged(text):
+    assert clean_for_speech(text) == text
+
+
+@pytest.mark.parametrize(
+    ("markdown", "spoken"),
+    [
+        ("# Title\nBody", "Title\nBody"),
+        ("## Second level\nBody", "Second level\nBody"),
+        ("### Third", "Third"),
+    ],
+)
+def test_clean_removes_heading_marks(markdown, spoken):
+    assert clean_for_speech(markdown) == spoken
+
+
+@pytest.mark.parametrize(
+    ("markdown", "spoken"),
+    [
+        ("Some **bold** text.", "Some bold text."),
+        ("Some __bold__ text.", "Some bold text."),
+        ("Some *italic* text.", "Some italic text."),
+        ("Some _italic_ text.", "Some italic text."),
+        ("Some ~~struck~~ text.", "Some struck text."),
+        ("Some ***both*** text.", "Some both text."),
+    ],
+)
+def test_clean_removes_emphasis_marks(markdown, spoken):
+    assert clean_for_speech(markdown) == spoken
+
+
+def test_clean_removes_bullet_marks():
+    assert clean_for_speech("- one\n* two\n+ three\n• four") == "one\ntwo\nthree\nfour"
+
+
+def test_clean_removes_numbered_list_marks():
+    assert clean_for_speech("1. first\n2) second\n10. tenth") == "first\nsecond\ntenth"
+
+
+def test_clean_replaces_link_with_its_text():
+    assert clean_for_speech("Read [the manual](https://example.com/docs) first.") == (
+        "Read the manual first."
+    )
+
+
+def test_clean_replaces_image_with_its_alt_text():
+    assert clean_for_speech("![a cat](cat.png) sits.") == "a cat sits."
+
+
+def test_clean_keeps_inline_code_text_without_backticks():
+    assert clean_for_speech("Run `ls -l` now.") == "Run ls -l now."
+
+
+def test_clean_drops_code_blocks():
+    text = "Here it is.\n```python\nimport os\nprint(os.getcwd())\n```\nThat is all."
+    assert clean_for_speech(text) == "Here it is.\nThat is all."
+
+
+def test_clean_drops_unclosed_code_block():
+    assert clean_for_speech("Look:\n```\nrm -rf build") == "Look:"
+
+
+def test_clean_drops_bare_urls():
+    assert clean_for_speech("See https://example.com/a?b=c for more.") == "See for more."
+
+
+def test_clean_removes_quote_marks_and_rules():
+    assert clean_for_speech("> quoted\n---\nafter") == "quoted\nafter"
+
+
+def test_clean_removes_emoji():
+    assert clean_for_speech("Great 🎉 news 😀 today") == "Great news today"
+
+
+def test_clean_removes_emoji_with_skin_tone():
+    assert clean_for_speech("Thumbs 👍🏽 up") == "Thumbs up"
+
+
+def test_clean_removes_control_and_format_characters():
+    assert clean_for_speech("a\x07b\x00c\x1bd") == "a b c d"
+    assert clean_for_speech("zero\u200bwidth") == "zerowidth"
+
+
+def test_clean_collapses_blank_lines_and_spaces():
+    assert clean_for_speech("  one   two \n\n\n three  ") == "one two\nthree"
+
+
+# SentenceSplitter
+
+
+def test_splitter_whole_text_gives_sentences():
+    assert split_whole(PARAGRAPH) == PARAGRAPH_SENTENCES
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 7])
+def test_splitter_streamed_gives_same_sentences_as_whole(size):
+    assert split_streamed(PARAGRAPH, size) == split_whole(PARAGRAPH)
+
+
+def test_splitter_streamed_emits_sentence_as_soon_as_it_is_complete():
+    splitter = SentenceSplitter()
+    assert splitter.feed("Hello there") == []
+    assert splitter.feed(".") == []  # could still be "there.5" or an abbreviation
+    assert splitter.feed(" How") == ["Hello there."]
+
+
+@pytest.mark.parametrize(
+    "text", ["Dr. Smith is here.", "Ask Mrs. Jones now.", "Bring fruit, e.g. apples."]
+)
+def test_splitter_does_not_split_after_abbreviation(text):
+    assert split_streamed(text) == [text]
+
+
+def test_splitter_does_not_split_decimal_number():
+    assert split_streamed("It costs 3.5 euros. Cheap.") == ["It costs 3.5 euros.", "Cheap."]
+
+
+@pytest.mark.parametrize("mark", ["!", "?", "…"])
+def test_splitter_splits_at_other_sentence_ends(mark):
+    assert split_streamed(f"Really{mark} Yes.") == [f"Really{mark}", "Yes."]
+
+
+def test_splitter_keeps_closing_quote_with_sentence():
+    assert split_streamed('He said "stop." Then left.') == ['He said "stop."', "Then left."]
+
+
+def test_splitter_splits_at_newline():
+    splitter = SentenceSplitter()
+    assert splitter.feed("First line\nSecond") == ["First line"]
+    assert splitter.flush() == ["Second"]
+
+
+def test_splitter_flush_returns_unterminated_remainder():
+    splitter = SentenceSplitter()
+    assert splitter.feed("Hello there. How are") == ["Hello there."]
+    assert splitter.flush() == ["How are"]
+    assert splitter.flush() == []
+
+
+def test_splitter_flush_of_whitespace_gives_nothing():
+    splitter = SentenceSplitter()
+    splitter.feed("   \n  ")
+    assert splitter.flush() == []
+
+
+@pytest.mark.parametrize("mark", [",", ":", ";", " -", " —"])
+def test_splitter_first_chunk_cut_at_clause_once_long_enough(mark):
+    text = f"So here is my fairly long opening thought{mark} and the rest follows."
+    chunks = split_streamed(text)
+    assert chunks[0] == f"So here is my fairly long opening thought{mark}"
+    assert chunks[1:] == ["and the rest follows."]
+
+
+def test_splitter_first_chunk_not_cut_at_clause_before_enough_words():
+    text = "Well, I think that is fine."
+    assert split_streamed(text) == [text]
+
+
+def test_splitter_first_clause_word_count_is_configurable():
+    text = "Well, I think that is fine."
+    assert split_streamed(text, first_clause_words=1) == ["Well,", "I think that is fine."]
+
+
+def test_splitter_later_chunks_not_cut_at_clause():
+    text = (
+        "One two three four five six seven, eight. "
+        "Then this second sentence has many words, and a comma in the middle."
+    )
+    assert split_streamed(text) == [
+        "One two three four five six seven,",
+        "eight.",
+        "Then this second sentence has many words, and a comma in the middle.",
+    ]
+
+
+def test_splitter_no_clause_cut_after_a_sentence_was_emitted():
+    splitter = SentenceSplitter()
+    assert splitter.feed("Hi. ") == ["Hi."]
+    assert splitter.feed("This one has more than six words, then a comma") == []
+
+
+RUN_ON = " ".join(f"word{i}" for i in range(400))[:2000]
+
+
+@pytest.mark.parametrize("max_chars", [MAX_CHUNK_CHARS, 50])
+def test_splitter_run_on_text_never_exceeds_max_chars_when_streamed(max_chars):
+    splitter = SentenceSplitter(max_chars=max_chars)
+    fed: list[str] = []
+    for start in range(0, len(RUN_ON), 3):
+        fed += splitter.feed(RUN_ON[start : start + 3])
+    flushed = splitter.flush()
+    assert len(fed) >= len(RUN_ON) // max_chars - 1  # cut while streaming, not held back
+    assert all(len(chunk) <= max_chars for chunk in fed)
+    assert all(len(chunk) <= max_chars for chunk in flushed)
+    assert " ".join(fed + flushed).split() == RUN_ON.split()  # cut at spaces, nothing lost
+
+
+@pytest.mark.parametrize("max_chars", [MAX_CHUNK_CHARS, 50])
+def test_splitter_run_on_text_never_exceeds_max_chars_when_fed_whole(max_chars):
+    splitter = SentenceSplitter(max_chars=max_chars)
+    fed = splitter.feed(RUN_ON)
+    flushed = splitter.flush()
+    assert fed
+    assert all(len(chunk) <= max_chars for chunk in fed + flushed)
+    assert " ".join(fed + flushed).split() == RUN_ON.split()
+
+
+def test_splitter_run_on_without_spaces_is_cut_at_max_chars():
+    text = "x" * 2000
+    chunks = split_streamed(text)
+    assert all(len(chunk) <= MAX_CHUNK_CHARS for chunk in chunks)
+    assert "".join(chunks) == text
+
+
+def test_splitter_hard_cut_prefers_clause_boundary_to_space():
+    words = ("alpha beta gamma delta " * 5).strip()  # 113 characters
+    text = f"Hi. {words}, {words} {words}."
+    chunks = split_streamed(text, max_chars=160)
+    assert chunks[:2] == ["Hi.", f"{words},"]
+    assert all(len(chunk) <= 160 for chunk in chunks)
+
+
+def test_splitter_long_sentence_fed_whole_never_exceeds_max_chars():
+    sentence = " ".join(f"word{i}" for i in range(100)) + "."  # 690 characters
+    splitter = SentenceSplitter()
+    chunks = splitter.feed(sentence + " Next one.") + splitter.flush()
+    assert all(len(chunk) <= MAX_CHUNK_CHARS for chunk in chunks)
+
+
+def test_splitter_long_sentence_streamed_never_exceeds_max_chars():
+    sentence = " ".join(f"word{i}" for i in range(100)) + "."
+    chunks = split_streamed(sentence + " Next one.")
+    assert all(len(chunk) <= MAX_CHUNK_CHARS for chunk in chunks)
+    assert " ".join(chunks).split() == (sentence + " Next one.").split()
+
+
+# speakable_chunks
+
+
+def test_speakable_chunks_of_string_are_clean_sentences():
+    text = "# Hello\nThis is **bold**. See [the docs](https://x.org). Done"
+    assert list(speakable_chunks(text)) == ["Hello", "This is bold.", "See the docs.", "Done"]
+
+
+def test_speakable_chunks_of_deltas_match_string():
+    text = "This is **really** good. And *this* too! Final words"
+    deltas = iter([text[i : i + 3] for i in range(0, len(text), 3)])
+    assert list(speakable_chunks(deltas)) == list(speakable_chunks(text))
+
+
+def test_speakable_chunks_of_deltas_yield_before_stream_ends():
+    def deltas():
+        yield "First sentence here. "
+        yield "Second"
+        raise AssertionError("the stream was read past the first sentence before yielding")
+
+    chunks = speakable_chunks(deltas())
+    assert next(chunks) == "First sentence here."
+
+
+def test_speakable_chunks_skip_chunks_that_clean_to_nothing():
+    assert list(speakable_chunks("😀🎉\n---\nHello.")) == ["Hello."]
+
+
+def test_speakable_chunks_pass_options_to_splitter():
+    assert list(speakable_chunks("x" * 100, max_chars=40)) == ["x" * 40, "x" * 40, "x" * 20]
+
+
+def test_speakable_chunks_never_exceed_max_chunk_chars_for_prose():
+    text = " ".join(f"**word{i}**" for i in range(500))
+    chunks = list(speakable_chunks(text))
+    assert chunks
+    assert all(len(chunk) <= MAX_CHUNK_CHARS for chunk in chunks)
+
+
+def test_speakable_chunks_never_exceed_max_chunk_chars_for_table_cells():
+    text = "|".join(["ab"] * 200)
+    assert all(len(chunk) <= MAX_CHUNK_CHARS for chunk in speakable_chunks(text))
+
+
+def test_speakable_chunks_drop_code_blocks_like_clean_for_speech():
+    text = "Here it is.\n```python\nimport os\nprint(os.getcwd())\n```\nThat is all."
+    assert list(speakable_chunks(text)) == ["Here it is.", "That is all."]
