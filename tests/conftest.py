@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from assistant.config import Config
@@ -19,6 +21,21 @@ REPO = Path(__file__).resolve().parent.parent
 def words(text: str) -> list[str]:
     """Lower-case words without punctuation, for comparing transcripts."""
     return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
+
+
+def encode_audio(path: Path, samples: np.ndarray, codec: str, rate: int, channels: int = 1) -> Path:
+    """Write mono int16 `samples` (at `rate` Hz) with PyAV's `codec`, copied to `channels`."""
+    layout = "stereo" if channels == 2 else "mono"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout)
+        if codec == "vorbis":
+            stream.codec_context.options = {"strict": "experimental"}
+        interleaved = np.repeat(samples.astype(np.int16), channels).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
+        frame.sample_rate = rate  # PyAV converts the frame to the codec's own sample format
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
 
 
 def word_error_rate(heard: str, said: str) -> float:

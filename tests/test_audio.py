@@ -5,9 +5,9 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
+from conftest import encode_audio
 
 from assistant.audio import (
     concat,
@@ -35,33 +35,8 @@ def write_sine(
     freq: float = 440.0,
 ) -> Path:
     """Encode a sine of amplitude 0.5 (the same on every channel) into `path` with PyAV."""
-    layout = "stereo" if channels == 2 else "mono"
-    samples = int(seconds * rate)
-    wave_ = 0.5 * np.sin(2 * np.pi * freq * np.arange(samples) / rate)
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        if codec == "vorbis":
-            stream.codec_context.options = {"strict": "experimental"}
-        sample_format = stream.codec_context.format.name
-        frame_size = stream.codec_context.frame_size or 1024
-        for start in range(0, samples, frame_size):
-            block = np.tile(wave_[start : start + frame_size], (channels, 1))
-            if not sample_format.endswith("p"):  # packed: interleave the channels
-                block = block.T.reshape(1, -1)
-            if sample_format.startswith("s16"):
-                block = (block * 32767).astype(np.int16)
-            elif sample_format.startswith("s32"):
-                block = (block * 2**31 * 0.99).astype(np.int32)
-            else:
-                block = block.astype(np.float32)
-            frame = av.AudioFrame.from_ndarray(block, format=sample_format, layout=layout)
-            frame.sample_rate = rate
-            frame.pts = start
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+    wave_ = 0.5 * np.sin(2 * np.pi * freq * np.arange(int(seconds * rate)) / rate)
+    return encode_audio(path, (wave_ * 32767).astype(np.int16), codec, rate, channels)
 
 
 def peak_frequency(audio: AudioChunk) -> float:

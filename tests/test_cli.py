@@ -8,11 +8,9 @@ import sys
 import wave
 from pathlib import Path
 
-import av
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import word_error_rate, words
+from conftest import encode_audio, word_error_rate, words
 
 from assistant import __version__
 from assistant.audio import decode_file
@@ -42,20 +40,7 @@ def run(*args: str, stdin: str | None = None, env: dict | None = None, cwd=None)
 
 def encode(source: Path, target: Path, codec: str, rate: int, channels: int) -> Path:
     """Re-encode speech into another container, rate and channel count, like outside files."""
-    samples = decode_file(source, rate).to_int16()
-    layout = "stereo" if channels == 2 else "mono"
-    with av.open(str(target), "w") as container:
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        interleaved = np.repeat(samples, channels).reshape(
-            1, -1
-        )  # PyAV converts to the codec's format
-        frame = av.AudioFrame.from_ndarray(interleaved, format="s16", layout=layout)
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return target
+    return encode_audio(target, decode_file(source, rate).to_int16(), codec, rate, channels)
 
 
 # --- help and version ------------------------------------------------------------------------
