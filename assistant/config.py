@@ -58,11 +58,48 @@ class TtsConfig:
 
 
 @dataclass(frozen=True)
+class ConversationConfig:
+    silence_ms: int = 500  # silence that ends the user's turn
+    min_speech_ms: int = 250  # shorter sounds are not speech
+    vad_threshold: float = 0.5  # Silero speech probability
+    barge_in: bool = True  # the user's speech interrupts the assistant
+    barge_in_ms: int = 300  # speech needed during playback to interrupt
+    persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    input_device: str = ""  # name or index; empty: the system default
+    output_device: str = ""
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    enabled: bool = True  # keep transcripts locally; audio is never kept unless asked
+    path: str = ""  # SQLite file; empty: $XDG_DATA_HOME/assistant/history.db
+    max_days: int = 0  # delete conversations older than this; 0: keep
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str = ""  # required (Bearer) whenever host is not loopback
+    cors_origins: str = ""  # comma-separated; empty: no CORS
+    queue_size: int = 4  # requests waiting per model before 429
+    timeout_s: float = 120.0  # per request
+
+
+@dataclass(frozen=True)
 class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     stt: SttConfig = field(default_factory=SttConfig)
     llm: LlmConfig = field(default_factory=LlmConfig)
     tts: TtsConfig = field(default_factory=TtsConfig)
+    conversation: ConversationConfig = field(default_factory=ConversationConfig)
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
 
 def default_config_path() -> Path:

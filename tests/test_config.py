@@ -180,16 +180,16 @@ def test_directory_as_file_is_an_error(tmp_path):
 
 
 def test_unknown_section_in_file_lists_valid_sections(write_toml):
-    with pytest.raises(ConfigError, match="unknown config section 'audio'") as caught:
-        load_config(write_toml("[audio]\nrate = 1\n"), environ={})
+    with pytest.raises(ConfigError, match="unknown config section 'speakers'") as caught:
+        load_config(write_toml("[speakers]\nrate = 1\n"), environ={})
     assert "(file)" in str(caught.value)
     assert "models, stt, llm, tts" in str(caught.value)
     assert caught.value.exit_code == 2
 
 
 def test_unknown_section_in_overrides(no_default_file):
-    with pytest.raises(ConfigError, match=r"unknown config section 'audio' \(flag\)"):
-        load_config(None, environ={}, overrides={"audio.rate": 1})
+    with pytest.raises(ConfigError, match=r"unknown config section 'speakers' \(flag\)"):
+        load_config(None, environ={}, overrides={"speakers.rate": 1})
 
 
 def test_section_that_is_not_a_table(write_toml):
@@ -296,4 +296,13 @@ def test_to_toml_round_trips_system_prompt_with_carriage_return(no_default_file)
 
 def test_to_toml_has_one_table_per_section():
     tables = [line for line in to_toml(Config()).splitlines() if line.startswith("[")]
-    assert tables == ["[models]", "[stt]", "[llm]", "[tts]"]
+    assert tables == [
+        "[models]",
+        "[stt]",
+        "[llm]",
+        "[tts]",
+        "[conversation]",
+        "[audio]",
+        "[history]",
+        "[server]",
+    ]
