@@ -169,3 +169,27 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+
+
+class StreamResampler:
+    """Resample a live stream chunk by chunk, keeping the filter state between chunks."""
+
+    def __init__(self, in_rate: int, out_rate: int) -> None:
+        self.in_rate, self.out_rate = in_rate, out_rate
+        self._resampler = None
+        if in_rate != out_rate:
+            import av
+
+            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=out_rate)
+
+    def push(self, pcm: bytes) -> bytes:
+        """Resampled int16 mono PCM for the next piece of the stream (may lag by a few ms)."""
+        if self._resampler is None or not pcm:
+            return pcm
+        import av
+
+        frame = av.AudioFrame.from_ndarray(
+            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = self.in_rate
+        return b"".join(_frame_bytes(out) for out in self._resampler.resample(frame))

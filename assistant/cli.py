@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .audio import decode_file, write_wav
 from .config import Config, load_config, to_toml
 from .errors import AssistantError, UsageError
 from .models import ModelStore, pull
-from .types import ChatMessage
+from .types import ChatMessage, Transcription
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -59,7 +60,8 @@ def _config(ctx: click.Context) -> Config:
 def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...]) -> None:
     """An offline voice assistant: faster-whisper -> llama.cpp -> Piper, all on this machine.
 
-    With no command in a terminal, starts a text chat.
+    With no command in a terminal, starts the voice conversation (`talk`), or the text chat
+    when there is no microphone.
     """
     overrides = {}
     for setting in settings:
@@ -79,9 +81,21 @@ def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...]) 
     ctx.meta["config"] = config
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
-            ctx.invoke(chat)  # the interactive mode this machine can always offer
+            _start_interactive(ctx)
         else:
             click.echo(ctx.get_help())
+
+
+def _start_interactive(ctx: click.Context) -> None:
+    from .devices import NO_INPUT_HELP, DeviceError, find_device
+
+    try:
+        find_device(_config(ctx).audio.input_device, "input")
+    except DeviceError as error:
+        click.echo(f"{error}\nStarting the text chat. ({NO_INPUT_HELP})", err=True)
+        ctx.invoke(chat)
+        return
+    ctx.invoke(talk)
 
 
 @cli.command()
@@ -152,44 +166,157 @@ def say(
 )
 @click.option("--voice", help="Voice for the reply (see `assistant voices`).")
 @click.option("--speed", type=float, default=None, help="Speaking rate, 0.25 to 4.0.")
+@click.option(
+    "--keep-audio",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Also keep the question's and the reply's audio as WAV files in DIR (off by default).",
+)
 @click.pass_context
 def reply(
-    ctx: click.Context, file: Path, output: Path, voice: str | None, speed: float | None
+    ctx: click.Context,
+    file: Path,
+    output: Path,
+    voice: str | None,
+    speed: float | None,
+    keep_audio: Path | None,
 ) -> None:
     """One voice turn: hear the question in FILE, answer it aloud into OUTPUT."""
     from .engines import load_engines
+    from .history import open_history
+    from .keep_audio import NO_AUDIO, AudioKeeper
+    from .recorder import Recorder
     from .turn import SpeechOptions, voice_turn
 
     audio = decode_file(file)
     config = _config(ctx)
+    keeper = AudioKeeper(keep_audio) if keep_audio else NO_AUDIO
     engines = load_engines(config, stt=True, chat=True, tts=True)
+    speech = SpeechOptions(voice or config.tts.voice, speed or config.tts.speed)
+    recorder = Recorder(
+        open_history(config.history),
+        stt_model=config.stt.model,
+        llm_model=config.llm.model,
+        voice=speech.voice or "",
+        meta=keeper.meta,
+    )
+    started = time.time()
+    heard_at = [started]  # when the question was transcribed
+
+    def heard(transcript: Transcription) -> None:
+        """Print what was heard, and save the user's turn before the reply is thought of."""
+        click.echo(f"you: {transcript.text}" if transcript.text else "you: (no speech)")
+        if transcript.text:
+            heard_at[0] = time.time()
+            turn = recorder.record(
+                "user",
+                transcript.text,
+                started_at=started,
+                ended_at=heard_at[0],
+                latencies={"stt": (heard_at[0] - started) * 1000},
+            )
+            keeper.keep(recorder.conversation_id or 0, turn, "user", audio)
+
     result = voice_turn(
         audio,
         engines.stt,
         engines.chat,
         engines.tts,
         history=[ChatMessage("system", config.llm.system_prompt)],
-        speech=SpeechOptions(voice or config.tts.voice, speed or config.tts.speed),
-        on_transcript=lambda t: click.echo(f"you: {t.text}" if t.text else "you: (no speech)"),
+        speech=speech,
+        on_transcript=heard,
     )
     if result.audio is None:
         raise AssistantError(f"no speech was heard in {file}, so there is nothing to answer")
     click.echo(f"assistant: {result.reply}")
+    turn = recorder.record(
+        "assistant", result.reply, started_at=heard_at[0], latencies=result.latencies
+    )
+    keeper.keep(recorder.conversation_id or 0, turn, "assistant", result.audio)
     _write_wav(output, result.audio)
     click.echo(f"wrote {output} ({result.audio.seconds:.1f} s)", err=True)
 
 
 @cli.command()
 @click.option("--system", "system_prompt", help="System prompt (default: llm.system_prompt).")
+@click.option(
+    "--continue",
+    "resume",
+    is_flag=True,
+    help="Resume the last saved conversation, with its context.",
+)
 @click.pass_context
-def chat(ctx: click.Context, system_prompt: str | None) -> None:
+def chat(ctx: click.Context, system_prompt: str | None, resume: bool) -> None:
     """Text conversation in the terminal. Commands: /reset, /exit (or Ctrl-D)."""
     from .chat import run_chat
     from .engines import load_engines
+    from .history import open_history
+    from .recorder import Recorder
 
     config = _config(ctx)
     model = load_engines(config, chat=True).chat
-    run_chat(model, system_prompt or config.llm.system_prompt)
+    recorder = Recorder(open_history(config.history), llm_model=config.llm.model)
+    if resume:
+        earlier = len(recorder.resume())
+        click.echo(
+            f"(continuing conversation {recorder.conversation_id}: {earlier} earlier messages)"
+            if recorder.conversation_id
+            else "(no saved conversation to continue: starting a new one)",
+            err=True,
+        )
+    run_chat(model, system_prompt or config.llm.system_prompt, recorder=recorder)
+
+
+@cli.command()
+@click.option("--input-device", help="Microphone: index or name (see `assistant devices`).")
+@click.option("--output-device", help="Speaker: index or name.")
+@click.option(
+    "--barge-in", type=click.Choice(["on", "off"]), help="Interrupt by speaking (default on)."
+)
+@click.option("--voice", help="Voice for the replies (see `assistant voices`).")
+@click.option("--speed", type=float, help="Speaking rate, 0.25 to 4.0.")
+@click.option("--system", "system_prompt", help="System prompt (default: llm.system_prompt).")
+@click.option("--timings", is_flag=True, help="Print each turn's latencies.")
+@click.option("--continue", "resume", is_flag=True, help="Resume the last conversation.")
+@click.option(
+    "--keep-audio",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Keep this conversation's audio as WAV files in DIR (off by default).",
+)
+@click.pass_context
+def talk(ctx: click.Context, **options) -> None:
+    """Hands-free voice conversation through the microphone and speaker.
+
+    Keys: p pause/resume, m mute/unmute, s stop speaking, n new conversation, q quit.
+    """
+    from .talk_command import run_talk_command
+
+    run_talk_command(_config(ctx), **options)
+
+
+@cli.command()
+def devices() -> None:
+    """List the audio devices (use with --input-device / --output-device)."""
+    from .devices import NO_INPUT_HELP, list_devices
+
+    found = list_devices()
+    if not found:
+        click.echo(f"no audio devices were found. {NO_INPUT_HELP}")
+    for device in found:
+        roles = [r for r, n in (("in", device.inputs), ("out", device.outputs)) if n]
+        default = [
+            r
+            for r, d in (
+                ("default input", device.default_input),
+                ("default output", device.default_output),
+            )
+            if d
+        ]
+        click.echo(
+            f"{device.index:3}  {device.name}  ({'/'.join(roles)}, {device.sample_rate} Hz)"
+            + (f"  [{', '.join(default)}]" if default else "")
+        )
 
 
 @cli.command()
@@ -272,3 +399,13 @@ def _write_wav(path: Path, audio) -> None:
 
 def main() -> None:
     cli(prog_name="assistant")
+
+
+from .history_cli import history  # noqa: E402
+
+cli.add_command(history)
+
+
+from .server.cli import serve  # noqa: E402  (the `serve` command lives with the server)
+
+cli.add_command(serve)

@@ -35,6 +35,9 @@ class SttConfig:
     threads: int = 0  # 0: one per core, at most 4
     language: str = ""  # empty: detect (multilingual models) or English (.en models)
     vad_filter: bool = True  # drop non-speech before decoding, so silence gives no text
+    base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
+    api_key: str = ""  # provider "openai": sent as a Bearer token
+    timeout_s: float = 60.0  # provider "openai": per request
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class LlmConfig:
     max_tokens: int = 200
     temperature: float = 0.6
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
+    api_key: str = ""  # provider "openai": sent as a Bearer token
+    timeout_s: float = 60.0  # provider "openai": per request
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class TtsConfig:
     voice: str = "en_US-joe-medium"
     speed: float = 1.0  # 1.0 normal; 2.0 twice as fast
     threads: int = 0  # 0: one per core
+    model: str = ""  # provider "openai": the endpoint's speech model; empty: tts-1
+    base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
+    api_key: str = ""  # provider "openai": sent as a Bearer token
+    timeout_s: float = 60.0  # provider "openai": per request
 
 
 @dataclass(frozen=True)

@@ -141,40 +141,51 @@ def _hard_cut(text: str, limit: int) -> int:
     return space + 1 if space > limit // 3 else limit
 
 
+class SpeakableStream:
+    """Feed a model's text deltas; get cleaned chunks ready for TTS (code blocks dropped)."""
+
+    def __init__(self, **options) -> None:
+        self._splitter = SentenceSplitter(**options)
+        self._max_chars = options.get("max_chars", MAX_CHUNK_CHARS)
+        self._inside_code = False
+        self._held = ""  # trailing backticks that may start a fence
+
+    def feed(self, delta: str) -> list[str]:
+        return self._speakable(self._splitter.feed(self._outside_code(delta)))
+
+    def flush(self) -> list[str]:
+        rest, self._held = self._held, ""
+        tail = rest if not self._inside_code and rest.count("`") < len(FENCE) else ""
+        return self._speakable(self._splitter.feed(tail) + self._splitter.flush())
+
+    def _outside_code(self, delta: str) -> str:
+        text = self._held + delta
+        kept = text.rstrip("`")
+        self._held = text[len(kept) :]
+        parts = []
+        for index, part in enumerate(kept.split(FENCE)):
+            self._inside_code = self._inside_code if index == 0 else not self._inside_code
+            if not self._inside_code:
+                parts.append(part)
+        return "".join(parts)
+
+    def _speakable(self, chunks: list[str]) -> list[str]:
+        """Cleaned chunks, cut again where cleaning made one longer than `max_chars`."""
+        out = []
+        for chunk in chunks:
+            rest = clean_for_speech(chunk)
+            while len(rest) > self._max_chars:
+                cut = _hard_cut(rest, self._max_chars)
+                out.append(rest[:cut].strip())
+                rest = rest[cut:].strip()
+            if rest:
+                out.append(rest)
+        return out
+
+
 def speakable_chunks(text: str | Iterable[str], **options) -> Iterator[str]:
     """Clean text (or a stream of deltas) and yield chunks of at most `max_chars` characters."""
-    max_chars = options.get("max_chars", MAX_CHUNK_CHARS)
-    splitter = SentenceSplitter(**options)
-    deltas = [text] if isinstance(text, str) else text
-    for delta in _without_code_blocks(deltas):
-        for chunk in splitter.feed(delta):
-            yield from _cleaned_within(chunk, max_chars)
-    for chunk in splitter.flush():
-        yield from _cleaned_within(chunk, max_chars)
-
-
-def _cleaned_within(chunk: str, max_chars: int) -> Iterator[str]:
-    """The cleaned chunk, cut again where cleaning made it longer than `max_chars`."""
-    rest = clean_for_speech(chunk)
-    while len(rest) > max_chars:
-        cut = _hard_cut(rest, max_chars)
-        yield rest[:cut].strip()
-        rest = rest[cut:].strip()
-    if rest:
-        yield rest
-
-
-def _without_code_blocks(deltas: Iterable[str]) -> Iterator[str]:
-    """The stream with fenced code blocks (```...```) removed, even when a fence is split."""
-    inside = False
-    held = ""
-    for delta in deltas:
-        text = held + delta
-        kept = text.rstrip("`")
-        held = text[len(kept) :]  # trailing backticks may be the start of a fence
-        for index, part in enumerate(kept.split(FENCE)):
-            inside = inside if index == 0 else not inside
-            if part and not inside:
-                yield part
-    if held and not inside and held.count("`") < len(FENCE):
-        yield held
+    stream = SpeakableStream(**options)
+    for delta in [text] if isinstance(text, str) else text:
+        yield from stream.feed(delta)
+    yield from stream.flush()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .audio import concat
 from .providers import ChatModel, SpeechToText, TextToSpeech
@@ -16,6 +18,8 @@ class TurnResult:
     transcript: Transcription
     reply: str  # what the model wrote; empty when no speech was heard
     audio: AudioChunk | None  # the spoken reply; None when there was nothing to answer
+    # ms since the end of the user's speech: stt, first_token, first_audio, total
+    latencies: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -35,15 +39,23 @@ def voice_turn(
     on_transcript: Callable[[Transcription], None] = lambda t: None,
 ) -> TurnResult:
     """Answer `audio` aloud. Silence gives an empty transcript and no model call."""
+    started = time.perf_counter()
     transcript = stt.transcribe(audio)
+    latencies = {"stt": _ms_since(started)}
     on_transcript(transcript)
     if not transcript.text:
-        return TurnResult(transcript, "", None)
+        return TurnResult(transcript, "", None, latencies)
     deltas: list[str] = []
     stream = chat.stream_chat([*history, ChatMessage("user", transcript.text)])
-    chunks = speak_stream(_recording(stream, deltas), tts, speech)
+    stream = _timed(stream, latencies, "first_token", started)
+    chunks = _timed(
+        speak_stream(_recording(stream, deltas), tts, speech), latencies, "first_audio", started
+    )
     spoken = concat(chunks)
-    return TurnResult(transcript, "".join(deltas).strip(), spoken if spoken.pcm else None)
+    latencies["total"] = _ms_since(started)
+    return TurnResult(
+        transcript, "".join(deltas).strip(), spoken if spoken.pcm else None, latencies
+    )
 
 
 def speak_stream(
@@ -63,3 +75,22 @@ def _recording(stream: Iterator[str], into: list[str]) -> Iterator[str]:
         close = getattr(stream, "close", None)
         if close:
             close()
+
+
+T = TypeVar("T")
+
+
+def _timed(items: Iterator[T], latencies: dict[str, float], key: str, since: float) -> Iterator[T]:
+    """`items`, noting in latencies[key] the ms from `since` to the first item."""
+    try:
+        for item in items:
+            latencies.setdefault(key, _ms_since(since))
+            yield item
+    finally:
+        close = getattr(items, "close", None)
+        if close:
+            close()
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0

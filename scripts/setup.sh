@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/run.sh and scripts/test.sh, sourced by both:
-# Python check, system packages (tests only), the virtual environment, the package, the default models.
+# Python check, system packages (PortAudio; more for the tests), the virtual environment, the package,
+# the default models.
 # Every step is skipped when already done, so a second run starts in seconds.
 set -euo pipefail
 
@@ -8,7 +9,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ASSISTANT_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 WITH_TESTS="${1:-}"
-TEST_APT_PACKAGES=(espeak-ng)
+RUN_APT_PACKAGES=(libportaudio2)  # sounddevice's PortAudio, for the microphone and speaker
+# tests: an independent voice, and virtual audio devices (PulseAudio null devices under ALSA)
+TEST_APT_PACKAGES=(espeak-ng pulseaudio pulseaudio-utils libasound2-plugins)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -17,15 +20,17 @@ command -v "$PYTHON" >/dev/null || fail "$PYTHON not found: install Python 3.11 
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || fail "Python 3.11 or newer is needed; $PYTHON is $("$PYTHON" --version 2>&1)"
 
-if [ "$WITH_TESTS" = test ]; then
+wanted=("${RUN_APT_PACKAGES[@]}")
+[ "$WITH_TESTS" = test ] && wanted+=("${TEST_APT_PACKAGES[@]}")
+if command -v dpkg-query >/dev/null; then
   missing=()
-  for package in "${TEST_APT_PACKAGES[@]}"; do
+  for package in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
   done
   if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    command -v apt-get >/dev/null || fail "install these packages with your package manager: ${missing[*]}"
+    command -v apt-get >/dev/null || fail "install these packages: ${missing[*]}"
     say "installing system packages: ${missing[*]}"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import av
@@ -16,6 +18,13 @@ from assistant.models import ModelStore
 from assistant.providers.registry import create_chat, create_stt, create_tts
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config):
+    """Keep the tests away from the user's own config and data (history, kept audio)."""
+    home = Path(tempfile.mkdtemp(prefix="assistant-tests-"))
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    os.environ["XDG_DATA_HOME"] = str(home / "data")
 
 
 def words(text: str) -> list[str]:

@@ -42,9 +42,11 @@ def test_speech_from_another_synthesizer_is_transcribed(stt, espeak):
 
 @pytest.mark.parametrize("rate", [8000, 44100, 48000])
 def test_any_input_rate_is_resampled_for_whisper(stt, espeak, rate):
-    audio = resample(decode_file(espeak("Good morning everyone.", "morning")), rate)
+    said = "Tell me a fun fact about cats."
+    audio = resample(decode_file(espeak(said, "cats")), rate)
     assert audio.sample_rate == rate
-    assert words(stt.transcribe(audio).text) == ["good", "morning", "everyone"]
+    # 8 kHz (telephone band) costs a word or two; broken resampling would give nonsense
+    assert word_error_rate(stt.transcribe(audio).text, said) <= 0.3
 
 
 def test_silence_gives_an_empty_transcript(stt):
@@ -128,10 +130,10 @@ def test_speed_changes_the_length_of_speech(tts):
 
 def test_markdown_and_emoji_are_not_read_aloud(stt, tts):
     audio = concat(
-        tts.synthesize("## Weather\n**Sunny** skies today 😀 ☀️ — see [the map](http://x.y).")
+        tts.synthesize("## Tonight\n**Clear** skies over the hills 😀 ☀️ — see [the map](http://x.y).")
     )
     heard = words(stt.transcribe(audio).text)
-    assert heard[:3] == ["weather", "sunny", "skies"]
+    assert heard[:3] == ["tonight", "clear", "skies"]
     assert not {"asterisk", "star", "hash", "http", "smiley"} & set(heard)
 
 

@@ -11,9 +11,9 @@ from ..models import ModelStore
 from . import ChatModel, SpeechToText, TextToSpeech
 
 # provider name -> "module:factory"; each factory takes (config, store)
-_STT = {"faster-whisper": "faster_whisper:create"}
-_CHAT = {"llama-cpp": "llama_cpp:create"}
-_TTS = {"piper": "piper:create"}
+_STT = {"faster-whisper": "faster_whisper:create", "openai": "openai_compat:create_stt"}
+_CHAT = {"llama-cpp": "llama_cpp:create", "openai": "openai_compat:create_chat"}
+_TTS = {"piper": "piper:create", "openai": "openai_compat:create_tts"}
 
 
 def _factory(table: dict[str, str], kind: str, name: str) -> Callable:

@@ -1,0 +1,235 @@
+"""Microphone and speaker through sounddevice (PortAudio), at each device's own rate."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .audio import resample
+from .errors import AssistantError, UsageError
+from .types import AudioChunk
+
+BLOCK_SECONDS = 0.02  # audio per callback
+STALL_SECONDS = 3.0  # a microphone silent this long (no callbacks at all) is gone
+NO_INPUT_HELP = (
+    "Talk through a browser instead with `assistant serve`, or type with `assistant chat`."
+)
+
+
+class DeviceError(AssistantError):
+    """An audio device is missing, refuses to open or disappeared."""
+
+
+@dataclass(frozen=True)
+class AudioDevice:
+    index: int
+    name: str
+    inputs: int  # channels
+    outputs: int  # channels
+    sample_rate: int  # Hz, the device's default
+    default_input: bool = False
+    default_output: bool = False
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError as error:  # the PortAudio library itself is missing
+        raise DeviceError(
+            f"PortAudio is not available ({error}). Install it (Debian: apt-get install "
+            f"libportaudio2). {NO_INPUT_HELP}"
+        ) from None
+    return sounddevice
+
+
+def list_devices() -> list[AudioDevice]:
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        default_in, default_out = sd.default.device
+    except sd.PortAudioError as error:
+        raise DeviceError(f"cannot list audio devices: {error}") from None
+    return [
+        AudioDevice(
+            index=i,
+            name=d["name"],
+            inputs=d["max_input_channels"],
+            outputs=d["max_output_channels"],
+            sample_rate=int(d["default_samplerate"]),
+            default_input=i == default_in,
+            default_output=i == default_out,
+        )
+        for i, d in enumerate(devices)
+    ]
+
+
+def find_device(spec: str, kind: str) -> AudioDevice:
+    """The `kind` ("input"/"output") device named by `spec`: index, name or unique part of one.
+
+    An empty `spec` means the system default.
+    """
+    devices = [d for d in list_devices() if (d.inputs if kind == "input" else d.outputs) > 0]
+    if not devices:
+        if kind == "input":
+            raise DeviceError(f"no microphone (audio input device) was found. {NO_INPUT_HELP}")
+        raise DeviceError("no speaker (audio output device) was found")
+    if not spec:
+        default = [d for d in devices if (d.default_input if kind == "input" else d.default_output)]
+        return (default or devices)[0]
+    if spec.isdigit():
+        matches = [d for d in devices if d.index == int(spec)]
+    else:
+        matches = [d for d in devices if d.name == spec] or [
+            d for d in devices if spec.lower() in d.name.lower()
+        ]
+    if len(matches) != 1:
+        names = ", ".join(f"{d.index}: {d.name}" for d in devices)
+        problem = "matches several" if matches else "matches no"
+        raise UsageError(f"'{spec}' {problem} {kind} device. Available: {names}")
+    return matches[0]
+
+
+class Microphone:
+    """Captures mono int16 audio; `chunks()` yields it as it arrives (use `async with`)."""
+
+    def __init__(self, device: AudioDevice) -> None:
+        self.device = device
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._stream: Any = None
+        self._channels = 1
+
+    async def __aenter__(self) -> Microphone:
+        sd = _sounddevice()
+        loop = asyncio.get_running_loop()
+
+        def callback(data, frames, time_info, status) -> None:
+            pcm = data.tobytes() if self._channels == 1 else _downmix(data)
+            loop.call_soon_threadsafe(self._queue.put_nowait, pcm)
+
+        def finished() -> None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, None)
+
+        for channels in (1, 2):
+            self._channels = channels
+            try:
+                self._stream = sd.InputStream(
+                    device=self.device.index,
+                    samplerate=self.device.sample_rate,
+                    channels=channels,
+                    dtype="int16",
+                    blocksize=int(self.device.sample_rate * BLOCK_SECONDS),
+                    callback=callback,
+                    finished_callback=finished,
+                )
+                break
+            except sd.PortAudioError as error:
+                if channels == 2 or self.device.inputs < 2:
+                    raise DeviceError(
+                        f"cannot open the microphone '{self.device.name}': {error}"
+                    ) from None
+        self._stream.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            self._stream.close(ignore_errors=True)
+
+    async def chunks(self) -> AsyncIterator[AudioChunk]:
+        while True:
+            try:
+                pcm = await asyncio.wait_for(self._queue.get(), STALL_SECONDS)
+            except TimeoutError:
+                pcm = None
+            if pcm is None:
+                raise DeviceError(
+                    f"the microphone '{self.device.name}' stopped delivering audio "
+                    "(unplugged or taken by another program?)"
+                )
+            yield AudioChunk(pcm, self.device.sample_rate)
+
+
+def _downmix(data: np.ndarray) -> bytes:
+    return data.mean(axis=1).astype("<i2").tobytes()
+
+
+class Speaker:
+    """Plays queued audio at the device's rate; an `AudioSink` for the conversation."""
+
+    def __init__(self, device: AudioDevice) -> None:
+        self.device = device
+        self.rate = device.sample_rate
+        self._queue: deque[np.ndarray] = deque()
+        self._queued_samples = 0
+        self._lock = threading.Lock()
+        self._paused = False
+        self._stream: Any = None
+        self.failure: str | None = None  # set when the device stops under us
+        self._closing = False
+
+    async def __aenter__(self) -> Speaker:
+        sd = _sounddevice()
+        try:
+            self._stream = sd.OutputStream(
+                device=self.device.index,
+                samplerate=self.rate,
+                channels=1,
+                dtype="int16",
+                blocksize=int(self.rate * BLOCK_SECONDS),
+                callback=self._fill,
+                finished_callback=self._finished,
+            )
+            self._stream.start()
+        except sd.PortAudioError as error:
+            raise DeviceError(f"cannot open the speaker '{self.device.name}': {error}") from None
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._stream is not None:
+            self._closing = True
+            self._stream.close(ignore_errors=True)
+
+    def _finished(self) -> None:
+        if not self._closing:
+            self.failure = f"the speaker '{self.device.name}' stopped (unplugged?)"
+
+    def _fill(self, out: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        out.fill(0)
+        if self._paused:
+            return
+        filled = 0
+        with self._lock:
+            while filled < frames and self._queue:
+                head = self._queue[0]
+                take = min(frames - filled, len(head))
+                out[filled : filled + take, 0] = head[:take]
+                filled += take
+                self._queued_samples -= take
+                if take == len(head):
+                    self._queue.popleft()
+                else:
+                    self._queue[0] = head[take:]
+
+    def play(self, chunk: AudioChunk) -> None:
+        samples = resample(chunk, self.rate).to_int16()
+        with self._lock:
+            self._queue.append(samples)
+            self._queued_samples += len(samples)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._queue.clear()
+            self._queued_samples = 0
+
+    def pending_seconds(self) -> float:
+        if self.failure:
+            raise DeviceError(self.failure)
+        return self._queued_samples / self.rate
+
+    def set_paused(self, paused: bool) -> None:
+        self._paused = paused

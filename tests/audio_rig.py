@@ -1,0 +1,213 @@
+"""Real audio devices for tests with no sound card: PulseAudio null devices under ALSA file PCMs.
+
+A private PulseAudio server (null sink and null source) gives ALSA devices a real-time clock.
+Two ALSA `file` PCMs sit on top of it: a microphone whose samples come from a FIFO that the test
+writes in real time (silence, or speech when the test "says" something), and a speaker whose
+samples are written to a raw file. PortAudio, and so sounddevice, sees them as ordinary devices.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assistant.types import AudioChunk
+
+ASSISTANT = str(Path(sys.executable).parent / "assistant")
+DEVICE_RATE = 44100  # what PortAudio reports for these devices; checked by test_talk.py
+
+
+class PulseServer:
+    """A PulseAudio daemon of our own, reachable only through a socket in `directory`."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.socket = directory / "native"
+        binary = shutil.which("pulseaudio")
+        assert binary, (
+            "pulseaudio is missing: scripts/test.sh installs it (apt-get install pulseaudio)"
+        )
+        environment = {**os.environ, "HOME": str(directory), "XDG_RUNTIME_DIR": str(directory)}
+        self.process = subprocess.Popen(
+            [binary, "--daemonize=no", "--exit-idle-time=-1", "-n", "--log-target=stderr",
+             f"--load=module-native-protocol-unix socket={self.socket} auth-anonymous=1",
+             "--load=module-null-sink sink_name=silent_sink",
+             "--load=module-null-source source_name=silent_source"],
+            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 15
+        while not self.socket.exists():
+            assert self.process.poll() is None, "pulseaudio exited at start"
+            assert time.monotonic() < deadline, "pulseaudio did not start"
+            time.sleep(0.05)
+        subprocess.run(
+            ["pactl", "set-default-source", "silent_source"],
+            env={**environment, "PULSE_SERVER": f"unix:{self.socket}"}, check=False,
+            capture_output=True,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def write_alsa_config(path: Path, pulse: PulseServer, microphone: Path, speaker: Path) -> Path:
+    """An ALSA config declaring `testmic` and `testspeaker` on top of `pulse`."""
+    path.write_text(f"""
+pcm.rig_clock {{
+    type pulse
+    server "unix:{pulse.socket}"
+}}
+pcm.testmic {{
+    type file
+    slave.pcm "rig_clock"
+    file "/dev/null"
+    infile "{microphone}"
+    format "raw"
+    hint {{ show on description "Test microphone" }}
+}}
+pcm.testspeaker {{
+    type file
+    slave.pcm "rig_clock"
+    file "{speaker}"
+    format "raw"
+    hint {{ show on description "Test speaker" }}
+}}
+""")
+    return path
+
+
+def alsa_environment(config: Path) -> dict[str, str]:
+    return {**os.environ, "ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{config}"}
+
+
+class LiveMicrophone:
+    """Feeds the test microphone's FIFO in real time: silence, or what the test says."""
+
+    LEAD = 0.15  # seconds written ahead of real time
+
+    def __init__(self, fifo: Path, rate: int = DEVICE_RATE) -> None:
+        fifo.unlink(missing_ok=True)
+        os.mkfifo(fifo)
+        self.fifo, self.rate = fifo, rate
+        self._fd = os.open(fifo, os.O_RDWR)  # never blocks, and readers never see end-of-file
+        self._speech: queue.Queue[np.ndarray] = queue.Queue()
+        self._current = np.zeros(0, dtype="<i2")
+        self._stop = threading.Event()
+        self.spoken_until = 0.0  # monotonic time the last queued speech ends
+        self._thread = threading.Thread(target=self._write, daemon=True)
+        self._thread.start()
+
+    def say(self, audio: AudioChunk) -> float:
+        """Queue speech (any rate); returns the monotonic time it will have been played."""
+        from assistant.audio import resample
+
+        samples = resample(audio, self.rate).to_int16()
+        start = max(self.spoken_until, time.monotonic() + self.LEAD)
+        self.spoken_until = start + len(samples) / self.rate
+        self._speech.put(samples)
+        return self.spoken_until
+
+    def _write(self) -> None:
+        started = time.monotonic()
+        written = 0
+        while not self._stop.is_set():
+            due = int((time.monotonic() - started + self.LEAD) * self.rate) - written
+            if due > 0:
+                block = self._take(due)
+                try:
+                    os.write(self._fd, block.tobytes())
+                except OSError:
+                    return
+                written += due
+            time.sleep(0.01)
+
+    def _take(self, count: int) -> np.ndarray:
+        parts = []
+        while count > 0:
+            if not len(self._current):
+                try:
+                    self._current = self._speech.get_nowait()
+                except queue.Empty:
+                    parts.append(np.zeros(count, dtype="<i2"))
+                    break
+            part, self._current = self._current[:count], self._current[count:]
+            parts.append(part)
+            count -= len(part)
+        return np.concatenate(parts)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        os.close(self._fd)
+
+
+class AssistantProcess:
+    """`assistant ...` in a subprocess; its output lines are collected as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [ASSISTANT, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, env=env, bufsize=1,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._new_line = threading.Condition()
+        self._ended = False
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            if line.startswith("ALSA lib"):
+                continue  # alsa-lib's notes about devices it cannot open
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+        with self._new_line:
+            self._ended = True
+            self._new_line.notify_all()
+
+    def wait_for(self, pattern: str, *, after: int = 0, timeout: float = 60) -> int:
+        """Index of the first line from `after` on matching `pattern`; fails after `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while True:
+                for index in range(after, len(self.lines)):
+                    if re.search(pattern, self.lines[index]):
+                        return index
+                left = deadline - time.monotonic()
+                if self._ended or left <= 0:
+                    raise AssertionError(
+                        f"no line matching {pattern!r} ({'exited' if self._ended else 'timed out'})"
+                        ";\noutput:\n" + "\n".join(self.lines)
+                    )
+                self._new_line.wait(min(left, 0.5))
+
+    def send(self, command: str) -> None:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+
+    def interrupt(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+
+    def finish(self, timeout: float = 30) -> int:
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+    def output(self) -> str:
+        return "\n".join(self.lines)

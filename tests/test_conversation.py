@@ -1,0 +1,405 @@
+"""The conversation engine's logic with scripted fakes: turn-taking, barge-in, pause, mute.
+
+The fakes stand in for the engines only where timing must be controlled (cancellation while
+the model is writing, speech at a chosen moment of playback); tests/test_talk.py runs the real
+models through real audio devices.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from assistant.conversation import (
+    AssistantSaying,
+    Conversation,
+    ConversationOptions,
+    Notice,
+    State,
+    StateChanged,
+    TurnEnded,
+    UserSaid,
+    _Reply,
+)
+from assistant.endpointing import EndpointSettings
+from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
+
+RATE = 16000
+LOUD, ECHO, QUIET = 8000, 1200, 0
+CHUNK_S = 0.02
+
+
+class LoudnessVAD:
+    """Speech probability from loudness: loud is speech, medium is an echo-like murmur."""
+
+    frame_samples = 512
+    sample_rate = RATE
+
+    def __call__(self, frame: np.ndarray) -> float:
+        peak = float(np.abs(frame).max()) * 32768
+        return 0.95 if peak >= LOUD * 0.9 else 0.6 if peak >= ECHO * 0.9 else 0.02
+
+    def reset(self) -> None:
+        pass
+
+
+class ScriptedSTT:
+    def __init__(self, *texts: str, delay: float = 0.05, fail: bool = False) -> None:
+        self.texts = list(texts)
+        self.delay, self.fail = delay, fail
+        self.calls = 0
+
+    def transcribe(self, audio, *, language=None, prompt=None, temperature=None) -> Transcription:
+        self.calls += 1
+        time.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("the STT engine crashed")
+        return Transcription(self.texts.pop(0) if self.texts else "", "en", audio.seconds)
+
+
+class ScriptedChat:
+    """Writes the scripted reply a word at a time, `delay` seconds per word."""
+
+    def __init__(self, reply: str, delay: float = 0.01) -> None:
+        self.reply, self.delay = reply, delay
+        self.requests: list[list[ChatMessage]] = []
+        self.produced = 0
+        self.closed = False
+
+    def stream_chat(
+        self, messages, *, max_tokens=None, temperature=None, stop=None
+    ) -> Iterator[str]:
+        self.requests.append(list(messages))
+        return self._stream()
+
+    def _stream(self) -> Iterator[str]:
+        try:
+            for word in self.reply.split(" "):
+                time.sleep(self.delay)
+                self.produced += 1
+                yield word + " "
+        finally:
+            self.closed = True
+
+
+class WordTTS:
+    """0.1 s of audio per word, one chunk per sentence."""
+
+    def __init__(self) -> None:
+        self.spoken: list[str] = []
+
+    def voices(self) -> list[Voice]:
+        return [Voice("test", "en", RATE)]
+
+    def synthesize(self, text, *, voice=None, speed=1.0, instructions=None) -> Iterator[AudioChunk]:
+        self.spoken.append(text)
+        yield AudioChunk(bytes(2 * int(RATE * 0.1 * len(text.split()))), RATE)
+
+
+class ClockSink:
+    """Plays in real time: what is queued drains as the clock runs (like a speaker)."""
+
+    def __init__(self) -> None:
+        self.end: float | None = None  # monotonic time the queue runs dry
+        self.held: float | None = None  # pending seconds while paused
+        self.cleared = 0
+        self.played_chunks = 0
+
+    def play(self, chunk: AudioChunk) -> None:
+        now = time.monotonic()
+        if self.held is not None:
+            self.held += chunk.seconds
+        else:
+            self.end = max(self.end or now, now) + chunk.seconds
+        self.played_chunks += 1
+
+    def clear(self) -> None:
+        self.end, self.cleared = None, self.cleared + 1
+        self.held = 0.0 if self.held is not None else None
+
+    def pending_seconds(self) -> float:
+        if self.held is not None:
+            return self.held
+        return max(0.0, (self.end or 0) - time.monotonic())
+
+    def set_paused(self, paused: bool) -> None:
+        if paused and self.held is None:
+            self.held = self.pending_seconds()
+        elif not paused and self.held is not None:
+            self.end, self.held = time.monotonic() + self.held, None
+
+
+OPTIONS = ConversationOptions(
+    system_prompt="Be brief.",
+    barge_in_ms=150,
+    endpointing=EndpointSettings(min_speech_ms=96, silence_ms=200, pre_roll_ms=100),
+)
+
+
+class Harness:
+    def __init__(self, stt, chat, tts=None, sink=None, options: ConversationOptions = OPTIONS):
+        self.events: list = []
+        self.stt, self.chat, self.tts, self.sink = stt, chat, tts or WordTTS(), sink or ClockSink()
+        self.conversation = Conversation(
+            self.stt,
+            self.chat,
+            self.tts,
+            LoudnessVAD(),
+            self.sink,
+            options,
+            on_event=self.events.append,
+            history=[ChatMessage("system", options.system_prompt)],
+        )
+
+    async def sound(self, seconds: float, level: int) -> None:
+        """Feed `seconds` of audio at `level`, in real time, 20 ms at a time."""
+        for _ in range(round(seconds / CHUNK_S)):
+            samples = np.full(int(RATE * CHUNK_S), level, dtype="<i2")
+            self.conversation.feed(AudioChunk(samples.tobytes(), RATE))
+            await asyncio.sleep(CHUNK_S)
+
+    async def say(self, seconds: float = 0.4) -> None:
+        await self.sound(seconds, LOUD)
+        await self.sound(0.3, QUIET)
+
+    async def until(self, predicate, timeout: float = 10.0) -> None:
+        """Keep the microphone running (silence) until `predicate()` holds."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert time.monotonic() < deadline, f"timed out; events: {self.events}"
+            await self.sound(CHUNK_S, QUIET)
+
+    def of(self, kind) -> list:
+        return [e for e in self.events if isinstance(e, kind)]
+
+    def states(self) -> list[State]:
+        return [e.state for e in self.of(StateChanged)]
+
+
+def run(coroutine) -> None:
+    asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+def test_a_turn_is_heard_answered_and_kept_in_history():
+    async def scenario():
+        h = Harness(
+            ScriptedSTT("What is the capital of France?"), ScriptedChat("Paris. It is in France.")
+        )
+        await h.say()
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        [turn] = h.of(TurnEnded)
+        assert [e.text for e in h.of(UserSaid)] == ["What is the capital of France?"]
+        assert h.of(UserSaid)[0].audio.seconds > 0.3 and h.of(UserSaid)[0].ended_at > 0
+        assert [e.text for e in h.of(AssistantSaying)] == ["Paris.", "It is in France."]
+        assert turn.spoken == turn.generated == "Paris. It is in France."
+        assert not turn.interrupted
+        assert h.states() == [State.THINKING, State.SPEAKING, State.LISTENING]
+        assert h.conversation.history == [
+            ChatMessage("system", "Be brief."),
+            ChatMessage("user", "What is the capital of France?"),
+            ChatMessage("assistant", "Paris. It is in France."),
+        ]
+        assert h.chat.requests[0][0] == ChatMessage("system", "Be brief.")
+        t = turn.timings
+        assert (
+            t.speech_end
+            < t.endpoint
+            < t.transcript
+            < t.first_token
+            < t.first_sentence
+            < t.first_audio
+        )
+        assert set(t.latencies_ms()) == {
+            "endpoint",
+            "transcript",
+            "first_token",
+            "first_sentence",
+            "first_audio",
+        }
+        assert 150 <= t.latencies_ms()["endpoint"] <= 400  # silence_ms 200, in 32 ms frames
+
+    run(scenario())
+
+
+LONG_REPLY = " ".join(f"Sentence number {n} is here with several more words." for n in range(1, 30))
+
+
+def test_barge_in_stops_playback_closes_the_model_and_keeps_only_what_was_heard():
+    async def scenario():
+        h = Harness(ScriptedSTT("Tell me a story.", "Stop."), ScriptedChat(LONG_REPLY, delay=0.03))
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.5, QUIET)  # about half a second of the reply is heard
+        await h.sound(0.4, LOUD)  # the user talks over it
+        await h.until(lambda: h.of(TurnEnded))
+        [turn] = h.of(TurnEnded)
+        assert turn.interrupted
+        assert h.sink.cleared >= 1 and h.sink.pending_seconds() == 0
+        await h.until(lambda: h.chat.closed)
+        assert h.chat.produced < len(LONG_REPLY.split())  # decoding stopped early
+        heard = turn.spoken.split()
+        assert 3 <= len(heard) <= 15  # ~0.6-1.0 s of speech at 0.1 s a word
+        assert LONG_REPLY.startswith(turn.spoken)
+        assert len(turn.generated) > len(turn.spoken)
+        assert h.conversation.history[-1] == ChatMessage("assistant", turn.spoken)
+        assert 150 <= turn.timings.latencies_ms()["barge_in"] <= 400  # barge_in_ms is 150
+        # the interrupting speech becomes the next turn
+        await h.until(lambda: len(h.of(UserSaid)) == 2)
+        assert h.of(UserSaid)[1].text == "Stop."
+
+    run(scenario())
+
+
+def test_an_echo_of_our_own_voice_does_not_interrupt():
+    async def scenario():
+        h = Harness(ScriptedSTT("Hello."), ScriptedChat("One two three four five six seven eight."))
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.6, ECHO)  # speech-like but well under the barge-in threshold
+        await h.until(lambda: h.of(TurnEnded))
+        assert not h.of(TurnEnded)[0].interrupted
+        assert h.sink.cleared == 0
+
+    run(scenario())
+
+
+def test_barge_in_off_keeps_talking_and_ignores_speech_over_it():
+    async def scenario():
+        options = ConversationOptions(**{**OPTIONS.__dict__, "barge_in": False})
+        h = Harness(
+            ScriptedSTT("Hello.", "ignored"),
+            ScriptedChat("One two three four five six."),
+            options=options,
+        )
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.4, LOUD)
+        await h.until(lambda: h.of(TurnEnded))
+        await h.sound(0.5, QUIET)
+        assert not h.of(TurnEnded)[0].interrupted
+        assert h.stt.calls == 1  # the speech over the reply was not taken as a turn
+
+    run(scenario())
+
+
+def test_more_speech_while_thinking_is_answered_together():
+    async def scenario():
+        h = Harness(ScriptedSTT("What is", "the time?", delay=0.3), ScriptedChat("Noon."))
+        await h.say()
+        await h.until(lambda: h.conversation.state == State.THINKING)
+        await h.say()  # the user goes on before any reply is heard
+        await h.until(lambda: h.of(TurnEnded))
+        [turn] = h.of(TurnEnded)
+        assert turn.user == "What is the time?"
+        assert h.chat.requests[-1][-1] == ChatMessage("user", "What is the time?")
+        assert [m.role for m in h.conversation.history] == ["system", "user", "assistant"]
+
+    run(scenario())
+
+
+def test_the_stop_key_interrupts_and_keeps_the_turn():
+    async def scenario():
+        h = Harness(ScriptedSTT("Story please."), ScriptedChat(LONG_REPLY))
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        h.conversation.interrupt()
+        await h.until(lambda: h.of(TurnEnded))
+        assert h.of(TurnEnded)[0].interrupted
+        assert h.conversation.history[1] == ChatMessage("user", "Story please.")
+        await h.until(lambda: h.conversation.state == State.LISTENING)
+
+    run(scenario())
+
+
+def test_pause_holds_playback_and_the_microphone_until_resumed():
+    async def scenario():
+        h = Harness(ScriptedSTT("Hi.", "never heard"), ScriptedChat("One two three four five six."))
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        h.conversation.pause()
+        assert h.conversation.state == State.PAUSED
+        held = h.sink.pending_seconds()
+        await h.say()  # not heard while paused
+        assert h.sink.pending_seconds() == pytest.approx(held)
+        assert not h.of(TurnEnded)
+        h.conversation.resume()
+        await h.until(lambda: h.of(TurnEnded))
+        assert not h.of(TurnEnded)[0].interrupted and h.stt.calls == 1
+        assert State.PAUSED in h.states()
+
+    run(scenario())
+
+
+def test_mute_stops_hearing_until_unmuted():
+    async def scenario():
+        h = Harness(ScriptedSTT("Now you hear me."), ScriptedChat("Yes."))
+        h.conversation.mute()
+        assert h.conversation.state == State.MUTED
+        await h.say()
+        await h.sound(0.3, QUIET)
+        assert h.stt.calls == 0
+        h.conversation.unmute()
+        await h.say()
+        await h.until(lambda: h.of(TurnEnded))
+        assert h.of(TurnEnded)[0].user == "Now you hear me."
+
+    run(scenario())
+
+
+def test_new_conversation_forgets_the_history():
+    async def scenario():
+        h = Harness(
+            ScriptedSTT("Remember the number seven.", "Which number?"), ScriptedChat("Okay.")
+        )
+        await h.say()
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        h.conversation.new_conversation()
+        assert h.conversation.history == [ChatMessage("system", "Be brief.")]
+        await h.say()
+        await h.until(lambda: len(h.of(TurnEnded)) == 2)
+        assert h.chat.requests[-1] == [
+            ChatMessage("system", "Be brief."),
+            ChatMessage("user", "Which number?"),
+        ]
+
+    run(scenario())
+
+
+def test_an_engine_failure_is_reported_and_the_conversation_goes_on():
+    async def scenario():
+        h = Harness(ScriptedSTT(fail=True), ScriptedChat("Fine."))
+        await h.say()
+        await h.until(lambda: h.of(Notice) and h.conversation.state == State.LISTENING)
+        assert "the STT engine crashed" in h.of(Notice)[0].message
+        h.stt.fail, h.stt.texts = False, ["Are you there?"]
+        await h.say()
+        await h.until(lambda: h.of(TurnEnded))
+
+    run(scenario())
+
+
+def test_silence_after_noise_is_not_a_turn():
+    async def scenario():
+        h = Harness(ScriptedSTT(""), ScriptedChat("never"))
+        await h.say()
+        await h.sound(0.5, QUIET)
+        assert h.stt.calls == 1 and h.chat.requests == []
+        assert h.conversation.state == State.LISTENING
+
+    run(scenario())
+
+
+def test_what_was_heard_is_cut_in_proportion():
+    reply = _Reply(
+        timings=None,
+        started_at=0.0,
+        chunks=[("one two three four", 0.0, 1.0), ("five six", 1.0, 2.0)],
+    )
+    assert reply.spoken_text(2.0) == "one two three four five six"
+    assert reply.spoken_text(1.5) == "one two three four five"
+    assert reply.spoken_text(0.5) == "one two"
+    assert reply.spoken_text(0.0) == ""

@@ -1,0 +1,83 @@
+"""The endpointing state machine, driven by scripted speech probabilities."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.endpointing import Endpointer, EndpointSettings, SpeechEnded, SpeechStarted
+
+FRAME = 512  # samples at 16 kHz: 32 ms
+SETTINGS = EndpointSettings(min_speech_ms=250, silence_ms=500, pre_roll_ms=300)
+
+
+def frame(marker: int) -> bytes:
+    """A frame whose samples all equal `marker`, so the audio can be traced back."""
+    return int(marker).to_bytes(2, "little", signed=True) * FRAME
+
+
+def run(probabilities: list[float], settings: EndpointSettings = SETTINGS):
+    endpointer = Endpointer(settings)
+    events = []
+    for index, probability in enumerate(probabilities):
+        events += [(index, e) for e in endpointer.push(frame(index), probability)]
+    return endpointer, events
+
+
+def frames_in(event: SpeechEnded) -> list[int]:
+    samples = event.audio.to_int16()
+    return [int(samples[i]) for i in range(0, len(samples), FRAME)]
+
+
+def test_speech_starts_after_min_speech_and_ends_after_the_silence():
+    probabilities = [0.0] * 20 + [0.9] * 30 + [0.0] * 30
+    _, events = run(probabilities)
+    (start_index, started), (end_index, ended) = events
+    assert isinstance(started, SpeechStarted) and isinstance(ended, SpeechEnded)
+    assert start_index == 20 + 8 - 1  # 250 ms = 8 frames of 32 ms
+    assert started.at == pytest.approx(20 * 0.032)
+    assert end_index == 50 + 16 - 1  # 500 ms of silence = 16 frames
+    assert ended.speech_end == pytest.approx(50 * 0.032)
+    assert ended.endpoint_at == pytest.approx((end_index + 1) * 0.032)
+
+
+def test_the_utterance_has_its_pre_roll_and_a_short_tail():
+    probabilities = [0.0] * 20 + [0.9] * 30 + [0.0] * 30
+    _, events = run(probabilities)
+    ended = events[-1][1]
+    frames = frames_in(ended)
+    assert frames[0] == 20 - 9  # 300 ms of pre-roll: 9 frames before the first voiced one
+    assert 49 in frames  # the last voiced frame
+    assert frames[-1] == 49 + 6  # ~200 ms of the silence after it, not all 500 ms
+
+
+def test_a_click_shorter_than_min_speech_is_not_speech():
+    _, events = run([0.0] * 10 + [0.9] * 4 + [0.0] * 40)
+    assert events == []
+
+
+def test_short_pauses_inside_speech_do_not_end_the_turn():
+    probabilities = [0.9] * 20 + [0.0] * 10 + [0.9] * 20 + [0.0] * 20
+    _, events = run(probabilities)
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechEnded]
+
+
+def test_hysteresis_keeps_speech_going_just_under_the_threshold():
+    probabilities = [0.9] * 20 + [0.4] * 30 + [0.0] * 20  # 0.4 >= 0.5 - 0.15
+    _, events = run(probabilities)
+    ended = events[-1][1]
+    assert ended.speech_end == pytest.approx(50 * 0.032)
+
+
+def test_a_long_monologue_is_cut_at_the_maximum():
+    settings = EndpointSettings(max_utterance_s=2.0)
+    _, events = run([0.9] * 200, settings)
+    assert [type(e) for _, e in events].count(SpeechEnded) >= 2
+    assert all(e.audio.seconds <= 2.6 for _, e in events if isinstance(e, SpeechEnded))
+
+
+def test_two_turns_and_reset():
+    endpointer, events = run([0.9] * 20 + [0.0] * 20 + [0.9] * 20 + [0.0] * 20)
+    assert [type(e) for _, e in events] == [SpeechStarted, SpeechEnded] * 2
+    endpointer.push(frame(0), 0.9)
+    endpointer.reset()
+    assert not endpointer.in_speech
