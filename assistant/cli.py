@@ -60,8 +60,8 @@ def _config(ctx: click.Context) -> Config:
 def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...]) -> None:
     """An offline voice assistant: faster-whisper -> llama.cpp -> Piper, all on this machine.
 
-    With no command in a terminal, starts the voice conversation (`talk`), or the text chat
-    when there is no microphone.
+    With no command in a terminal, starts the voice conversation (`talk`), or, on a machine
+    without a microphone, the server with the browser page (`serve`).
     """
     overrides = {}
     for setting in settings:
@@ -87,13 +87,17 @@ def cli(ctx: click.Context, config_path: str | None, settings: tuple[str, ...]) 
 
 
 def _start_interactive(ctx: click.Context) -> None:
-    from .devices import NO_INPUT_HELP, DeviceError, find_device
+    """`assistant` alone: talk through the microphone, or serve the browser page without one."""
+    from .devices import DeviceError, find_device
 
     try:
         find_device(_config(ctx).audio.input_device, "input")
     except DeviceError as error:
-        click.echo(f"{error}\nStarting the text chat. ({NO_INPUT_HELP})", err=True)
-        ctx.invoke(chat)
+        click.echo(f"{error}\nStarting the browser page instead (or type with `assistant chat`).",
+                   err=True)  # fmt: skip
+        from .server.cli import serve
+
+        ctx.invoke(serve)
         return
     ctx.invoke(talk)
 
@@ -409,3 +413,8 @@ cli.add_command(history)
 from .server.cli import serve  # noqa: E402  (the `serve` command lives with the server)
 
 cli.add_command(serve)
+
+
+from .bench.command import bench  # noqa: E402  (the benchmark lives in assistant/bench/)
+
+cli.add_command(bench)

@@ -353,11 +353,17 @@ class Conversation:
 
     # --- replying --------------------------------------------------------------------------
 
-    def _start_reply(self, audio: AudioChunk, timings: TurnTimings) -> None:
+    def submit_text(self, text: str) -> None:
+        """A typed turn (no microphone): answered aloud like a spoken one."""
+        if text.strip():
+            now = time.monotonic()
+            self._start_reply(text.strip(), TurnTimings(speech_end=now, endpoint=now))
+
+    def _start_reply(self, said: AudioChunk | str, timings: TurnTimings) -> None:
         if self._reply_task and not self._reply_task.done():
             self.interrupt()
         reply = self._reply = _Reply(timings=timings, started_at=time.time())
-        self._reply_task = asyncio.get_running_loop().create_task(self._respond(audio, reply))
+        self._reply_task = asyncio.get_running_loop().create_task(self._respond(said, reply))
 
     async def _run(self, worker: str, function: Callable, *args: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -366,11 +372,15 @@ class Conversation:
     def _mark(self, reply: _Reply, **moment: float) -> None:
         reply.timings = replace(reply.timings, **moment)
 
-    async def _respond(self, audio: AudioChunk, reply: _Reply) -> None:
+    async def _respond(self, said: AudioChunk | str, reply: _Reply) -> None:
         self._set_activity(State.THINKING)
         user_text = ""
+        audio = said if isinstance(said, AudioChunk) else None
         try:
-            heard = (await self._run("stt", self._stt.transcribe, audio)).text
+            if audio is None:
+                heard = str(said)
+            else:
+                heard = (await self._run("stt", self._stt.transcribe, audio)).text
             self._mark(reply, transcript=time.monotonic())
             user_text = " ".join(part for part in (self._unanswered, heard) if part)
             if not user_text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from .config import Config
 from .models import ModelStore
@@ -35,3 +36,30 @@ def load_engines(
     with ThreadPoolExecutor(max_workers=max(len(wanted), 1)) as pool:
         futures = {name: pool.submit(factory, config, store) for name, factory in wanted.items()}
         return Engines(**{name: future.result() for name, future in futures.items()})
+
+
+def warm_up(engines: Engines, system_prompt: str | None = None) -> None:
+    """Run each loaded stage once on a tiny input, so the first real turn pays no first-call
+    costs (buffer allocation, the system prompt's evaluation into the language model's cache).
+    Stages without a `warm_up` method (remote endpoints) are left alone."""
+    for stage, arguments in (
+        (engines.stt, ()),
+        (engines.chat, (system_prompt,) if system_prompt else ()),
+        (engines.tts, ()),
+    ):
+        method = getattr(stage, "warm_up", None)
+        if method is not None:
+            method(*arguments)
+
+
+def load_conversation_engines(config: Config, system_prompt: str) -> tuple[Engines, Any]:
+    """What a spoken conversation needs, ready to listen: the three stages and the Silero VAD,
+    loaded side by side, then warmed."""
+    from .vad import SileroVAD
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        vad = pool.submit(SileroVAD.load)
+        engines = load_engines(config, stt=True, chat=True, tts=True)
+        vad_model = vad.result()
+    warm_up(engines, system_prompt)
+    return engines, vad_model

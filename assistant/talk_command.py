@@ -10,10 +10,9 @@ from .config import Config
 from .conversation import Conversation, ConversationOptions
 from .devices import Microphone, Speaker, find_device
 from .endpointing import EndpointSettings
-from .engines import load_engines
+from .engines import load_conversation_engines
 from .talk import TalkDisplay, TerminalView, run_talk
 from .types import ChatMessage
-from .vad import SileroVAD
 
 
 def conversation_options(config: Config, **overrides) -> ConversationOptions:
@@ -63,8 +62,7 @@ def run_talk_command(
         voice=options.voice or "", meta=keeper.meta,
     )  # fmt: skip
     context = recorder.resume() if resume else []
-    engines = load_engines(config, stt=True, chat=True, tts=True)
-    vad = SileroVAD.load()
+    engines, vad = load_conversation_engines(config, options.system_prompt)
     live = sys.stdout.isatty()
     view = TerminalView(TalkDisplay(sys.stdout, live=live, timings=timings))
     record = recording(recorder, keeper)

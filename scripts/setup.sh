@@ -11,7 +11,8 @@ PYTHON="${PYTHON:-python3}"
 WITH_TESTS="${1:-}"
 RUN_APT_PACKAGES=(libportaudio2)  # sounddevice's PortAudio, for the microphone and speaker
 # tests: an independent voice, and virtual audio devices (PulseAudio null devices under ALSA)
-TEST_APT_PACKAGES=(espeak-ng pulseaudio pulseaudio-utils libasound2-plugins)
+# and a real browser (Chromium driven by selenium through chromedriver)
+TEST_APT_PACKAGES=(espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver)
 
 say() { printf '[setup] %s\n' "$*" >&2; }
 fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }

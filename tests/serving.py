@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +54,11 @@ def clean_env(tmp: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server(tmp: Path, *settings: str) -> Iterator[Server]:
-    """`assistant --set S... serve --port FREE`, until /health answers; stopped afterwards."""
+def running_server(
+    tmp: Path, *settings: str, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """`assistant --set S... serve --port FREE`, until /health answers; stopped afterwards.
+    `env` adds variables (ASSISTANT_* ones included) to the clean environment."""
     port = free_port()
     log = tmp / f"serve-{port}.log"
     flags = [arg for setting in settings for arg in ("--set", setting)]
@@ -64,7 +67,7 @@ def running_server(tmp: Path, *settings: str) -> Iterator[Server]:
             [ASSISTANT, *flags, "serve", "--port", str(port)],
             stdout=output,
             stderr=subprocess.STDOUT,
-            env=clean_env(tmp),
+            env={**clean_env(tmp), **(env or {})},
         )
     server = Server(f"http://127.0.0.1:{port}", log)
     try:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from audio_rig import (
     ASSISTANT,
@@ -209,6 +210,36 @@ def test_no_microphone_points_to_the_browser_and_the_chat(tmp_path):
     assert "Traceback" not in result.stderr
     listed = subprocess.run([ASSISTANT, "devices"], capture_output=True, text=True, env=environment)
     assert listed.returncode == 0 and "no audio devices" in listed.stdout
+
+
+def test_no_arguments_without_a_microphone_serves_the_browser_page(tmp_path):
+    from serving import free_port
+
+    port = free_port()
+    environment = {
+        **os.environ,
+        "PULSE_SERVER": f"unix:{tmp_path}/no-server",
+        "ASSISTANT_SERVER_PORT": str(port),
+        "ASSISTANT_HISTORY_ENABLED": "false",
+    }
+    environment.pop("ALSA_CONFIG_PATH", None)
+    # `assistant` alone acts only in a terminal: `script` gives it one
+    process = subprocess.Popen(
+        ["script", "-qfec", ASSISTANT, "/dev/null"], env=environment, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "talk in a browser at" in line:
+                break
+        assert any("no microphone" in line for line in lines), lines
+        assert f"http://127.0.0.1:{port}/" in lines[-1]
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=60).status_code == 200
+    finally:
+        process.terminate()
+        process.wait(20)
 
 
 def test_a_device_that_disappears_gives_a_clear_message(tmp_path, espeak):

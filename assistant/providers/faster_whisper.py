@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..audio import resample
 from ..config import Config, threads_for
 from ..errors import UsageError
@@ -56,6 +58,18 @@ class FasterWhisperSTT:
         )
         english_only = model_dir.name.endswith(".en") or not model.model.is_multilingual
         return cls(model, options, english_only=english_only)
+
+    def warm_up(self) -> None:
+        """Decode one second of silence: the first call's allocations happen here, not in a turn."""
+        segments, _ = self._model.transcribe(
+            np.zeros(WHISPER_RATE, dtype=np.float32),
+            language=self._options.language or ("en" if self._english_only else None),
+            beam_size=self._options.beam_size,
+            vad_filter=False,  # else nothing would reach the encoder
+            temperature=0.0,
+        )
+        for _ in segments:
+            pass
 
     def transcribe(
         self,

@@ -85,6 +85,18 @@ class LlamaCppChat:
             rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
 
+    def warm_up(self, system_prompt: str | None = None) -> None:
+        """Evaluate the system prompt into the KV cache (one token generated), so a turn's prompt
+        only adds what follows it."""
+        messages = [ChatMessage("user", "Hello.")]
+        if system_prompt:
+            messages.insert(0, ChatMessage("system", system_prompt))
+        with self._lock:
+            for _ in self._llm.create_completion(
+                self.prompt_tokens(messages), max_tokens=1, temperature=0.0, stream=True
+            ):
+                pass
+
     def stream_chat(
         self,
         messages: Sequence[ChatMessage],

@@ -69,6 +69,12 @@ class PiperTTS:
             ids.extend([f"{voice.id}:{s}" for s in voice.speakers] or [voice.id])
         return ids
 
+    def warm_up(self) -> None:
+        """Speak one short sentence with the default voice, so the first reply pays no first-run
+        costs."""
+        for _ in self.synthesize("Hello there."):
+            pass
+
     def synthesize(
         self,
         text: str,

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 from ..config import Config
 from ..engines import Engines
 from ..errors import AssistantError
-from . import endpoints
+from . import endpoints, history_routes
 from .errors import ApiError, handle
 from .security import ApiKeyMiddleware
 from .workers import Busy, Cancelled, TimedOut, Unavailable
@@ -27,6 +27,7 @@ API_ROUTES = [
     Route("/v1/audio/transcriptions", endpoints.transcriptions, methods=["POST"]),
     Route("/v1/audio/speech", endpoints.speech, methods=["POST"]),
     Route("/v1/chat/completions", endpoints.chat_completions, methods=["POST"]),
+    *history_routes.ROUTES,
 ]
 # Handled without a traceback; anything else is a bug, answered 500 and logged.
 EXPECTED = (
@@ -50,7 +51,8 @@ def create_app(config: Config, engines: Engines, *, routes: Sequence[BaseRoute] 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         service.start()
         try:
-            yield
+            async with history_routes.opened(app, config.history):
+                yield
         finally:
             service.stop()
 
@@ -61,7 +63,7 @@ def create_app(config: Config, engines: Engines, *, routes: Sequence[BaseRoute] 
             Middleware(
                 CORSMiddleware,
                 allow_origins=origins,
-                allow_methods=["GET", "POST"],
+                allow_methods=["GET", "POST", "DELETE"],
                 allow_headers=["Authorization", "Content-Type"],
             )
         )

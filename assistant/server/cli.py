@@ -45,11 +45,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         engines = load_engines(config, stt=True, chat=True, tts=True)
         bound_port = listener.getsockname()[1]
         shown = f"[{server.host}]" if ":" in server.host else server.host
-        click.echo(
-            f"serving the OpenAI-compatible API on http://{shown}:{bound_port}/v1"
-            + (" (API key required)" if server.api_key else ""),
-            err=True,
-        )
+        base = f"http://{shown}:{bound_port}"
+        keyed = " (API key required)" if server.api_key else ""
+        message = f"talk in a browser at {base}/ ; OpenAI-compatible API at {base}/v1{keyed}"
+        click.echo(message, err=True)
         _run(config, engines, listener)
     finally:
         listener.close()
@@ -82,9 +81,10 @@ def _run(config, engines, listener: socket.socket) -> None:
     import uvicorn
 
     from .app import create_app
+    from .web import web_routes
 
     settings = uvicorn.Config(
-        create_app(config, engines),
+        create_app(config, engines, routes=web_routes(config, engines)),
         log_level="info",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         limit_concurrency=MAX_CONNECTIONS,

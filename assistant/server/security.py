@@ -12,7 +12,7 @@ from ..config import ServerConfig
 from ..errors import UsageError
 from .errors import ApiError
 
-PROTECTED_PREFIXES = ("/v1/",)  # the API; `/health` and the future web page stay open
+PROTECTED_PREFIXES = ("/v1/",)  # the API and the voice session; `/health` and the page stay open
 
 
 def is_loopback(host: str) -> bool:
@@ -61,6 +61,8 @@ class ApiKeyMiddleware:
         if scope["type"] in ("http", "websocket") and scope["path"].startswith(PROTECTED_PREFIXES):
             headers = dict(scope["headers"])
             authorization = headers.get(b"authorization", b"").decode("latin-1")
+            if scope["type"] == "websocket" and not authorization:
+                authorization = _query_token(scope)  # browsers cannot set WebSocket headers
             if not key_matches(authorization, self.api_key):
                 error = _missing_key() if not authorization else _wrong_key()
                 if scope["type"] == "http":
@@ -69,6 +71,14 @@ class ApiKeyMiddleware:
                     await send({"type": "websocket.close", "code": 1008, "reason": error.message})
                 return
         await self.app(scope, receive, send)
+
+
+def _query_token(scope: Scope) -> str:
+    """`?access_token=KEY` as a Bearer credential, or "" when there is none."""
+    from urllib.parse import parse_qs
+
+    tokens = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("access_token")
+    return f"Bearer {tokens[0]}" if tokens else ""
 
 
 def _missing_key() -> ApiError:

@@ -1,0 +1,69 @@
+"""`assistant bench`: latency per stage and voice to voice, against the targets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DEFAULT_OUTPUT = "bench-results"
+
+
+@click.command()
+@click.option("--quick", is_flag=True, help="One iteration of three utterances (a CI smoke run).")
+@click.option(
+    "--iterations",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Times each measurement is repeated (default 3; 1 with --quick).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_OUTPUT,
+    show_default=True,
+    help="Directory for benchmark.json, benchmark.md and the cached utterances.",
+)
+@click.option(
+    "--cold-start-probe",
+    is_flag=True,
+    hidden=True,
+    help="Internal: be the process whose cold start is measured.",
+)
+@click.pass_context
+def bench(
+    ctx: click.Context, quick: bool, iterations: int | None, output: Path, cold_start_probe: bool
+) -> None:
+    """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
+
+    Writes OUTPUT/benchmark.json and OUTPUT/benchmark.md and prints the table.
+    """
+    from ..talk_command import conversation_options
+    from .run import bench_config
+
+    root = ctx.find_root()
+    config = root.meta["config"]()
+    if cold_start_probe:
+        from .coldstart import probe
+
+        config = bench_config(config, quick)
+        probe(config, conversation_options(config).system_prompt, output / "corpus")
+        return
+    from .run import run_benchmark, write
+
+    cli_args = []
+    if root.params.get("config_path"):
+        cli_args += ["--config", root.params["config_path"]]
+    for setting in root.params.get("settings") or ():
+        cli_args += ["--set", setting]
+    results = run_benchmark(
+        config,
+        quick=quick,
+        iterations=iterations or (1 if quick else 3),
+        output=output,
+        cli_args=cli_args,
+        say=lambda line: click.echo(line, err=True),
+    )
+    json_path, md_path = write(results, output)
+    click.echo(md_path.read_text(), nl=False)
+    click.echo(f"wrote {json_path} and {md_path}", err=True)

@@ -1,0 +1,187 @@
+"""The benchmark's results as a JSON file and a markdown table, checked against the targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..audio import write_atomically
+
+# (key, what, target, comparison) on a 2-core x86 CPU with the default models
+TARGETS = (
+    ("v2v_streaming_p50", "voice to voice, streaming, p50 (ms)", 700, "<="),
+    ("v2v_streaming_p95", "voice to voice, streaming, p95 (ms)", 1000, "<="),
+    ("streaming_over_sequential", "streaming / sequential, p50", 0.5, "<="),
+    ("stt_project_over_raw", "STT project / raw engine, p50", 1.10, "<="),
+    ("llm_project_over_raw", "LLM project / raw engine (first token, p50)", 1.10, "<="),
+    ("tts_project_over_raw", "TTS project / raw engine (first audio, p50)", 1.10, "<="),
+    ("cold_start_s", "cold start (s)", 3.0, "<="),
+    ("peak_memory_mb", "peak memory (MB)", 600, "<="),
+    ("barge_in_p50", "barge-in reaction, p50 (ms)", 150, "<="),
+)
+
+
+def target_values(results: dict) -> dict[str, Any]:
+    e2e, stages, cold = results["voice_to_voice"], results["stages"], results["cold_start"]
+    ratios = stages["project_over_raw"]
+    return {
+        "v2v_streaming_p50": e2e["streaming_ms"]["p50"],
+        "v2v_streaming_p95": e2e["streaming_ms"]["p95"],
+        "streaming_over_sequential": e2e["streaming_over_sequential"],
+        "stt_project_over_raw": ratios["stt_latency"],
+        "llm_project_over_raw": ratios["llm_ttft"],
+        "tts_project_over_raw": ratios["tts_first_audio"],
+        "cold_start_s": cold["ready_s"],
+        "peak_memory_mb": cold["peak_rss_mb"],
+        "barge_in_p50": results["barge_in"]["reaction_ms"]["p50"],
+    }
+
+
+def check_targets(results: dict) -> list[dict]:
+    values = target_values(results)
+    checked = []
+    for key, what, target, _ in TARGETS:
+        value = values[key]
+        checked.append(
+            {
+                "key": key,
+                "what": what,
+                "target": target,
+                "value": value,
+                "met": value is not None and value <= target,
+            }
+        )
+    return checked
+
+
+def write_report(results: dict, directory: Path) -> tuple[Path, Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = directory / "benchmark.json", directory / "benchmark.md"
+    write_atomically(json_path, json.dumps(results, indent=2, ensure_ascii=False).encode())
+    write_atomically(md_path, markdown(results).encode())
+    return json_path, md_path
+
+
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _row(name: str, figure: dict, unit_digits: int = 0, note: str = "") -> str:
+    return (
+        f"| {name} | {_fmt(figure.get('p50'), unit_digits)} | "
+        f"{_fmt(figure.get('p95'), unit_digits)} | {note} |"
+    )
+
+
+def markdown(results: dict) -> str:
+    meta, stages, raw = results["meta"], results["stages"], results["stages"]["raw"]
+    e2e, cold, barge = results["voice_to_voice"], results["cold_start"], results["barge_in"]
+    ratios = stages["project_over_raw"]
+    settings = ", ".join(f"{k}={v}" for k, v in meta["settings"].items())
+    lines = [
+        f"Benchmark of {meta['date']} on {meta['machine']} ({meta['cpu_count']} CPUs; load "
+        f"average {meta['load_before']} before, {meta['load_after']} after); "
+        f"{meta['iterations']} iteration(s) of {len(meta['utterances'])} utterances"
+        + (" (--quick)" if meta["quick"] else "")
+        + ".",
+        "",
+        f"Models: STT {meta['models']['stt']}, LLM {meta['models']['llm']}, "
+        f"TTS {meta['models']['tts']}. Settings: {settings}.",
+        "",
+        "| figure | p50 | p95 | notes |",
+        "|---|---:|---:|---|",
+        _row(
+            "STT latency per utterance (ms)",
+            stages["stt"]["latency_ms"],
+            0,
+            f"raw engine {_fmt(raw['stt']['latency_ms']['p50'])} ms; "
+            f"project/raw {_fmt(ratios['stt_latency'], 2)}",
+        ),
+        _row("STT real-time factor", stages["stt"]["rtf"], 3),
+        _row(
+            "STT word error rate",
+            stages["stt"]["wer"],
+            3,
+            f"mean {_fmt(stages['stt']['wer_mean'], 3)}",
+        ),
+        _row(
+            "LLM time to first token (ms)",
+            stages["llm"]["ttft_ms"],
+            0,
+            f"raw engine {_fmt(raw['llm']['ttft_ms']['p50'])} ms; "
+            f"project/raw {_fmt(ratios['llm_ttft'], 2)}",
+        ),
+        _row(
+            "LLM tokens per second",
+            stages["llm"]["tokens_per_s"],
+            0,
+            f"raw engine {_fmt(raw['llm']['tokens_per_s']['p50'])}; project/raw time per "
+            f"token {_fmt(ratios['llm_time_per_token'], 2)}",
+        ),
+        _row(
+            "LLM time to first sentence (ms)",
+            stages["llm"]["first_sentence_ms"],
+            0,
+            f"raw engine {_fmt(raw['llm']['first_sentence_ms']['p50'])} ms; "
+            f"project/raw {_fmt(ratios['llm_first_sentence'], 2)}",
+        ),
+        _row(
+            "TTS time to first audio (ms)",
+            stages["tts"]["first_audio_ms"],
+            0,
+            f"raw engine {_fmt(raw['tts']['first_audio_ms']['p50'])} ms; "
+            f"project/raw {_fmt(ratios['tts_first_audio'], 2)}",
+        ),
+        _row("TTS real-time factor", stages["tts"]["rtf"], 3),
+        _row(
+            "voice to voice, streaming (ms)",
+            e2e["streaming_ms"],
+            0,
+            "true end of speech to first reply audio, endpointing included",
+        ),
+        _row(
+            "voice to voice, sequential chain (ms)",
+            e2e["sequential_ms"],
+            0,
+            f"streaming/sequential (p50) {_fmt(e2e['streaming_over_sequential'], 2)}",
+        ),
+    ]
+    for stage, figure in e2e["streaming_stages_ms"].items():
+        lines.append(_row(f"  streaming: {stage.replace('_', ' ')} (ms after end)", figure))
+    lines.append(
+        _row(
+            "  sequential: endpointing (ms)",
+            e2e["sequential_endpoint_ms"],
+            0,
+            "same VAD and endpointer on the same audio, stream time",
+        )
+    )
+    lines += [
+        f"| cold start, exec to ready (s) | {_fmt(cold['ready_s'], 2)} | | Python and "
+        f"the CLI {_fmt(cold.get('python_and_cli_s'), 2)} s, engines loaded and warmed "
+        f"{_fmt(cold.get('load_and_warm_s'), 2)} s |",
+        f"| peak resident memory (MB) | {_fmt(cold['peak_rss_mb'])} | | cold-start process, "
+        f"through one turn; benchmark process {_fmt(results['memory']['bench_peak_rss_mb'])} MB |",
+        _row(
+            "barge-in reaction (ms)",
+            barge["reaction_ms"],
+            0,
+            f"onset to playback silent; to flushed: {_fmt(barge['flushed_ms']['p50'])} ms",
+        ),
+        "",
+        "| target | value | met |",
+        "|---|---:|---|",
+    ]
+    for target in results["targets"]:
+        value = target["value"]
+        shown = _fmt(value, 2 if isinstance(value, float) and value < 10 else 0)
+        lines.append(
+            f"| {target['what']} <= {target['target']} | {shown} | "
+            f"{'yes' if target['met'] else 'NO'} |"
+        )
+    return "\n".join(lines) + "\n"

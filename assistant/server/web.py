@@ -1,0 +1,64 @@
+"""The kiosk page at `/`, its static files, and the voice session WebSocket at /v1/session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.requests import Request
+from starlette.responses import FileResponse
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.websockets import WebSocket
+
+from ..config import Config
+from ..conversation import Conversation
+from ..engines import Engines
+from ..history import History
+from ..recorder import Recorder, recording
+from ..talk_command import conversation_options
+from ..types import ChatMessage
+from ..vad import SileroVAD
+from .session import BrowserSink, SessionParts, run_session
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# Everything comes from this server: no CDN, no fonts, nothing that needs the network.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; connect-src 'self' ws: wss:; "
+    "media-src 'self' blob:; img-src 'self' data:; base-uri 'none'; form-action 'none'",
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
+    """Routes for the browser: the page, its assets and the voice session."""
+    options = conversation_options(config)
+
+    def make_conversation(sink: BrowserSink, on_event) -> Conversation:
+        return Conversation(
+            engines.stt, engines.chat, engines.tts, SileroVAD.load(), sink, options,
+            on_event=on_event, history=[ChatMessage("system", options.system_prompt)],
+        )  # fmt: skip
+
+    def record(history: History):
+        recorder = Recorder(history, stt_model=config.stt.model, llm_model=config.llm.model,
+                            voice=options.voice or "", meta={"source": "browser"})  # fmt: skip
+        return recording(recorder)
+
+    voices = []
+    for voice in engines.tts.voices():
+        voices.extend([f"{voice.id}:{s}" for s in voice.speakers] or [voice.id])
+    parts = SessionParts(make_conversation, voices, record)
+
+    async def page(request: Request) -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
+
+    async def session(websocket: WebSocket) -> None:
+        # the history the server opened at start (see history_routes.opened)
+        await run_session(websocket, parts, websocket.app.state.history)
+
+    return [
+        Route("/", page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=WEB_DIR), name="static"),
+        WebSocketRoute("/v1/session", session),
+    ]
