@@ -74,6 +74,8 @@ class ConversationConfig:
     vad_threshold: float = 0.5  # Silero speech probability
     barge_in: bool = True  # the user's speech interrupts the assistant
     barge_in_ms: int = 300  # speech needed during playback to interrupt
+    barge_in_hold_ms: int = 64  # speech that holds playback until it interrupts or stops; 0: off
+    speculate_ms: int = 64  # silence after which the reply is begun, dropped if you go on; 0: off
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
 
 

@@ -21,7 +21,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from .audio import StreamResampler
-from .endpointing import Endpointer, EndpointSettings, SpeechEnded, SpeechStarted
+from .endpointing import (
+    Endpointer,
+    EndpointSettings,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+)
 from .providers import ChatModel, SpeechToText, TextToSpeech
 from .text import SpeakableStream
 from .types import AudioChunk, ChatMessage
@@ -76,6 +83,8 @@ class ConversationOptions:
     barge_in: bool = True
     barge_in_ms: int = 300  # voiced time during playback that interrupts
     barge_in_threshold: float = 0.8  # stricter than listening: the assistant's own echo is quieter
+    barge_in_hold_ms: int = 0  # voiced time during playback that holds it until barge_in_ms
+    # tells (speech goes on: interrupt) or the speech stops (playback goes on); 0: no hold
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
 
@@ -91,7 +100,8 @@ class TurnTimings:
     first_sentence: float | None = None  # first chunk ready for TTS
     first_audio: float | None = None  # first audio handed to the sink
     barge_in_onset: float | None = None  # the user's speech that interrupted began
-    playback_stopped: float | None = None  # the sink was flushed
+    playback_stopped: float | None = None  # the sink fell silent (held, then flushed)
+    speculated: float | None = None  # the reply was begun at a pause, before the endpoint
 
     def latencies_ms(self) -> dict[str, float]:
         """Each stage's time since the end of the user's speech (barge-in: since its onset)."""
@@ -159,6 +169,11 @@ class _Reply:
     audio: list[AudioChunk] = field(default_factory=list)
     heard_at_stop: float | None = None  # seconds played when playback was stopped
     for_more_speech: bool = False  # cancelled because the user went on talking
+    # begun at a pause (speculatively): nothing is said or shown until the endpoint confirms it
+    confirmed: asyncio.Event = field(default_factory=asyncio.Event)
+    heard: tuple[str, AudioChunk | None, str] | None = None  # transcript, audio, user text
+    turn_audio: AudioChunk | None = None  # the whole turn, when it ended after the pause
+    announced: bool = False  # UserSaid was emitted
 
     def spoken_text(self, heard: float) -> str:
         words: list[str] = []
@@ -202,6 +217,7 @@ class Conversation:
         self._reply_task: asyncio.Task | None = None
         self._reply: _Reply | None = None
         self._loud_frames = 0  # consecutive frames above the barge-in threshold while speaking
+        self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
         self._unanswered = ""  # user speech whose reply was cut off by more user speech
         self._state = State.LISTENING
 
@@ -214,6 +230,11 @@ class Conversation:
         if self._muted and self._activity == State.LISTENING:
             return State.MUTED
         return self._activity
+
+    @property
+    def busy(self) -> bool:
+        """A reply is under way (including one begun at a pause, not yet known to be needed)."""
+        return self._reply_task is not None and not self._reply_task.done()
 
     @property
     def muted(self) -> bool:
@@ -242,10 +263,12 @@ class Conversation:
         self._paused = True
         self._sink.set_paused(True)
         self._endpointer.reset()
+        self._drop_speculation()
         self._announce()
 
     def resume(self) -> None:
         self._paused = False
+        self._held_at, self._loud_frames = None, 0
         self._sink.set_paused(False)
         self._announce()
 
@@ -253,6 +276,9 @@ class Conversation:
         """Stop hearing the microphone; a reply already under way is still spoken."""
         self._muted = True
         self._endpointer.reset()
+        self._drop_speculation()
+        self._loud_frames = 0
+        self._release_hold()  # nothing more is heard that could confirm an interruption
         self._announce()
 
     def unmute(self) -> None:
@@ -261,6 +287,8 @@ class Conversation:
 
     def interrupt(self) -> None:
         """Stop speaking now and cancel the reply; what was heard stays in the history."""
+        if self._drop_speculation():
+            return
         if self._reply_task and not self._reply_task.done():
             self._stop_playback()
             self._reply_task.cancel()
@@ -309,10 +337,18 @@ class Conversation:
             self._check_barge_in(probability, frame_seconds)
         self._pending = self._pending[frames * frame_bytes :]
 
-    def _on_speech_event(self, event: SpeechStarted | SpeechEnded) -> None:
+    def _on_speech_event(
+        self, event: SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
+    ) -> None:
         if isinstance(event, SpeechStarted):
             if self._activity == State.THINKING:  # the user goes on talking: answer it all later
                 self._stop_reply_for_more_speech()
+            return
+        if isinstance(event, SpeechPaused):
+            self._speculate(event)
+            return
+        if isinstance(event, SpeechResumed):
+            self._drop_speculation()  # the user goes on: what was begun is thrown away
             return
         if self._activity == State.SPEAKING:
             return  # heard over our own voice, not loud or long enough to barge in: no turn
@@ -320,20 +356,72 @@ class Conversation:
             speech_end=event.speech_end + self._clock_offset,
             endpoint=event.endpoint_at + self._clock_offset,
         )
-        self._start_reply(event.audio, timings)
+        if not self._confirm_speculation(event.audio, timings):
+            self._start_reply(event.audio, timings)
+
+    def _speculate(self, event: SpeechPaused) -> None:
+        """A short pause: begin the reply now (transcribe, think, synthesize the first words)
+        but say and play nothing until the endpoint confirms that the turn is over."""
+        if self._activity != State.LISTENING or self.busy:
+            return
+        timings = TurnTimings(
+            speech_end=event.speech_end + self._clock_offset, speculated=time.monotonic()
+        )
+        self._start_reply(event.audio, timings, speculative=True)
+
+    def _confirm_speculation(self, audio: AudioChunk, timings: TurnTimings) -> bool:
+        """The endpoint came with no speech since the pause: the reply begun then is the one."""
+        reply = self._reply
+        if reply is None or reply.confirmed.is_set() or not self.busy:
+            return False
+        ended = {"speech_end": timings.speech_end, "endpoint": timings.endpoint}
+        reply.timings = replace(reply.timings, **ended)
+        reply.turn_audio = audio
+        reply.confirmed.set()
+        self._set_activity(State.THINKING)
+        self._announce_heard(reply)
+        return True
+
+    def _drop_speculation(self) -> bool:
+        """Cancel a reply begun at a pause and not yet confirmed; True if there was one."""
+        reply = self._reply
+        if reply is None or reply.confirmed.is_set() or not self.busy:
+            return False
+        assert self._reply_task is not None
+        self._reply_task.cancel()
+        return True
 
     def _check_barge_in(self, probability: float, frame_seconds: float) -> None:
-        """Interrupt when speech clearly above our own echo lasts `barge_in_ms` during playback."""
-        speaking = self._activity == State.SPEAKING and self.options.barge_in
-        loud = speaking and probability >= self.options.barge_in_threshold
+        """Interrupt when speech clearly above our own echo lasts `barge_in_ms` during playback.
+        With `barge_in_hold_ms`, playback is held as soon as such speech lasts that long, and
+        goes on if the speech stops before `barge_in_ms`."""
+        options = self.options
+        speaking = self._activity == State.SPEAKING and options.barge_in
+        loud = speaking and probability >= options.barge_in_threshold
         self._loud_frames = self._loud_frames + 1 if loud else 0
         heard = self._loud_frames * frame_seconds
-        if loud and heard * 1000 >= self.options.barge_in_ms and self._reply is not None:
+        if not loud:
+            self._release_hold()
+        elif options.barge_in_hold_ms and heard * 1000 >= options.barge_in_hold_ms:
+            self._hold()
+        if loud and heard * 1000 >= options.barge_in_ms and self._reply is not None:
             self._reply.timings = replace(
                 self._reply.timings, barge_in_onset=time.monotonic() - heard
             )
             self._loud_frames = 0
             self.interrupt()
+
+    def _hold(self) -> None:
+        if self._held_at is None and not self._paused:
+            self._held_at = time.monotonic()
+            self._sink.set_paused(True)
+
+    def _release_hold(self) -> None:
+        """Playback goes on (after a hold for speech that did not last)."""
+        if self._held_at is not None:
+            self._held_at = None
+            if not self._paused:
+                self._sink.set_paused(False)
 
     def _stop_reply_for_more_speech(self) -> None:
         """The user goes on talking before hearing a reply: answer everything together later."""
@@ -348,8 +436,10 @@ class Conversation:
         if reply is not None and reply.heard_at_stop is None:
             reply.heard_at_stop = reply.queued - self._sink.pending_seconds()
         self._sink.clear()
+        stopped = self._held_at or time.monotonic()
+        self._release_hold()  # the queue is empty: the next reply plays at once
         if reply is not None:
-            reply.timings = replace(reply.timings, playback_stopped=time.monotonic())
+            reply.timings = replace(reply.timings, playback_stopped=stopped)
 
     # --- replying --------------------------------------------------------------------------
 
@@ -359,10 +449,14 @@ class Conversation:
             now = time.monotonic()
             self._start_reply(text.strip(), TurnTimings(speech_end=now, endpoint=now))
 
-    def _start_reply(self, said: AudioChunk | str, timings: TurnTimings) -> None:
+    def _start_reply(
+        self, said: AudioChunk | str, timings: TurnTimings, *, speculative: bool = False
+    ) -> None:
         if self._reply_task and not self._reply_task.done():
             self.interrupt()
         reply = self._reply = _Reply(timings=timings, started_at=time.time())
+        if not speculative:
+            reply.confirmed.set()
         self._reply_task = asyncio.get_running_loop().create_task(self._respond(said, reply))
 
     async def _run(self, worker: str, function: Callable, *args: Any) -> Any:
@@ -373,7 +467,8 @@ class Conversation:
         reply.timings = replace(reply.timings, **moment)
 
     async def _respond(self, said: AudioChunk | str, reply: _Reply) -> None:
-        self._set_activity(State.THINKING)
+        if reply.confirmed.is_set():
+            self._set_activity(State.THINKING)
         user_text = ""
         audio = said if isinstance(said, AudioChunk) else None
         try:
@@ -385,16 +480,16 @@ class Conversation:
             user_text = " ".join(part for part in (self._unanswered, heard) if part)
             if not user_text:
                 return
-            self._unanswered = user_text
-            if heard:
-                ended_at = time.time() - (time.monotonic() - (reply.timings.speech_end or 0))
-                self._emit(UserSaid(heard, audio, ended_at))
+            reply.heard = (heard, audio, user_text)
+            self._announce_heard(reply)
             if reply.for_more_speech:
                 return
             await self._think_and_speak(user_text, reply)
+            await reply.confirmed.wait()
             self._finish(user_text, reply, interrupted=False)
         except asyncio.CancelledError:
-            if user_text and not reply.for_more_speech:  # stopped: keep what was heard
+            confirmed = reply.confirmed.is_set()
+            if user_text and confirmed and not reply.for_more_speech:  # keep what was heard
                 self._finish(user_text, reply, interrupted=True)
             raise
         except Exception as error:  # an engine failed: say so and keep listening
@@ -405,6 +500,17 @@ class Conversation:
             if not self.options.barge_in and self._activity == State.SPEAKING:
                 self._endpointer.reset()  # what was heard over our voice is not a turn
             self._set_activity(State.LISTENING)
+
+    def _announce_heard(self, reply: _Reply) -> None:
+        """What the user said, once it is both transcribed and known to be a turn."""
+        if reply.heard is None or reply.announced or not reply.confirmed.is_set():
+            return
+        reply.announced = True
+        heard, audio, user_text = reply.heard
+        self._unanswered = user_text
+        if heard:
+            ended_at = time.time() - (time.monotonic() - (reply.timings.speech_end or 0))
+            self._emit(UserSaid(heard, reply.turn_audio or audio, ended_at))
 
     async def _think_and_speak(self, user_text: str, reply: _Reply) -> None:
         messages = [*self.history, ChatMessage("user", user_text)]
@@ -449,6 +555,7 @@ class Conversation:
                 audio = await self._run(
                     "tts", _synthesize, self._tts, sentence, options.voice, options.speed
                 )
+                await reply.confirmed.wait()  # a speculative reply plays only once it is the turn
                 if audio:
                     start = reply.queued
                     for chunk in audio:

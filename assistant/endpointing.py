@@ -15,6 +15,7 @@ class EndpointSettings:
     threshold: float = 0.5  # speech probability that starts or continues speech
     min_speech_ms: int = 250  # voiced time before speech counts as started
     silence_ms: int = 500  # silence that ends the turn
+    pause_ms: int = 0  # shorter silence that announces a possible end (SpeechPaused); 0: never
     pre_roll_ms: int = 300  # audio kept from before the start, so the first word is whole
     max_utterance_s: float = 30.0  # a turn is ended after this long, whatever is heard
 
@@ -25,6 +26,23 @@ class SpeechStarted:
 
 
 @dataclass(frozen=True)
+class SpeechPaused:
+    """The speaker has been silent for `pause_ms`: the turn may be over (or may go on)."""
+
+    audio: AudioChunk  # the utterance so far, as SpeechEnded would give it now
+    started_at: float  # stream seconds
+    speech_end: float  # stream seconds: end of the last voiced frame
+    at: float  # stream seconds
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """Speech again after a SpeechPaused, before the turn ended."""
+
+    at: float  # stream seconds
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     audio: AudioChunk  # the utterance, with its pre-roll and a short tail
     started_at: float  # stream seconds
@@ -32,11 +50,12 @@ class SpeechEnded:
     endpoint_at: float  # stream seconds: when the silence was long enough
 
 
-Event = SpeechStarted | SpeechEnded
+Event = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 class Endpointer:
-    """Feed frames (int16 PCM bytes) with their speech probability; get SpeechStarted/Ended."""
+    """Feed frames (int16 PCM bytes) with their speech probability; get SpeechStarted, then
+    SpeechEnded (with SpeechPaused/SpeechResumed between them when `pause_ms` is set)."""
 
     def __init__(self, settings: EndpointSettings = EndpointSettings()) -> None:
         self.settings = settings
@@ -44,6 +63,9 @@ class Endpointer:
         self._frame_seconds = frame_ms / 1000
         self._start_frames = max(1, round(settings.min_speech_ms / frame_ms))
         self._end_frames = max(1, round(settings.silence_ms / frame_ms))
+        # 0: no pause events; a pause as long as the end silence would come too late to matter
+        pause_frames = round(settings.pause_ms / frame_ms) if settings.pause_ms > 0 else 0
+        self._pause_frames = max(1, pause_frames) if 0 < pause_frames < self._end_frames else 0
         self._max_frames = round(settings.max_utterance_s / self._frame_seconds)
         self._pre_roll: deque[bytes] = deque(maxlen=max(1, round(settings.pre_roll_ms / frame_ms)))
         self._negative = max(settings.threshold - 0.15, 0.05)  # hysteresis, as Silero recommends
@@ -59,6 +81,7 @@ class Endpointer:
         self._silent = 0
         self._start_time = 0.0
         self._last_voiced_end = 0.0
+        self._paused = False  # a SpeechPaused was sent for the current silence
 
     @property
     def in_speech(self) -> bool:
@@ -103,21 +126,33 @@ class Endpointer:
 
     def _while_speaking(self, frame: bytes, probability: float, end_of_frame: float) -> list[Event]:
         self._utterance.append(frame)
+        events: list[Event] = []
         if probability >= self._negative:
             self._silent = 0
             self._voiced += probability >= self.settings.threshold
             self._last_voiced_end = end_of_frame
+            if self._paused:
+                self._paused = False
+                events.append(SpeechResumed(end_of_frame - self._frame_seconds))
         else:
             self._silent += 1
         too_long = len(self._utterance) >= self._max_frames
         if self._silent < self._end_frames and not too_long:
-            return []
-        tail = max(0, len(self._utterance) - self._silent + round(0.2 / self._frame_seconds))
+            if self._pause_frames and self._silent == self._pause_frames and not self._paused:
+                self._paused = True
+                start, last = self._start_time, self._last_voiced_end
+                events.append(SpeechPaused(self._audio(), start, last, end_of_frame))
+            return events
         ended = SpeechEnded(
-            audio=AudioChunk(b"".join(self._utterance[:tail]), self.settings.sample_rate),
+            audio=self._audio(),
             started_at=self._start_time,
             speech_end=self._last_voiced_end,
             endpoint_at=end_of_frame,
         )
         self.reset()
-        return [ended]
+        return [*events, ended]
+
+    def _audio(self) -> AudioChunk:
+        """The utterance up to its last voiced frame and a 0.2 s tail of what followed."""
+        tail = max(0, len(self._utterance) - self._silent + round(0.2 / self._frame_seconds))
+        return AudioChunk(b"".join(self._utterance[:tail]), self.settings.sample_rate)

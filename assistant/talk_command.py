@@ -7,31 +7,12 @@ import sys
 from pathlib import Path
 
 from .config import Config
-from .conversation import Conversation, ConversationOptions
+from .conversation import Conversation
+from .conversation_config import conversation_options
 from .devices import Microphone, Speaker, find_device
-from .endpointing import EndpointSettings
 from .engines import load_conversation_engines
 from .talk import TalkDisplay, TerminalView, run_talk
 from .types import ChatMessage
-
-
-def conversation_options(config: Config, **overrides) -> ConversationOptions:
-    """The conversation's settings from the config, with per-run overrides (None: keep)."""
-    settings = config.conversation
-    barge_in = overrides.get("barge_in")
-    prompt = overrides.get("system_prompt") or config.llm.system_prompt
-    return ConversationOptions(
-        system_prompt=f"{prompt} {settings.persona}".strip(),
-        voice=overrides.get("voice") or config.tts.voice,
-        speed=overrides.get("speed") or config.tts.speed,
-        barge_in=settings.barge_in if barge_in is None else barge_in == "on",
-        barge_in_ms=settings.barge_in_ms,
-        endpointing=EndpointSettings(
-            threshold=settings.vad_threshold,
-            min_speech_ms=settings.min_speech_ms,
-            silence_ms=settings.silence_ms,
-        ),
-    )
 
 
 def run_talk_command(

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-MAX_CHUNK_CHARS = 240  # never hand TTS more than this at once (Piper's memory grows with length)
+MAX_CHUNK_CHARS = 160  # never hand TTS more at once: Piper needs ~20 MB per second of speech
 FENCE = "```"  # markdown code fence: code is not read aloud
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
@@ -58,6 +58,12 @@ def _speakable(char: str) -> str:
 
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|\n+")
 _CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s-\s")
+# words that begin a new clause or phrase: the first chunk may end before one (once long enough)
+_JOINING = re.compile(
+    r"\s(?=(?:and|but|or|so|because|with|which|who|whose|where|when|while|whereas|if|although|"
+    r"though|since|until|unless)\s)",
+    re.IGNORECASE,
+)
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e a.m p.m no approx fig inc ltd".split()  # noqa: SIM905
 )
@@ -67,13 +73,22 @@ class SentenceSplitter:
     """Feed streamed text; get back chunks ready to speak as soon as they are complete.
 
     A chunk ends at a sentence end. The first chunk may also end at a clause boundary
-    (comma, colon, dash) once it has `first_clause_words` words, so speech starts early.
-    No chunk is longer than `max_chars`: a run-on sentence is cut at a clause or a space.
+    (comma, colon, dash) once it has `first_clause_words` words, or before a word that
+    begins a clause or phrase ("and", "with", "which"...) once it has `first_join_words`
+    words, so speech starts early. No chunk is longer than `max_chars`: a run-on sentence is
+    cut at a clause or a space.
     """
 
-    def __init__(self, *, first_clause_words: int = 6, max_chars: int = MAX_CHUNK_CHARS) -> None:
+    def __init__(
+        self,
+        *,
+        first_clause_words: int = 6,
+        first_join_words: int = 8,
+        max_chars: int = MAX_CHUNK_CHARS,
+    ) -> None:
         self._buffer = ""
         self._first_clause_words = first_clause_words
+        self._first_join_words = first_join_words
         self._max_chars = max_chars
         self._emitted = 0
 
@@ -112,6 +127,10 @@ class SentenceSplitter:
             for match in _CLAUSE_END.finditer(text):
                 if len(text[: match.start()].split()) >= self._first_clause_words:
                     return self._bounded(text, match.end())
+            for match in _JOINING.finditer(text):
+                before = text[: match.start()]
+                if len(before.split()) >= self._first_join_words and not _inside_quotes(before):
+                    return self._bounded(text, match.start())
         if len(text) > self._max_chars:
             return _hard_cut(text, self._max_chars)
         return None
@@ -129,6 +148,12 @@ def _is_abbreviation(text: str, dot: int) -> bool:
     if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
         return True
     return word.isdigit() and dot + 1 < len(text) and text[dot + 1 : dot + 2].isdigit()
+
+
+def _inside_quotes(text: str) -> bool:
+    """True when `text` ends inside a quotation or parenthesis (a title, an aside)."""
+    straight = text.count('"') % 2 == 1
+    return straight or text.count("“") > text.count("”") or text.count("(") > text.count(")")
 
 
 def _hard_cut(text: str, limit: int) -> int:

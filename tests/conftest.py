@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -13,6 +12,7 @@ import av
 import numpy as np
 import pytest
 
+from assistant.bench.corpus import word_error_rate, words  # noqa: F401  (used by the tests)
 from assistant.config import Config
 from assistant.models import ModelStore
 from assistant.providers.registry import create_chat, create_stt, create_tts
@@ -25,11 +25,6 @@ def pytest_configure(config):
     home = Path(tempfile.mkdtemp(prefix="assistant-tests-"))
     os.environ["XDG_CONFIG_HOME"] = str(home / "config")
     os.environ["XDG_DATA_HOME"] = str(home / "data")
-
-
-def words(text: str) -> list[str]:
-    """Lower-case words without punctuation, for comparing transcripts."""
-    return re.findall(r"[a-z0-9']+", text.lower().replace("-", " "))
 
 
 def encode_audio(path: Path, samples: np.ndarray, codec: str, rate: int, channels: int = 1) -> Path:
@@ -45,20 +40,6 @@ def encode_audio(path: Path, samples: np.ndarray, codec: str, rate: int, channel
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             container.mux(packet)
     return path
-
-
-def word_error_rate(heard: str, said: str) -> float:
-    """Word-level edit distance over the reference length."""
-    hypothesis, reference = words(heard), words(said)
-    previous = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, 1):
-        current = [i]
-        for j, hyp_word in enumerate(hypothesis, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
-            )
-        previous = current
-    return previous[-1] / max(len(reference), 1)
 
 
 @pytest.fixture(scope="session")

@@ -403,3 +403,134 @@ def test_what_was_heard_is_cut_in_proportion():
     assert reply.spoken_text(1.5) == "one two three four five"
     assert reply.spoken_text(0.5) == "one two"
     assert reply.spoken_text(0.0) == ""
+
+
+SPECULATING = ConversationOptions(
+    system_prompt="Be brief.",
+    barge_in_ms=300,
+    barge_in_hold_ms=64,
+    endpointing=EndpointSettings(min_speech_ms=96, silence_ms=300, pre_roll_ms=100, pause_ms=64),
+)
+
+
+class PausesSink(ClockSink):
+    """A ClockSink that also notes each pause and resume."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pauses: list[bool] = []
+
+    def set_paused(self, paused: bool) -> None:
+        self.pauses.append(paused)
+        super().set_paused(paused)
+
+
+def test_a_reply_begun_at_a_short_pause_is_played_only_once_the_turn_ends():
+    async def scenario():
+        h = Harness(ScriptedSTT("What is the capital of France?"), ScriptedChat("Paris."),
+                    options=SPECULATING)  # fmt: skip
+        await h.sound(0.4, LOUD)
+        await h.until(lambda: h.stt.calls == 1)  # begun at the pause...
+        assert not h.of(UserSaid) and h.sink.played_chunks == 0  # ...but nothing said yet
+        assert h.conversation.state == State.LISTENING
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        [turn] = h.of(TurnEnded)
+        assert h.stt.calls == 1 and len(h.chat.requests) == 1  # the early work was used
+        assert [e.text for e in h.of(UserSaid)] == ["What is the capital of France?"]
+        assert turn.spoken == "Paris." and not turn.interrupted
+        assert h.states() == [State.THINKING, State.SPEAKING, State.LISTENING]
+        t = turn.timings
+        assert t.speech_end < t.speculated < t.transcript < t.endpoint < t.first_audio
+        assert t.first_audio - t.endpoint < 0.1  # the reply was ready: it plays at the endpoint
+        assert h.conversation.history[1:] == [
+            ChatMessage("user", "What is the capital of France?"),
+            ChatMessage("assistant", "Paris."),
+        ]
+
+    run(scenario())
+
+
+def test_a_reply_begun_at_a_pause_is_dropped_when_the_user_goes_on():
+    async def scenario():
+        h = Harness(ScriptedSTT("What is", "What is the time?"), ScriptedChat("Noon."),
+                    options=SPECULATING)  # fmt: skip
+        await h.sound(0.4, LOUD)
+        await h.sound(0.15, QUIET)  # a pause: longer than pause_ms, shorter than silence_ms
+        assert h.stt.calls == 1
+        await h.say()  # ...and the user goes on
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        [turn] = h.of(TurnEnded)
+        assert turn.user == "What is the time?"
+        assert [e.text for e in h.of(UserSaid)] == ["What is the time?"]
+        assert [e.text for e in h.of(AssistantSaying)] == ["Noon."]
+        assert h.chat.requests[-1][-1] == ChatMessage("user", "What is the time?")
+        assert [m.role for m in h.conversation.history] == ["system", "user", "assistant"]
+        assert h.states() == [State.THINKING, State.SPEAKING, State.LISTENING]
+
+    run(scenario())
+
+
+def test_muting_during_a_pause_drops_the_reply_begun_there():
+    async def scenario():
+        h = Harness(ScriptedSTT("Hello.", delay=0.2), ScriptedChat("Hi."), options=SPECULATING)
+        await h.sound(0.4, LOUD)
+        await h.sound(0.1, QUIET)
+        h.conversation.mute()
+        await asyncio.sleep(0.5)
+        h.conversation.unmute()
+        await h.sound(0.5, QUIET)
+        assert not h.of(UserSaid) and not h.of(TurnEnded) and h.sink.played_chunks == 0
+        assert h.chat.requests == []
+
+    run(scenario())
+
+
+def test_a_short_sound_over_the_reply_holds_playback_then_lets_it_go_on():
+    async def scenario():
+        h = Harness(ScriptedSTT("Count."), ScriptedChat("One two three four five six seven."),
+                    sink=PausesSink(), options=SPECULATING)  # fmt: skip
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.12, LOUD)  # longer than barge_in_hold_ms, shorter than barge_in_ms
+        await h.until(lambda: h.of(TurnEnded))
+        [turn] = h.of(TurnEnded)
+        assert h.sink.pauses == [True, False]  # held, then let go
+        assert not turn.interrupted and h.sink.cleared == 0
+        assert turn.spoken == "One two three four five six seven."
+
+    run(scenario())
+
+
+def test_with_a_hold_barge_in_silences_playback_well_before_barge_in_ms():
+    async def scenario():
+        h = Harness(ScriptedSTT("Tell me a story.", "Stop."), ScriptedChat(LONG_REPLY),
+                    sink=PausesSink(), options=SPECULATING)  # fmt: skip
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.5, LOUD)
+        await h.until(lambda: h.of(TurnEnded))
+        [turn] = h.of(TurnEnded)
+        assert turn.interrupted and h.sink.cleared == 1
+        assert h.sink.pauses[:2] == [True, False]  # held, then let go once the queue was flushed
+        assert 40 <= turn.timings.latencies_ms()["barge_in"] <= 200  # hold after 64 ms, not 300
+        await h.until(lambda: len(h.of(UserSaid)) == 2)  # the interruption is the next turn
+        await h.until(lambda: len(h.of(AssistantSaying)) > 1)  # and its reply is heard
+        assert h.sink.pending_seconds() > 0
+
+    run(scenario())
+
+
+def test_muting_during_a_hold_lets_the_reply_go_on():
+    async def scenario():
+        h = Harness(ScriptedSTT("Count."), ScriptedChat("One two three four five six seven."),
+                    sink=PausesSink(), options=SPECULATING)  # fmt: skip
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.1, LOUD)  # held...
+        assert h.sink.pauses == [True]
+        h.conversation.mute()  # ...and nothing more will be heard
+        assert h.sink.pauses == [True, False]
+        await h.until(lambda: h.of(TurnEnded))
+        assert not h.of(TurnEnded)[0].interrupted
+
+    run(scenario())

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.endpointing import Endpointer, EndpointSettings, SpeechEnded, SpeechStarted
+from assistant.endpointing import (
+    Endpointer,
+    EndpointSettings,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+)
 
 FRAME = 512  # samples at 16 kHz: 32 ms
 SETTINGS = EndpointSettings(min_speech_ms=250, silence_ms=500, pre_roll_ms=300)
@@ -81,3 +88,40 @@ def test_two_turns_and_reset():
     endpointer.push(frame(0), 0.9)
     endpointer.reset()
     assert not endpointer.in_speech
+
+
+PAUSING = EndpointSettings(min_speech_ms=250, silence_ms=500, pre_roll_ms=300, pause_ms=160)
+
+
+def test_a_short_pause_is_announced_before_the_end_with_the_same_audio():
+    probabilities = [0.0] * 20 + [0.9] * 30 + [0.0] * 30
+    _, events = run(probabilities, PAUSING)
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, SpeechPaused, SpeechEnded]
+    (paused_index, paused), (_, ended) = events[1], events[2]
+    assert paused_index == 50 + 5 - 1  # 160 ms of silence = 5 frames
+    assert paused.speech_end == ended.speech_end == pytest.approx(50 * 0.032)
+    assert paused.at == pytest.approx(55 * 0.032)
+    # the audio so far: everything up to the last voiced frame and the silence after it
+    assert frames_in(paused) == frames_in(ended)[: len(frames_in(paused))]
+    assert frames_in(paused)[-1] == 54
+
+
+def test_speech_after_the_pause_resumes_the_turn_and_pauses_again_later():
+    probabilities = [0.9] * 20 + [0.0] * 8 + [0.9] * 20 + [0.0] * 20
+    _, events = run(probabilities, PAUSING)
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, SpeechPaused, SpeechResumed, SpeechPaused, SpeechEnded]
+    resumed_index, resumed = events[2]
+    assert resumed_index == 28 and resumed.at == pytest.approx(28 * 0.032)
+    second_pause, ended = events[3][1], events[4][1]
+    assert second_pause.speech_end == ended.speech_end == pytest.approx(48 * 0.032)
+    assert frames_in(second_pause)[0] == frames_in(ended)[0]  # the whole turn, both parts
+
+
+def test_no_pause_events_unless_the_pause_is_shorter_than_the_end_silence():
+    probabilities = [0.9] * 20 + [0.0] * 8 + [0.9] * 20 + [0.0] * 20
+    for pause_ms in (0, 500, 800):
+        settings = EndpointSettings(silence_ms=500, pause_ms=pause_ms)
+        _, events = run(probabilities, settings)
+        assert [type(e) for _, e in events] == [SpeechStarted, SpeechEnded], pause_ms

@@ -130,7 +130,9 @@ def test_speed_changes_the_length_of_speech(tts):
 
 def test_markdown_and_emoji_are_not_read_aloud(stt, tts):
     audio = concat(
-        tts.synthesize("## Tonight\n**Clear** skies over the hills 😀 ☀️ — see [the map](http://x.y).")
+        tts.synthesize(
+            "## Tonight\n**Clear** skies over the hills 😀 ☀️ — see [the map](http://x.y)."
+        )
     )
     heard = words(stt.transcribe(audio).text)
     assert heard[:3] == ["tonight", "clear", "skies"]
@@ -177,3 +179,41 @@ def test_speaker_names_and_ids_of_a_multi_speaker_voice(store, tmp_path):
     assert tts.resolve(None) == ("multi", None)
     with pytest.raises(UnknownNameError, match="multi:alice, multi:bob"):
         tts.resolve("multi:carol")
+
+
+def test_warm_up_runs_each_engine_once_and_caches_the_system_prompt(stt, chat, tts):
+    from assistant.engines import Engines, warm_up
+
+    system = ChatMessage("system", "You are a warm-up test. Be brief.")
+    warm_up(Engines(stt, chat, tts), system.content)
+    cached = list(chat._llm._input_ids[: chat.tokens_in_context])
+    first_turn = chat.prompt_tokens([system, ChatMessage("user", "What is two plus two?")])
+    # all that the first turn's prompt shares with the system prompt alone is cached already
+    shared = _common_prefix(chat.prompt_tokens([system]), first_turn)
+    assert shared > 10 and _common_prefix(cached, first_turn) >= shared
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+def test_the_next_turn_reuses_the_cached_prompt_of_the_earlier_ones(chat):
+    """llama.cpp keeps the longest common token prefix with its previous call: the rendered
+    prompt must grow at its end only, so each turn evaluates just the new words."""
+    history = [ChatMessage("system", "Answer in one short sentence.")]
+    for question in ("What colour is grass?", "And the sky?"):
+        history.append(ChatMessage("user", question))
+        prompt = chat.prompt_tokens(history)
+        reply = "".join(chat.stream_chat(history, temperature=0, max_tokens=24)).strip()
+        history.append(ChatMessage("assistant", reply))
+        cached = list(chat._llm._input_ids[: chat.tokens_in_context])
+        assert cached[: len(prompt)] == prompt  # this turn's prompt is in the cache
+    following = chat.prompt_tokens([*history, ChatMessage("user", "Thanks.")])
+    # everything before the last reply is reused; the reply itself is too, where the text
+    # round-trips to the same tokens
+    assert _common_prefix(following, cached) >= len(prompt)

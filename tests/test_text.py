@@ -211,6 +211,25 @@ def test_splitter_first_clause_word_count_is_configurable():
     assert split_streamed(text, first_clause_words=1) == ["Well,", "I think that is fine."]
 
 
+def test_splitter_first_chunk_cut_before_a_joining_word_once_long_enough():
+    text = "The sky is a deep shade of blue with a hint of pink. It is lovely with clouds."
+    assert split_streamed(text) == [
+        "The sky is a deep shade of blue",
+        "with a hint of pink.",
+        "It is lovely with clouds.",
+    ]
+    short = "Cats are very clever and can be trained to do many amazing things."
+    assert split_streamed(short) == [short]  # "and" after four words: too early
+
+
+def test_splitter_no_joining_word_cut_inside_quotes():
+    text = 'The old play "A Tale of Love and Loss and Hope" was written by Shakespeare and friends.'
+    assert split_streamed(text) == [
+        'The old play "A Tale of Love and Loss and Hope" was written by Shakespeare',
+        "and friends.",
+    ]
+
+
 def test_splitter_later_chunks_not_cut_at_clause():
     text = (
         "One two three four five six seven, eight. "

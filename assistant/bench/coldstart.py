@@ -2,9 +2,9 @@
 
 `assistant bench --cold-start-probe` is that process: it loads what `assistant talk` loads
 (the three engines and the VAD), warms them as talk does, prints one JSON line saying it is
-ready, then answers one spoken question through the engines, so that the peak memory covers a
-turn as well, and exits. The parent times exec to the ready line and reads the child's peak
-resident set from wait4().
+ready, then answers the benchmark's questions (three with --quick) as one conversation with
+the configured reply length, so that the peak memory covers a conversation too, and exits.
+The parent times exec to the ready line and reads the child's peak resident set (wait4()).
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 READY = "ready"
 
 
-def probe(config, system_prompt: str, corpus_dir: Path) -> None:
+def probe(config, system_prompt: str, corpus_dir: Path, texts: tuple[str, ...]) -> None:
     """The child's side (runs in the probe process)."""
     before = _since_exec()
     from ..engines import load_conversation_engines
@@ -30,17 +32,28 @@ def probe(config, system_prompt: str, corpus_dir: Path) -> None:
     print(json.dumps({READY: True, **ready}), flush=True)
     from ..text import speakable_chunks
     from ..types import ChatMessage
-    from .corpus import QUICK_TEXTS, make_corpus
+    from .corpus import make_corpus
 
-    [utterance] = make_corpus(corpus_dir, QUICK_TEXTS[:1])
-    heard = engines.stt.transcribe(utterance.audio).text
-    messages = [ChatMessage("system", system_prompt), ChatMessage("user", heard)]
-    reply = "".join(engines.chat.stream_chat(messages))
-    for sentence in speakable_chunks(reply):
-        for _ in engines.tts.synthesize(sentence):
-            pass
+    history = [ChatMessage("system", system_prompt)]
+    first_turn: dict[str, float] = {}
+    for utterance in make_corpus(corpus_dir, texts):  # a conversation, for the peak memory
+        start = time.monotonic()
+        heard = engines.stt.transcribe(utterance.audio).text
+        first_turn.setdefault("stt_ms", 1000 * (time.monotonic() - start))
+        history.append(ChatMessage("user", heard))
+        start = time.monotonic()
+        deltas = []
+        for delta in engines.chat.stream_chat(history):
+            first_turn.setdefault("first_token_ms", 1000 * (time.monotonic() - start))
+            deltas.append(delta)
+        history.append(ChatMessage("assistant", "".join(deltas)))
+        for sentence in speakable_chunks("".join(deltas)):
+            start = time.monotonic()
+            for _ in engines.tts.synthesize(sentence):
+                first_turn.setdefault("first_audio_ms", 1000 * (time.monotonic() - start))
     del vad
-    print(json.dumps({"turn": True, "heard": heard}), flush=True)
+    first_turn = {k: round(v, 1) for k, v in first_turn.items()}
+    print(json.dumps({"turns": len(history) // 2, "first_turn": first_turn}), flush=True)
 
 
 def _since_exec() -> float | None:
@@ -53,44 +66,36 @@ def _since_exec() -> float | None:
     return round(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 2)
 
 
-def measure(cli_args: list[str], corpus_dir: Path, timeout: float = 120.0) -> dict:
+def measure(cli_args: list[str], corpus_dir: Path, quick: bool, timeout: float = 300.0) -> dict:
     """The parent's side: run the probe; seconds to ready, and its peak RSS in MB."""
-    command = [
-        sys.executable,
-        "-m",
-        "assistant",
-        *cli_args,
-        "bench",
-        "--cold-start-probe",
-        "--output",
-        str(corpus_dir.parent),
-    ]
-    start = time.monotonic()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    ready_at, phases, lines = None, {}, []
-    assert child.stdout is not None
-    deadline = start + timeout
-    for line in child.stdout:
-        lines.append(line)
-        try:
-            message = json.loads(line)
-        except ValueError:
-            continue
-        if message.get(READY):
-            ready_at = time.monotonic()
-            phases = {k: v for k, v in message.items() if k != READY}
-        if time.monotonic() > deadline:
-            child.kill()
-            break
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    stderr = child.stderr.read() if child.stderr else ""
+    command = [sys.executable, "-m", "assistant", *cli_args, "bench", "--cold-start-probe",
+               "--output", str(corpus_dir.parent)] + (["--quick"] if quick else [])  # fmt: skip
+    with tempfile.TemporaryFile("w+") as errors:
+        start = time.monotonic()
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)
+        timer = threading.Timer(timeout, child.kill)
+        timer.start()
+        ready_at, found = None, {}
+        assert child.stdout is not None
+        for line in child.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.pop(READY, False):
+                ready_at = time.monotonic()
+            found.update(message)
+        _, status, usage = os.wait4(child.pid, 0)
+        timer.cancel()
+        child.returncode = os.waitstatus_to_exitcode(status)
+        errors.seek(0)
+        stderr = errors.read()
     if ready_at is None or child.returncode != 0:
         raise RuntimeError(
             f"the cold-start probe failed (exit {child.returncode}): {stderr.strip()[-2000:]}"
         )
     return {
         "ready_s": round(ready_at - start, 3),
-        **phases,
+        **found,
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is in KiB on Linux
     }

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
-DEFAULT_OUTPUT = "bench-results"
+
+def default_output() -> Path:
+    """$XDG_CACHE_HOME/assistant/bench: outside the checkout, so no audio is ever committed."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "assistant" / "bench"
 
 
 @click.command()
@@ -20,9 +25,9 @@ DEFAULT_OUTPUT = "bench-results"
 @click.option(
     "--output",
     type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_OUTPUT,
-    show_default=True,
-    help="Directory for benchmark.json, benchmark.md and the cached utterances.",
+    default=None,
+    help="Directory for benchmark.json, benchmark.md and the cached utterances "
+    "(default: $XDG_CACHE_HOME/assistant/bench, usually ~/.cache/assistant/bench).",
 )
 @click.option(
     "--cold-start-probe",
@@ -32,22 +37,30 @@ DEFAULT_OUTPUT = "bench-results"
 )
 @click.pass_context
 def bench(
-    ctx: click.Context, quick: bool, iterations: int | None, output: Path, cold_start_probe: bool
+    ctx: click.Context,
+    quick: bool,
+    iterations: int | None,
+    output: Path | None,
+    cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
 
     Writes OUTPUT/benchmark.json and OUTPUT/benchmark.md and prints the table.
     """
-    from ..talk_command import conversation_options
+    from ..conversation_config import conversation_options
     from .run import bench_config
 
+    output = output or default_output()
     root = ctx.find_root()
     config = root.meta["config"]()
     if cold_start_probe:
         from .coldstart import probe
 
         config = bench_config(config, quick)
-        probe(config, conversation_options(config).system_prompt, output / "corpus")
+        from .corpus import QUICK_TEXTS, TEXTS
+
+        texts = QUICK_TEXTS if quick else TEXTS
+        probe(config, conversation_options(config).system_prompt, output / "corpus", texts)
         return
     from .run import run_benchmark, write
 

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..audio import silence
 from ..conversation import Conversation, ConversationOptions, State, TurnEnded
@@ -69,16 +68,15 @@ class Microphone:
         return True
 
 
-@dataclass
 class _Events:
-    turns: list[TurnEnded]
-    thinking: int = 0  # times the conversation started thinking
+    """The turns a conversation finished."""
+
+    def __init__(self) -> None:
+        self.turns: list[TurnEnded] = []
 
     def __call__(self, event) -> None:
         if isinstance(event, TurnEnded):
             self.turns.append(event)
-        elif getattr(event, "state", None) == State.THINKING:
-            self.thinking += 1
 
 
 async def streaming_pass(
@@ -89,7 +87,7 @@ async def streaming_pass(
     utterances: list[Utterance],
 ) -> list[dict]:
     """One conversation: every utterance in turn; voice to voice and the stages of each."""
-    sink, events = FirstAudioSink(), _Events([])
+    sink, events = FirstAudioSink(), _Events()
     vad.reset()
     conversation = Conversation(
         engines.stt,
@@ -106,20 +104,16 @@ async def streaming_pass(
     try:
         for utterance in utterances:
             sink.arm()
-            turns, thinking = len(events.turns), events.thinking
+            turns = len(events.turns)
             await microphone.play(silence(LEAD_SILENCE, RATE).pcm)
             start = await microphone.play(utterance.audio.pcm)
             true_end = start + utterance.speech_end
 
-            def answered(turns=turns, thinking=thinking, true_end=true_end) -> bool:
-                idle = conversation.state == State.LISTENING
-                if len(events.turns) > turns and idle:
-                    return True
-                return (
-                    idle
-                    and events.thinking == thinking
-                    and time.monotonic() > (true_end + NO_TURN_AFTER)
-                )
+            def answered(turns=turns, true_end=true_end) -> bool:
+                """Idle again after a turn, or long after the speech with no turn at all."""
+                if conversation.state != State.LISTENING or conversation.busy:
+                    return False
+                return len(events.turns) > turns or time.monotonic() > true_end + NO_TURN_AFTER
 
             await microphone.silence_until(answered, TURN_TIMEOUT)
             turn = events.turns[-1] if len(events.turns) > turns else None
@@ -214,7 +208,7 @@ async def barge_in_trial(
 ) -> dict:
     """Ask `question`; while the reply plays, say `interruption`. Onset of the interrupting
     speech (from its file) to the moment playback went silent (held or flushed)."""
-    sink, events = SpeakerSink(), _Events([])
+    sink, events = SpeakerSink(), _Events()
     vad.reset()
     conversation = Conversation(
         engines.stt,

@@ -22,6 +22,9 @@ TARGETS = (
 )
 
 
+FIRST_TURN = ("stt_ms", "first_token_ms", "first_audio_ms")
+
+
 def target_values(results: dict) -> dict[str, Any]:
     e2e, stages, cold = results["voice_to_voice"], results["stages"], results["cold_start"]
     ratios = stages["project_over_raw"]
@@ -85,7 +88,8 @@ def markdown(results: dict) -> str:
     settings = ", ".join(f"{k}={v}" for k, v in meta["settings"].items())
     lines = [
         f"Benchmark of {meta['date']} on {meta['machine']} ({meta['cpu_count']} CPUs; load "
-        f"average {meta['load_before']} before, {meta['load_after']} after); "
+        f"average {meta['load_before']} before, {meta['load_after']} after; other processes used "
+        f"{_fmt(100 * (meta.get('others_cpu_share') or 0))} % of the CPUs meanwhile); "
         f"{meta['iterations']} iteration(s) of {len(meta['utterances'])} utterances"
         + (" (--quick)" if meta["quick"] else "")
         + ".",
@@ -142,7 +146,8 @@ def markdown(results: dict) -> str:
             "voice to voice, streaming (ms)",
             e2e["streaming_ms"],
             0,
-            "true end of speech to first reply audio, endpointing included",
+            "true end of speech to first reply audio, endpointing included; word error "
+            f"rate of what it heard {_fmt(e2e.get('heard_wer_mean'), 3)}",
         ),
         _row(
             "voice to voice, sequential chain (ms)",
@@ -166,7 +171,11 @@ def markdown(results: dict) -> str:
         f"the CLI {_fmt(cold.get('python_and_cli_s'), 2)} s, engines loaded and warmed "
         f"{_fmt(cold.get('load_and_warm_s'), 2)} s |",
         f"| peak resident memory (MB) | {_fmt(cold['peak_rss_mb'])} | | cold-start process, "
-        f"through one turn; benchmark process {_fmt(results['memory']['bench_peak_rss_mb'])} MB |",
+        f"ready and then {cold.get('turns', '?')} turns; the benchmark's own process "
+        f"{_fmt(results['memory']['bench_peak_rss_mb'])} MB |",
+        "| first turn after a cold start (ms) | "
+        + " / ".join(_fmt(cold.get("first_turn", {}).get(k)) for k in FIRST_TURN)
+        + " | | STT / LLM first token / TTS first audio, in the cold-start process |",
         _row(
             "barge-in reaction (ms)",
             barge["reaction_ms"],

@@ -17,7 +17,8 @@ from ..config import Config
 from ..errors import UsageError
 from ..types import ChatMessage
 from . import coldstart, e2e
-from .corpus import QUICK_TEXTS, TEXTS, make_corpus
+from .corpus import QUICK_TEXTS, TEXTS, make_corpus, word_error_rate
+from .machine import OtherLoad, cpu_model, load_average
 from .report import check_targets, write_report
 from .stages import measure_stages
 from .stats import summary
@@ -51,10 +52,10 @@ def run_benchmark(
     cli_args: list[str],
     say: Callable[[str], None],
 ) -> dict:
+    from ..conversation_config import conversation_options
     from ..engines import load_conversation_engines
-    from ..talk_command import conversation_options
 
-    load_before = _load()
+    load_before, others = load_average(), OtherLoad()
     config = bench_config(config, quick)
     options = conversation_options(config)
     history = [ChatMessage("system", options.system_prompt)]
@@ -68,7 +69,7 @@ def run_benchmark(
     )
 
     say("cold start: a fresh process to ready to listen...")
-    cold = coldstart.measure(cli_args, corpus_dir)
+    cold = coldstart.measure(cli_args, corpus_dir, quick)
     say(f"  ready in {cold['ready_s']:.2f} s, peak {cold['peak_rss_mb']:.0f} MB")
 
     started = time.monotonic()
@@ -120,6 +121,7 @@ def run_benchmark(
                 for stage in ("stt", "llm", "tts")
             },
             "missed_turns": sum(r["voice_to_voice_ms"] is None for r in streaming),
+            "heard_wer_mean": _heard_wer(streaming, utterances),
             "turns": {"streaming": streaming, "sequential": sequential},
         },
         "barge_in": {
@@ -136,17 +138,14 @@ def run_benchmark(
             "in_process_load_s": round(loaded_in, 3),
         },
     }
-    results["meta"]["load_after"] = _load()
+    results["meta"]["load_after"] = load_average()
+    results["meta"]["others_cpu_share"] = others.share()
     results["targets"] = check_targets(results)
     return results
 
 
 def write(results: dict, output: Path) -> tuple[Path, Path]:
     return write_report(results, output)
-
-
-def _load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def _meta(
@@ -156,7 +155,7 @@ def _meta(
 
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{_cpu_model()}, {platform.machine()}, Linux {platform.release()}",
+        "machine": f"{cpu_model()}, {platform.machine()}, Linux {platform.release()}",
         "cpu_count": os.cpu_count(),
         "load_before": load_before,
         "python": platform.python_version(),
@@ -179,7 +178,9 @@ def _meta(
             "llm.max_tokens": config.llm.max_tokens,
             "llm.temperature": config.llm.temperature,
             "silence_ms": options.endpointing.silence_ms,
+            "speculate_ms": options.endpointing.pause_ms,
             "barge_in_ms": options.barge_in_ms,
+            "barge_in_hold_ms": options.barge_in_hold_ms,
         },
         "quick": quick,
         "iterations": iterations,
@@ -189,14 +190,11 @@ def _meta(
     }
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+def _heard_wer(turns: list[dict], utterances) -> float | None:
+    """Mean word error rate of what the conversation heard (the speculative path included)."""
+    texts = {u.id: u.text for u in utterances}
+    rates = [word_error_rate(t["heard"], texts[t["utterance"]]) for t in turns]
+    return round(sum(rates) / len(rates), 3) if rates else None
 
 
 def _version(name: str) -> str:

@@ -1,6 +1,6 @@
 """Each stage on its own, through the project's providers and, alternately, the raw engines.
 
-Project and raw calls are interleaved (their order swapped every iteration) on the same loaded
+Project and raw calls are interleaved (their order swapped from one item to the next) on the same
 engines, so both see the same machine state. Before every language-model call the KV cache is
 primed with the system prompt and another question, as after an earlier turn, so that both
 start with the system prompt cached and the new question not.
@@ -54,25 +54,27 @@ def measure_stages(
     speed: float,
 ) -> dict:
     project, floor = StageSamples(), StageSamples()
-    for iteration in range(iterations):
-        project_first = iteration % 2 == 0
+
+    def pair(turn: int):
+        """(samples, is_project) twice, the order swapped from one call to the next."""
+        order = (True, False) if turn % 2 == 0 else (False, True)
+        return [(project if is_project else floor, is_project) for is_project in order]
+
+    turn = 0
+    for _ in range(iterations):
         for utterance in utterances:
-            for is_project in (project_first, not project_first):
-                _stt(engines.stt, utterance, project if is_project else floor, is_project)
+            turn += 1
+            for into, is_project in pair(turn):
+                _stt(engines.stt, utterance, into, is_project)
         for utterance in utterances:
-            for is_project in (project_first, not project_first):
-                _llm(
-                    engines.chat,
-                    system_prompt,
-                    utterance.text,
-                    project if is_project else floor,
-                    is_project,
-                    max_tokens,
-                    temperature,
-                )
+            turn += 1
+            for into, is_project in pair(turn):
+                _llm(engines.chat, system_prompt, utterance.text, into, is_project, max_tokens,
+                     temperature)  # fmt: skip
         for text in REPLIES:
-            for is_project in (project_first, not project_first):
-                _tts(engines.tts, text, project if is_project else floor, is_project, voice, speed)
+            turn += 1
+            for into, is_project in pair(turn):
+                _tts(engines.tts, text, into, is_project, voice, speed)
     return _report(project, floor)
 
 

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..audio import resample
 from ..config import Config, threads_for
 from ..errors import UsageError
@@ -60,9 +58,13 @@ class FasterWhisperSTT:
         return cls(model, options, english_only=english_only)
 
     def warm_up(self) -> None:
-        """Decode one second of silence: the first call's allocations happen here, not in a turn."""
+        """Transcribe one second of silence twice, as a turn would (loading faster-whisper's VAD
+        model) and past the VAD (running the encoder and decoder once), so that the first turn
+        pays no first-call costs (~100 ms)."""
+        silent = AudioChunk(bytes(2 * WHISPER_RATE), WHISPER_RATE)
+        self.transcribe(silent)
         segments, _ = self._model.transcribe(
-            np.zeros(WHISPER_RATE, dtype=np.float32),
+            silent.to_float32(),
             language=self._options.language or ("en" if self._english_only else None),
             beam_size=self._options.beam_size,
             vad_filter=False,  # else nothing would reach the encoder

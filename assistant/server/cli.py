@@ -29,7 +29,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     Any OpenAI client works against http://HOST:PORT/v1; OpenAI's model and voice names
     (whisper-1, tts-1, gpt-4o-mini, alloy...) stand for the configured local ones.
     """
-    from ..engines import load_engines
+    from ..conversation_config import conversation_options
+    from ..engines import load_engines, warm_up
     from .security import check_bind
 
     config = ctx.find_root().meta["config"]()
@@ -43,6 +44,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     listener = _listen(server.host, server.port)  # fails fast, before the models load
     try:
         engines = load_engines(config, stt=True, chat=True, tts=True)
+        warm_up(engines, conversation_options(config).system_prompt)  # the browser's first turn
         bound_port = listener.getsockname()[1]
         shown = f"[{server.host}]" if ":" in server.host else server.host
         base = f"http://{shown}:{bound_port}"

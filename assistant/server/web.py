@@ -12,10 +12,10 @@ from starlette.websockets import WebSocket
 
 from ..config import Config
 from ..conversation import Conversation
+from ..conversation_config import conversation_options
 from ..engines import Engines
 from ..history import History
 from ..recorder import Recorder, recording
-from ..talk_command import conversation_options
 from ..types import ChatMessage
 from ..vad import SileroVAD
 from .session import BrowserSink, SessionParts, run_session
