@@ -357,18 +357,25 @@ def models_list(ctx: click.Context) -> None:
 @models.command("pull")
 @click.argument("names", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Every model in the catalog.")
+@click.option("-q", "--quiet", is_flag=True, help="Say nothing when every model is already there.")
 @click.pass_context
-def models_pull(ctx: click.Context, names: tuple[str, ...], everything: bool) -> None:
+def models_pull(ctx: click.Context, names: tuple[str, ...], everything: bool, quiet: bool) -> None:
     """Download and verify NAMES (default: the default set). A second run does nothing."""
     store = ModelStore.open(_config(ctx).models.dir)
     if everything:
         names = tuple(e.name for e in store.catalog.models)
     for name in names:
         store.catalog.get(name)  # unknown names fail before anything is downloaded
-    fetched = pull(store, names, report=lambda line: click.echo(line, err=True), progress=_progress)
-    click.echo(
-        "all models present; nothing downloaded" if not fetched else f"pulled: {', '.join(fetched)}"
-    )
+
+    def report(line: str) -> None:
+        if not (quiet and "already present" in line):
+            click.echo(line, err=True)
+
+    fetched = pull(store, names, report=report, progress=_progress)
+    if fetched:
+        click.echo(f"pulled: {', '.join(fetched)}")
+    elif not quiet:
+        click.echo("all models present; nothing downloaded")
 
 
 def _progress(name: str, done: int, total: int) -> None:

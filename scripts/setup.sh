@@ -55,4 +55,4 @@ if [ "$installed" != "$hash[test]" ] && [ "$installed" != "$hash$extras" ]; then
   echo "$hash$extras" > "$stamp"
 fi
 
-"$VENV/bin/assistant" models pull >&2
+"$VENV/bin/assistant" models pull --quiet >&2  # fetches only what is missing

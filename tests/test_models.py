@@ -221,6 +221,15 @@ def test_download_script_is_idempotent_on_the_real_models(store):
     assert result.stderr.count("already present") == len(store.catalog.defaults())
 
 
+def test_quiet_pull_says_nothing_when_all_is_there(store):
+    script = REPO / "scripts" / "download_models.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--quiet"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""
+
+
 def test_download_script_rejects_an_unknown_name():
     script = REPO / "scripts" / "download_models.py"
     result = subprocess.run(
