@@ -89,16 +89,7 @@ async def streaming_pass(
     """One conversation: every utterance in turn; voice to voice and the stages of each."""
     sink, events = FirstAudioSink(), _Events()
     vad.reset()
-    conversation = Conversation(
-        engines.stt,
-        engines.chat,
-        engines.tts,
-        vad,
-        sink,
-        options,
-        on_event=events,
-        history=list(history),
-    )
+    conversation = _conversation(engines, vad, sink, options, events, history)
     microphone = Microphone(conversation)
     results = []
     try:
@@ -210,16 +201,7 @@ async def barge_in_trial(
     speech (from its file) to the moment playback went silent (held or flushed)."""
     sink, events = SpeakerSink(), _Events()
     vad.reset()
-    conversation = Conversation(
-        engines.stt,
-        engines.chat,
-        engines.tts,
-        vad,
-        sink,
-        options,
-        on_event=events,
-        history=list(history),
-    )
+    conversation = _conversation(engines, vad, sink, options, events, history)
     microphone = Microphone(conversation)
     try:
         await microphone.play(silence(LEAD_SILENCE, RATE).pcm)
@@ -250,3 +232,11 @@ async def barge_in_trial(
 
 def _ms(moment: float | None, since: float) -> float | None:
     return None if moment is None else round(1000 * (moment - since), 1)
+
+
+def _conversation(engines, vad, sink, options, events, history) -> Conversation:
+    """The real engine, as `assistant talk` builds it, with the benchmark's sink and listener."""
+    return Conversation(
+        engines.stt, engines.chat, engines.tts, vad, sink, options,
+        on_event=events, history=list(history),
+    )  # fmt: skip
