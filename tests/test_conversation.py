@@ -512,7 +512,10 @@ def test_with_a_hold_barge_in_silences_playback_well_before_barge_in_ms():
         [turn] = h.of(TurnEnded)
         assert turn.interrupted and h.sink.cleared == 1
         assert h.sink.pauses[:2] == [True, False]  # held, then let go once the queue was flushed
-        assert 40 <= turn.timings.latencies_ms()["barge_in"] <= 200  # hold after 64 ms, not 300
+        # held after ~64 ms of speech, well before the 300 ms interruption; the onset is taken
+        # as "now minus the speech heard", so under load (frames processed in bursts) the
+        # measured wall time can be shorter than 64 ms: only its order is checked below it
+        assert 0 < turn.timings.latencies_ms()["barge_in"] <= 200
         await h.until(lambda: len(h.of(UserSaid)) == 2)  # the interruption is the next turn
         await h.until(lambda: len(h.of(AssistantSaying)) > 1)  # and its reply is heard
         assert h.sink.pending_seconds() > 0
