@@ -7,7 +7,7 @@ import time
 from typing import TextIO
 
 from .history import DisabledHistory
-from .providers import ChatModel
+from .providers import ChatModel, close_stream
 from .recorder import Recorder
 from .types import ChatMessage
 
@@ -86,9 +86,7 @@ def _stream_reply(
         stopped = True
         print(" [stopped]", end="", file=stdout)
     finally:
-        close = getattr(stream, "close", None)
-        if close:
-            close()
+        close_stream(stream)
     latencies["total"] = (time.perf_counter() - started) * 1000
     print(file=stdout, flush=True)
     return "".join(parts).strip(), stopped

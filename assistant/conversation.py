@@ -29,7 +29,7 @@ from .endpointing import (
     SpeechResumed,
     SpeechStarted,
 )
-from .providers import ChatModel, SpeechToText, TextToSpeech
+from .providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from .text import SpeakableStream
 from .types import AudioChunk, ChatMessage
 
@@ -523,7 +523,8 @@ class Conversation:
             await speaker
         finally:
             speaker.cancel()
-            self._workers["llm"].submit(_close, stream)  # runs after any next() still under way
+            # on the model's own thread, after any next() still under way there
+            self._workers["llm"].submit(close_stream, stream)
 
     async def _generate(
         self, stream: Iterator[str], sentences: asyncio.Queue, reply: _Reply, first: asyncio.Event
@@ -596,9 +597,3 @@ class Conversation:
 
 def _synthesize(tts: TextToSpeech, text: str, voice: str | None, speed: float) -> list[AudioChunk]:
     return list(tts.synthesize(text, voice=voice, speed=speed))
-
-
-def _close(stream: Iterator[str]) -> None:
-    close = getattr(stream, "close", None)
-    if close:
-        close()

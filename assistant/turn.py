@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from .audio import concat
-from .providers import ChatModel, SpeechToText, TextToSpeech
+from .providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from .text import speakable_chunks
 from .types import AudioChunk, ChatMessage, Transcription
 
@@ -72,9 +72,7 @@ def _recording(stream: Iterator[str], into: list[str]) -> Iterator[str]:
             into.append(delta)
             yield delta
     finally:
-        close = getattr(stream, "close", None)
-        if close:
-            close()
+        close_stream(stream)
 
 
 T = TypeVar("T")
@@ -87,9 +85,7 @@ def _timed(items: Iterator[T], latencies: dict[str, float], key: str, since: flo
             latencies.setdefault(key, _ms_since(since))
             yield item
     finally:
-        close = getattr(items, "close", None)
-        if close:
-            close()
+        close_stream(items)
 
 
 def _ms_since(start: float) -> float:

@@ -58,4 +58,11 @@ class TextToSpeech(Protocol):
         ...
 
 
-__all__ = ["ChatModel", "SpeechToText", "TextToSpeech"]
+def close_stream(stream: Iterator) -> None:
+    """Close a provider's stream if it can be closed; for a chat stream that stops decoding."""
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+__all__ = ["ChatModel", "SpeechToText", "TextToSpeech", "close_stream"]

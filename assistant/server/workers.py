@@ -17,6 +17,8 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+from ..providers import close_stream
+
 T = TypeVar("T")
 log = logging.getLogger("assistant.server")
 
@@ -84,12 +86,10 @@ class Job(Generic[T]):
         except BaseException as error:  # handed to the request's handler, which answers it
             self._send("error", error)
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                try:
-                    close()  # on this thread: stops llama.cpp decoding, frees the model
-                except Exception:
-                    log.exception("closing a model's stream failed")
+            try:
+                close_stream(iterator)  # on this thread: stops llama.cpp decoding, frees the model
+            except Exception:
+                log.exception("closing a model's stream failed")
 
     def _send(self, kind: str, value: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server has stopped
