@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assistant.cli import cli
+from assistant.cli.main import cli
 
 
 def main() -> None:

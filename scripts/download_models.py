@@ -7,7 +7,7 @@ The same as `assistant models pull`; run it with the project's virtual environme
 
 import sys
 
-from assistant.cli import cli
+from assistant.cli.main import cli
 
 if __name__ == "__main__":
     cli(["models", "pull", *sys.argv[1:]], prog_name="download_models.py")

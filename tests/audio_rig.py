@@ -113,7 +113,7 @@ class LiveMicrophone:
 
     def say(self, audio: AudioChunk) -> float:
         """Queue speech (any rate); returns the monotonic time it will have been played."""
-        from assistant.audio import resample
+        from assistant.audio.codec import resample
 
         samples = resample(audio, self.rate).to_int16()
         start = max(self.spoken_until, time.monotonic() + self.LEAD)

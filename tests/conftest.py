@@ -14,8 +14,8 @@ import pytest
 
 from assistant.bench.corpus import word_error_rate, words  # noqa: F401  (used by the tests)
 from assistant.config import Config
-from assistant.models import ModelStore
 from assistant.providers.registry import create_chat, create_stt, create_tts
+from assistant.providers.store import ModelStore
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -1,4 +1,4 @@
-"""Tests for assistant.audio: decoding real files made with PyAV, resampling, WAV output."""
+"""Tests for assistant.audio.codec: decoding real files made with PyAV, resampling, WAV output."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import encode_audio
 
-from assistant.audio import (
+from assistant.audio.codec import (
     concat,
     decode_bytes,
     decode_file,

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from conftest import encode_audio, word_error_rate, words
 
 from assistant import __version__
-from assistant.audio import decode_file
-from assistant.cli import cli
+from assistant.audio.codec import decode_file
+from assistant.cli.main import cli
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 LIGHTS = "Please turn off the kitchen lights."

@@ -1,4 +1,4 @@
-"""Tests for assistant.context.fit_messages: trimming a conversation to a token budget."""
+"""Tests for assistant.providers.context.fit_messages: trimming a conversation to a token budget."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from assistant.context import MIN_KEPT_CHARS, fit_messages
+from assistant.providers.context import MIN_KEPT_CHARS, fit_messages
 from assistant.types import ChatMessage
 
 SYSTEM = ChatMessage("system", "be brief")

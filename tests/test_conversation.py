@@ -14,18 +14,18 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from assistant.conversation import (
+from assistant.conversation.endpointing import EndpointSettings
+from assistant.conversation.engine import Conversation
+from assistant.conversation.events import (
     AssistantSaying,
-    Conversation,
-    ConversationOptions,
     Notice,
     State,
     StateChanged,
     TurnEnded,
     UserSaid,
-    _Reply,
 )
-from assistant.endpointing import EndpointSettings
+from assistant.conversation.options import ConversationOptions
+from assistant.conversation.reply import heard_words
 from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 
 RATE = 16000
@@ -212,6 +212,7 @@ def test_a_turn_is_heard_answered_and_kept_in_history():
             < t.first_token
             < t.first_sentence
             < t.first_audio
+            < t.done
         )
         assert set(t.latencies_ms()) == {
             "endpoint",
@@ -219,6 +220,7 @@ def test_a_turn_is_heard_answered_and_kept_in_history():
             "first_token",
             "first_sentence",
             "first_audio",
+            "done",
         }
         assert 150 <= t.latencies_ms()["endpoint"] <= 400  # silence_ms 200, in 32 ms frames
 
@@ -394,15 +396,11 @@ def test_silence_after_noise_is_not_a_turn():
 
 
 def test_what_was_heard_is_cut_in_proportion():
-    reply = _Reply(
-        timings=None,
-        started_at=0.0,
-        chunks=[("one two three four", 0.0, 1.0), ("five six", 1.0, 2.0)],
-    )
-    assert reply.spoken_text(2.0) == "one two three four five six"
-    assert reply.spoken_text(1.5) == "one two three four five"
-    assert reply.spoken_text(0.5) == "one two"
-    assert reply.spoken_text(0.0) == ""
+    chunks = [("one two three four", 0.0, 1.0), ("five six", 1.0, 2.0)]
+    assert heard_words(chunks, 2.0) == "one two three four five six"
+    assert heard_words(chunks, 1.5) == "one two three four five"
+    assert heard_words(chunks, 0.5) == "one two"
+    assert heard_words(chunks, 0.0) == ""
 
 
 SPECULATING = ConversationOptions(

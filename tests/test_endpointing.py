@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.endpointing import (
+from assistant.conversation.endpointing import (
     Endpointer,
     EndpointSettings,
     SpeechEnded,

@@ -21,23 +21,18 @@ from pathlib import Path
 import pytest
 from conftest import word_error_rate
 
-from assistant import history_db
-from assistant.audio import decode_file, silence
-from assistant.chat import run_chat
+from assistant.audio.codec import decode_file, silence
+from assistant.cli.chat import run_chat
 from assistant.config import HistoryConfig
+from assistant.conversation.turn import voice_turn
 from assistant.errors import UsageError
-from assistant.history import (
-    DisabledHistory,
-    NotFoundError,
-    SQLiteHistory,
-    TurnRecord,
-    history_path,
-    open_history,
-)
-from assistant.history_db import MIGRATIONS
-from assistant.keep_audio import NO_AUDIO, AudioKeeper
-from assistant.recorder import Recorder
-from assistant.turn import SpeechOptions, voice_turn
+from assistant.history import db as history_db
+from assistant.history.db import MIGRATIONS
+from assistant.history.export import render
+from assistant.history.keep_audio import NO_AUDIO, AudioKeeper
+from assistant.history.recorder import Recorder, recording
+from assistant.history.records import NotFoundError, TurnRecord
+from assistant.history.store import DisabledHistory, SQLiteHistory, history_path, open_history
 from assistant.types import ChatMessage
 
 QUESTION = "Who wrote Romeo and Juliet?"
@@ -261,7 +256,7 @@ def make_exportable(transcripts) -> int:
 
 def test_export_as_json_holds_every_saved_field(transcripts):
     conversation_id = make_exportable(transcripts)
-    data = json.loads(transcripts.export(conversation_id, "json"))
+    data = json.loads(render(transcripts.conversation(conversation_id), "json"))
     assert data["id"] == conversation_id and data["title"] == "Dragons"
     first, second = data["turns"]
     assert first["role"] == "user" and first["text"] == "Tell me about dragons."
@@ -284,22 +279,22 @@ def test_export_as_json_holds_every_saved_field(transcripts):
 
 def test_export_as_markdown_and_text(transcripts):
     conversation_id = make_exportable(transcripts)
-    markdown = transcripts.export(conversation_id, "md")
+    markdown = render(transcripts.conversation(conversation_id), "md")
     assert markdown.startswith("# Dragons\n")
     assert "**You**" in markdown and "\nTell me about dragons.\n" in markdown
     assert "**Assistant**" in markdown and "\nDragons breathe fire.\n" in markdown
     assert "*Interrupted.* Not spoken: They also hoard gold." in markdown
     assert "first_audio 512 ms" in markdown and 'thumbs down "cut short"' in markdown
     assert "llm smollm2-135m-instruct" in markdown and "voice en_US-joe-medium" in markdown
-    text = transcripts.export(conversation_id, "txt")
+    text = render(transcripts.conversation(conversation_id), "txt")
     assert text.startswith(f"Conversation {conversation_id}: Dragons\n")
     assert text.endswith(
         "you: Tell me about dragons.\nassistant: Dragons breathe fire. [interrupted]\n"
     )
     with pytest.raises(UsageError, match="unknown export format 'pdf'"):
-        transcripts.export(conversation_id, "pdf")
+        render(transcripts.conversation(conversation_id), "pdf")
     with pytest.raises(NotFoundError):
-        transcripts.export(conversation_id + 1, "md")
+        render(transcripts.conversation(conversation_id + 1), "md")
 
 
 def test_delete_cascades_to_turns_and_feedback(transcripts, db_path):
@@ -720,7 +715,7 @@ def audited():
 
 def test_the_audit_hook_sees_connections_and_audio_files(audited, tmp_path):
     """The check below is only worth something if it catches what it looks for."""
-    from assistant.audio import write_wav
+    from assistant.audio.codec import write_wav
 
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
@@ -747,14 +742,12 @@ def test_a_whole_voice_turn_opens_no_network_connection_and_writes_no_audio(
         chat,
         tts,
         history=[ChatMessage("system", "Answer in one short sentence.")],
-        speech=SpeechOptions(),
-        on_transcript=lambda t: recorder.record("user", t.text),
+        on_event=recording(recorder),
     )
-    recorder.record("assistant", result.reply, latencies=result.latencies)
     history.close()
     AUDIT["on"] = False
 
-    assert word_error_rate(result.transcript.text, QUESTION) <= 0.2
+    assert word_error_rate(result.heard, QUESTION) <= 0.2
     assert result.audio is not None and result.audio.seconds > 0.5
     assert [a for a in audited["connections"] if not _is_local(a)] == []
     assert [h for h in audited["lookups"] if h not in ("localhost", "127.0.0.1", "::1")] == []
@@ -764,6 +757,6 @@ def test_a_whole_voice_turn_opens_no_network_connection_and_writes_no_audio(
     saved = SQLiteHistory.open(tmp_path / "history.db")
     turns = saved.conversation(saved.last_conversation_id()).turns
     assert [t.record.role for t in turns] == ["user", "assistant"]
-    assert turns[1].record.text == result.reply
-    assert set(turns[1].record.latencies) >= {"stt", "first_token", "first_audio", "total"}
+    assert result.record is not None and turns[1].record.text == result.record.spoken
+    assert set(turns[1].record.latencies) >= {"transcript", "first_token", "first_audio", "done"}
     saved.close()

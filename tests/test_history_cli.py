@@ -17,10 +17,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import word_error_rate
 
-from assistant.audio import decode_file
-from assistant.cli import cli
-from assistant.history import SQLiteHistory, TurnRecord
-from assistant.history_export import conversation_dict
+from assistant.audio.codec import decode_file
+from assistant.cli.main import cli
+from assistant.history.export import conversation_dict
+from assistant.history.records import TurnRecord
+from assistant.history.store import SQLiteHistory
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 QUESTION = "Who wrote Romeo and Juliet?"
@@ -231,12 +232,12 @@ def test_reply_records_both_turns_with_latencies_and_models(question_wav, tmp_pa
     assert answered[1:5] == ("assistant", answer, answer, 0)
     assert answered[8:] == ("", "smollm2-135m-instruct", "en_US-joe-medium")
     assert asked[5] <= asked[6] <= answered[5] <= answered[6] <= time.time()
-    assert json.loads(asked[7])["stt"] > 0
-    latencies = json.loads(answered[7])
-    stages = ["stt", "first_token", "first_audio", "total"]
+    assert json.loads(asked[7]) == {}  # the turn's timings are all on the reply
+    latencies = json.loads(answered[7])  # the same vocabulary as `talk` and the browser
+    stages = ["endpoint", "transcript", "first_token", "first_sentence", "first_audio", "done"]
     assert list(latencies) == stages
-    assert 0 < latencies["stt"] <= latencies["first_token"] <= latencies["first_audio"]
-    assert latencies["first_audio"] <= latencies["total"]
+    assert 0 < latencies["transcript"] <= latencies["first_token"] <= latencies["first_sentence"]
+    assert latencies["first_sentence"] <= latencies["first_audio"] <= latencies["done"]
     # no audio was kept: the only WAV files are the question's and the answer the user asked for
     assert sorted(p.name for p in tmp_path.rglob("*.wav")) == ["answer.wav"]
     assert rows(db, "SELECT meta FROM conversations") == [("{}",)]

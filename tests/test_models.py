@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import DownloadError, ModelMissingError, UnknownNameError
-from assistant.models import (
-    Catalog,
+from assistant.providers.store import (
+    ModelCatalog,
     ModelEntry,
     ModelFile,
     ModelStore,
@@ -99,7 +99,7 @@ def entry(weights_sha: str | None = None) -> ModelEntry:
 
 
 def store_with(tmp_path: Path, model: ModelEntry) -> ModelStore:
-    return ModelStore(tmp_path / "models", Catalog((model,)))
+    return ModelStore(tmp_path / "models", ModelCatalog((model,)))
 
 
 def test_pull_joins_parts_verifies_and_places_files(index, tmp_path):

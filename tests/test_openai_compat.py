@@ -14,19 +14,15 @@ import pytest
 from conftest import word_error_rate, words
 from serving import free_port, running_server
 
-from assistant.audio import concat, decode_file, silence
+from assistant.audio.codec import concat, decode_file, silence
 from assistant.config import load_config
+from assistant.conversation.turn import voice_turn
 from assistant.errors import UsageError
-from assistant.models import ModelStore
 from assistant.providers import ChatModel, SpeechToText, TextToSpeech
-from assistant.providers.openai_compat import (
-    Endpoint,
-    EndpointClient,
-    EndpointError,
-    OpenAICompatChat,
-)
+from assistant.providers.openai_client import Endpoint, EndpointClient, EndpointError
+from assistant.providers.openai_compat import OpenAICompatChat
 from assistant.providers.registry import create_chat, create_stt, create_tts
-from assistant.turn import voice_turn
+from assistant.providers.store import ModelStore
 from assistant.types import ChatMessage
 
 LIGHTS = "Please turn off the kitchen lights."

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import word_error_rate, words
 
-from assistant.audio import concat, decode_file, resample, silence
+from assistant.audio.codec import concat, decode_file, resample, silence
 from assistant.errors import UnknownNameError, UsageError
 from assistant.providers import ChatModel, SpeechToText, TextToSpeech
 from assistant.providers.llama_cpp import LlamaCppChat
@@ -67,7 +67,7 @@ def test_llm_streams_a_reply_that_ends(chat):
 
 def test_llm_uses_the_chat_template_inside_the_gguf(chat):
     tokens = chat.prompt_tokens([ChatMessage("user", "Hi")])
-    text = chat._llm.detokenize(tokens, special=True).decode()
+    text = chat.llama.detokenize(tokens, special=True).decode()
     assert "<|im_start|>user\nHi<|im_end|>" in text
     assert text.rstrip().endswith("<|im_start|>assistant")
 
@@ -182,11 +182,11 @@ def test_speaker_names_and_ids_of_a_multi_speaker_voice(store, tmp_path):
 
 
 def test_warm_up_runs_each_engine_once_and_caches_the_system_prompt(stt, chat, tts):
-    from assistant.engines import Engines, warm_up
+    from assistant.providers.loading import Engines, warm_up
 
     system = ChatMessage("system", "You are a warm-up test. Be brief.")
     warm_up(Engines(stt, chat, tts), system.content)
-    cached = list(chat._llm._input_ids[: chat.tokens_in_context])
+    cached = list(chat.llama._input_ids[: chat.tokens_in_context])
     first_turn = chat.prompt_tokens([system, ChatMessage("user", "What is two plus two?")])
     # all that the first turn's prompt shares with the system prompt alone is cached already
     shared = _common_prefix(chat.prompt_tokens([system]), first_turn)
@@ -211,7 +211,7 @@ def test_the_next_turn_reuses_the_cached_prompt_of_the_earlier_ones(chat):
         prompt = chat.prompt_tokens(history)
         reply = "".join(chat.stream_chat(history, temperature=0, max_tokens=24)).strip()
         history.append(ChatMessage("assistant", reply))
-        cached = list(chat._llm._input_ids[: chat.tokens_in_context])
+        cached = list(chat.llama._input_ids[: chat.tokens_in_context])
         assert cached[: len(prompt)] == prompt  # this turn's prompt is in the cache
     following = chat.prompt_tokens([*history, ChatMessage("user", "Thanks.")])
     # everything before the last reply is reused; the reply itself is too, where the text

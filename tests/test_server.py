@@ -15,7 +15,7 @@ import pytest
 from conftest import word_error_rate, words
 from serving import ASSISTANT, clean_env, free_port, running_server
 
-from assistant.audio import decode_bytes, wav_bytes
+from assistant.audio.codec import decode_bytes, wav_bytes
 from assistant.types import AudioChunk
 
 KEY = "sk-local-test-7f3a9c"

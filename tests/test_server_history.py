@@ -13,9 +13,10 @@ import httpx
 import pytest
 from serving import running_server
 
-from assistant.history import SQLiteHistory, TurnRecord
-from assistant.history_export import conversation_dict, render
-from assistant.recorder import Recorder
+from assistant.history.export import conversation_dict, render
+from assistant.history.recorder import Recorder
+from assistant.history.records import TurnRecord
+from assistant.history.store import SQLiteHistory
 
 KEY = "sk-local-history-2b8e"
 AUTH = {"Authorization": f"Bearer {KEY}"}

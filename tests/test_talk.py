@@ -22,7 +22,7 @@ from audio_rig import (
 )
 from conftest import word_error_rate
 
-from assistant.audio import decode_file, resample
+from assistant.audio.codec import decode_file, resample
 from assistant.types import AudioChunk
 
 SHORT_ANSWERS = ["--set", "llm.max_tokens=32", "--set", "llm.temperature=0"]

@@ -1,4 +1,5 @@
-"""The voice turn: logic checked with scripted fakes, then once with the real engines."""
+"""The voice turn from a file (one `Reply` into a collecting sink): logic checked with
+scripted fakes, then once with the real engines."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 from conftest import word_error_rate
 
-from assistant.audio import decode_file, silence
-from assistant.turn import voice_turn
+from assistant.audio.codec import decode_file, silence
+from assistant.conversation.events import UserSaid
+from assistant.conversation.turn import voice_turn
 from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 
 
@@ -56,7 +58,7 @@ class ToneTTS:
 def test_silence_gives_no_model_call_and_no_audio():
     chat = ScriptedChat(["never"])
     result = voice_turn(silence(1, 16000), ScriptedSTT(""), chat, ToneTTS())
-    assert result.transcript.text == "" and result.reply == "" and result.audio is None
+    assert result.heard == "" and result.record is None and result.audio is None
     assert chat.calls == []
 
 
@@ -71,8 +73,15 @@ def test_reply_is_spoken_sentence_by_sentence_after_the_history():
         [ChatMessage("system", "Be brief."), ChatMessage("user", "Capital of France?")]
     ]
     assert tts.spoken == ["Paris is the capital.", "It is in France."]
-    assert result.reply == "Paris is the capital. It is in France."
+    assert result.record is not None
+    assert result.record.generated == "Paris is the capital. It is in France."
+    assert result.record.spoken == result.record.generated and not result.record.interrupted
     assert result.audio is not None and result.audio.seconds == pytest.approx(0.2)
+    latencies = result.record.timings.latencies_ms()  # the one vocabulary of every caller
+    assert list(latencies) == ["endpoint", "transcript", "first_token", "first_sentence",
+                               "first_audio", "done"]  # fmt: skip
+    assert 0 <= latencies["transcript"] <= latencies["first_token"] <= latencies["first_sentence"]
+    assert latencies["first_sentence"] <= latencies["first_audio"] <= latencies["done"]
 
 
 def test_a_failing_synthesis_closes_the_model_stream():
@@ -83,12 +92,11 @@ def test_a_failing_synthesis_closes_the_model_stream():
 
 
 def test_a_real_spoken_question_is_answered_aloud(stt, chat, tts, question_wav):
-    heard: list[str] = []
-    result = voice_turn(
-        decode_file(question_wav), stt, chat, tts, on_transcript=lambda t: heard.append(t.text)
-    )
-    assert word_error_rate(result.transcript.text, "Who wrote Romeo and Juliet?") <= 0.2
-    assert heard == [result.transcript.text]
-    assert result.reply
+    events: list = []
+    result = voice_turn(decode_file(question_wav), stt, chat, tts, on_event=events.append)
+    assert word_error_rate(result.heard, "Who wrote Romeo and Juliet?") <= 0.2
+    assert [e.text for e in events if isinstance(e, UserSaid)] == [result.heard]
+    assert result.record is not None and result.record.generated
+    assert events[-1] == result.record
     assert result.audio is not None and result.audio.seconds > 0.5
     assert stt.transcribe(result.audio).text  # the reply audio holds speech

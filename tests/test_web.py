@@ -18,7 +18,7 @@ from serving import running_server
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from assistant.audio import concat, decode_file, silence, write_wav
+from assistant.audio.codec import concat, decode_file, silence, write_wav
 
 ARTIFACTS = REPO / "test-artifacts"
 STORY = ("llm.max_tokens=160", "llm.system_prompt=You tell long, detailed stories.")

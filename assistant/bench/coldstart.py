@@ -24,36 +24,48 @@ READY = "ready"
 def probe(config, system_prompt: str, corpus_dir: Path, texts: tuple[str, ...]) -> None:
     """The child's side (runs in the probe process)."""
     before = _since_exec()
-    from ..engines import load_conversation_engines
+    from ..providers.loading import load_conversation_engines
 
     started = time.monotonic()
     engines, vad = load_conversation_engines(config, system_prompt)
     ready = {"python_and_cli_s": before, "load_and_warm_s": round(time.monotonic() - started, 3)}
     print(json.dumps({READY: True, **ready}), flush=True)
-    from ..text import speakable_chunks
+    from ..conversation.events import TurnTimings
+    from ..conversation.reply import Reply, ReplySettings, Stages, Workers
+    from ..conversation.sinks import CollectingSink
     from ..types import ChatMessage
     from .corpus import make_corpus
 
     history = [ChatMessage("system", system_prompt)]
-    first_turn: dict[str, float] = {}
+    stages, workers = Stages(engines.stt, engines.chat, engines.tts), Workers()
+    turns = []
     for utterance in make_corpus(corpus_dir, texts):  # a conversation, for the peak memory
-        start = time.monotonic()
-        heard = engines.stt.transcribe(utterance.audio).text
-        first_turn.setdefault("stt_ms", 1000 * (time.monotonic() - start))
-        history.append(ChatMessage("user", heard))
-        start = time.monotonic()
-        deltas = []
-        for delta in engines.chat.stream_chat(history):
-            first_turn.setdefault("first_token_ms", 1000 * (time.monotonic() - start))
-            deltas.append(delta)
-        history.append(ChatMessage("assistant", "".join(deltas)))
-        for sentence in speakable_chunks("".join(deltas)):
-            start = time.monotonic()
-            for _ in engines.tts.synthesize(sentence):
-                first_turn.setdefault("first_audio_ms", 1000 * (time.monotonic() - start))
+        now = time.monotonic()
+        reply = Reply(
+            stages, workers, utterance.audio, history=history, sink=CollectingSink(),
+            settings=ReplySettings(), timings=TurnTimings(speech_end=now, endpoint=now),
+        )  # fmt: skip
+        if (record := reply.run_blocking()) is not None:
+            history.extend(record.messages())
+            turns.append(record.timings)
+    workers.shutdown()
     del vad
-    first_turn = {k: round(v, 1) for k, v in first_turn.items()}
-    print(json.dumps({"turns": len(history) // 2, "first_turn": first_turn}), flush=True)
+    first_turn = _stage_times(turns[0]) if turns else {}
+    print(json.dumps({"turns": len(turns), "first_turn": first_turn}), flush=True)
+
+
+def _stage_times(timings) -> dict[str, float]:
+    """Each engine's own share of a turn: STT, the model's first token, the first audio."""
+    spans = {
+        "stt_ms": (timings.speech_end, timings.transcript),
+        "first_token_ms": (timings.transcript, timings.first_token),
+        "first_audio_ms": (timings.first_sentence, timings.first_audio),
+    }
+    return {
+        name: round(1000 * (end - start), 1)
+        for name, (start, end) in spans.items()
+        if start is not None and end is not None
+    }
 
 
 def _since_exec() -> float | None:

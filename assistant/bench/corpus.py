@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import decode_file
+from ..audio.codec import decode_file
 from ..errors import AssistantError
 from ..types import AudioChunk
 

@@ -18,10 +18,13 @@ import contextlib
 import time
 from collections.abc import Callable
 
-from ..audio import silence
-from ..conversation import Conversation, ConversationOptions, State, TurnEnded
-from ..endpointing import Endpointer, EndpointSettings, SpeechEnded
-from ..text import speakable_chunks
+from ..audio.codec import silence
+from ..conversation.endpointing import Endpointer, EndpointSettings, SpeechEnded
+from ..conversation.engine import Conversation
+from ..conversation.events import STAGES as TURN_STAGES
+from ..conversation.events import State, TurnEnded
+from ..conversation.options import ConversationOptions
+from ..providers import speak_text
 from ..types import AudioChunk, ChatMessage
 from .corpus import RATE, Utterance
 from .sinks import FirstAudioSink, SpeakerSink
@@ -30,10 +33,10 @@ CHUNK_SAMPLES = 320  # 20 ms at 16 kHz
 LEAD_SILENCE = 0.5  # seconds of silence before each utterance
 TURN_TIMEOUT = 60.0  # seconds to wait for a reply
 NO_TURN_AFTER = 4.0  # seconds after the speech with no turn begun: nothing was heard
-STAGES = ("endpoint", "transcript", "first_token", "first_sentence", "first_audio")
+STAGES = tuple(stage for stage in TURN_STAGES if stage != "done")  # up to the first audio
 
 
-class Microphone:
+class RealTimeFeed:
     """Feeds a conversation in real time on the stream's own clock."""
 
     def __init__(self, conversation: Conversation) -> None:
@@ -90,7 +93,7 @@ async def streaming_pass(
     sink, events = FirstAudioSink(), _Events()
     vad.reset()
     conversation = _conversation(engines, vad, sink, options, events, history)
-    microphone = Microphone(conversation)
+    microphone = RealTimeFeed(conversation)
     results = []
     try:
         for utterance in utterances:
@@ -168,11 +171,7 @@ def sequential_pass(
         transcribed = time.perf_counter()
         reply = "".join(engines.chat.stream_chat([*history, ChatMessage("user", heard)])).strip()
         generated = time.perf_counter()
-        speech = [
-            chunk
-            for sentence in speakable_chunks(reply)
-            for chunk in engines.tts.synthesize(sentence, voice=options.voice, speed=options.speed)
-        ]
+        speech = list(speak_text(engines.tts, reply, voice=options.voice, speed=options.speed))
         spoken = time.perf_counter()
         history += [ChatMessage("user", heard), ChatMessage("assistant", reply)]
         results.append(
@@ -202,7 +201,7 @@ async def barge_in_trial(
     sink, events = SpeakerSink(), _Events()
     vad.reset()
     conversation = _conversation(engines, vad, sink, options, events, history)
-    microphone = Microphone(conversation)
+    microphone = RealTimeFeed(conversation)
     try:
         await microphone.play(silence(LEAD_SILENCE, RATE).pcm)
         await microphone.play(question.audio.pcm)

@@ -50,38 +50,12 @@ def time_stream(start: float, deltas: Iterator[str]) -> LlmRun:
     return LlmRun(first, sentence, len(parts), total, "".join(parts))
 
 
-def whisper_model(stt: Any) -> Any:
-    """The `faster_whisper.WhisperModel` inside the project's provider."""
-    return stt._model
-
-
-def llama(chat: Any) -> Any:
-    """The `llama_cpp.Llama` inside the project's provider."""
-    return chat._llm
-
-
-def piper_voice(tts: Any, voice: str | None) -> Any:
-    return tts.load_voice(tts.resolve(voice)[0])
-
-
 def transcribe(model: Any, samples: np.ndarray, options: dict) -> tuple[float, str]:
     """faster-whisper alone: seconds to a finished transcript of float32 16 kHz samples."""
     start = time.perf_counter()
     segments, _ = model.transcribe(samples, **options)
     text = " ".join(s.text.strip() for s in segments)  # decoding happens while iterating
     return time.perf_counter() - start, text.strip()
-
-
-def whisper_options(stt: Any) -> dict:
-    """The options the project's provider passes to faster-whisper."""
-    options = stt._options
-    return {
-        "language": options.language or ("en" if stt._english_only else None),
-        "beam_size": options.beam_size,
-        "temperature": [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
-        "vad_filter": options.vad_filter,
-        "condition_on_previous_text": False,
-    }
 
 
 def generate(llm: Any, tokens: list[int], max_tokens: int, temperature: float) -> LlmRun:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..audio import write_atomically
+from ..audio.codec import write_atomically
 
 # (key, what, target, comparison) on a 2-core x86 CPU with the default models
 TARGETS = (

@@ -52,8 +52,8 @@ def run_benchmark(
     cli_args: list[str],
     say: Callable[[str], None],
 ) -> dict:
-    from ..conversation_config import conversation_options
-    from ..engines import load_conversation_engines
+    from ..conversation.options import conversation_options
+    from ..providers.loading import load_conversation_engines
 
     load_before, others = load_average(), OtherLoad()
     config = bench_config(config, quick)

@@ -86,7 +86,7 @@ def _stt(stt, utterance: Utterance, into: StageSamples, is_project: bool) -> Non
         seconds = time.perf_counter() - start
     else:
         samples = audio.to_float32()  # outside the timing: the engine's own input format
-        seconds, text = raw.transcribe(raw.whisper_model(stt), samples, raw.whisper_options(stt))
+        seconds, text = raw.transcribe(stt.engine, samples, stt.decode_options())
     into.add("latency_ms", 1000 * seconds)
     into.add("stt_rtf", seconds / audio.seconds)
     into.add("wer", word_error_rate(text, utterance.text))
@@ -101,7 +101,7 @@ def _llm(
     max_tokens: int,
     temperature: float,
 ) -> None:
-    llm = raw.llama(chat)
+    llm = chat.llama
     system = ChatMessage("system", system_prompt)
     raw.prime(llm, chat.prompt_tokens([system, ChatMessage("user", PRIME_QUESTION)]))
     messages = [system, ChatMessage("user", question)]

@@ -1,7 +1,8 @@
 """The stage interfaces, shaped like OpenAI's transcription, chat-completion and speech APIs.
 
 Methods are synchronous because the engines are blocking iterators; callers that need
-asyncio pull each item on a worker thread.
+asyncio pull each item on a worker thread. `speak_text` and `close_stream` are the two helpers
+every caller of the interfaces shares.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
+from ..text import speakable_chunks
 from ..types import AudioChunk, ChatMessage, Transcription, Voice
 
 
@@ -54,7 +56,7 @@ class TextToSpeech(Protocol):
         speed: float = 1.0,
         instructions: str | None = None,
     ) -> Iterator[AudioChunk]:
-        """Audio for `text`, one chunk per sentence, as each is ready."""
+        """Audio for `text`, one speakable chunk (see `speak_text` for longer text)."""
         ...
 
 
@@ -65,4 +67,18 @@ def close_stream(stream: Iterator) -> None:
         close()
 
 
-__all__ = ["ChatModel", "SpeechToText", "TextToSpeech", "close_stream"]
+def speak_text(
+    tts: TextToSpeech,
+    text: str,
+    *,
+    voice: str | None = None,
+    speed: float = 1.0,
+    instructions: str | None = None,
+) -> Iterator[AudioChunk]:
+    """Audio for any text: cleaned and cut into bounded speakable chunks, each synthesized as
+    soon as the one before it is out."""
+    for chunk in speakable_chunks(text):
+        yield from tts.synthesize(chunk, voice=voice, speed=speed, instructions=instructions)
+
+
+__all__ = ["ChatModel", "SpeechToText", "TextToSpeech", "close_stream", "speak_text"]

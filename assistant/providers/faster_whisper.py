@@ -6,15 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..audio import resample
+from ..audio.codec import resample
 from ..config import Config, threads_for
 from ..errors import UsageError
-from ..models import ModelStore
 from ..types import AudioChunk, Segment, Transcription
+from .store import ModelStore
 
 WHISPER_RATE = 16000  # Hz
 NO_SPEECH_PROBABILITY = 0.6  # with a low log-probability, Whisper's own "nothing said" rule
 LOW_LOGPROB = -1.0
+
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback when a decode fails its checks
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,33 @@ class FasterWhisperSTT:
         pays no first-call costs (~100 ms)."""
         silent = AudioChunk(bytes(2 * WHISPER_RATE), WHISPER_RATE)
         self.transcribe(silent)
-        segments, _ = self._model.transcribe(
-            silent.to_float32(),
-            language=self._options.language or ("en" if self._english_only else None),
-            beam_size=self._options.beam_size,
-            vad_filter=False,  # else nothing would reach the encoder
-            temperature=0.0,
-        )
+        options = {**self.decode_options(temperature=0.0), "vad_filter": False}  # reach the encoder
+        segments, _ = self._model.transcribe(silent.to_float32(), **options)
         for _ in segments:
             pass
+
+    @property
+    def engine(self) -> Any:
+        """The `faster_whisper.WhisperModel` itself (the benchmark times it alone)."""
+        return self._model
+
+    def decode_options(
+        self,
+        language: str | None = None,
+        prompt: str | None = None,
+        temperature: float | None = None,
+    ) -> dict[str, Any]:
+        """The keyword arguments this provider gives `WhisperModel.transcribe`."""
+        return {
+            "language": language
+            or self._options.language
+            or ("en" if self._english_only else None),
+            "initial_prompt": prompt or None,
+            "beam_size": self._options.beam_size,
+            "temperature": temperature if temperature is not None else TEMPERATURES,
+            "vad_filter": self._options.vad_filter,
+            "condition_on_previous_text": False,
+        }
 
     def transcribe(
         self,
@@ -82,16 +102,9 @@ class FasterWhisperSTT:
         temperature: float | None = None,
     ) -> Transcription:
         samples = resample(audio, WHISPER_RATE).to_float32()
-        language = language or self._options.language or ("en" if self._english_only else None)
-        segments, info = self._model.transcribe(
-            samples,
-            language=language,
-            initial_prompt=prompt or None,
-            beam_size=self._options.beam_size,
-            temperature=temperature if temperature is not None else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0],
-            vad_filter=self._options.vad_filter,
-            condition_on_previous_text=False,
-        )
+        options = self.decode_options(language, prompt, temperature)
+        segments, info = self._model.transcribe(samples, **options)
+        language = options["language"]
         kept = tuple(  # the segments are lazy: decoding happens here, on the caller's thread
             Segment(s.start, s.end, s.text.strip())
             for s in segments

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config, threads_for
-from ..context import fit_messages
 from ..errors import AssistantError, UsageError
-from ..models import ModelStore
 from ..types import ChatMessage
+from .context import fit_messages
+from .store import ModelStore
 
 GGML_TYPE_Q8_0 = 8  # ggml's type id of 8-bit blocks, for the KV cache
 CPU_BATCH = 128  # prompt tokens per batch on a CPU
@@ -35,6 +35,11 @@ class LlamaCppChat:
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._lock = threading.Lock()
+
+    @property
+    def llama(self) -> Any:
+        """The `llama_cpp.Llama` itself (the benchmark times it alone; tests read its cache)."""
+        return self._llm
 
     @classmethod
     def load(

@@ -7,164 +7,23 @@ an endpoint that cannot be reached is one clear error, not a traceback.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import random
-import re
 import struct
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
 
-from ..audio import decode_bytes, wav_bytes
+from ..audio.codec import decode_bytes, riff_chunks, wav_bytes
 from ..config import Config
-from ..errors import AssistantError, UsageError
-from ..models import ModelStore
-from ..text import speakable_chunks
+from ..errors import UsageError
 from ..types import AudioChunk, ChatMessage, Segment, Transcription, Voice
+from .openai_api import LANGUAGE_CODES, OPENAI_PCM_RATE, OPENAI_VOICES, check_speed
+from .openai_client import EndpointClient, EndpointError, endpoint_of
+from .store import ModelStore
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-MAX_SPEECH_INPUT = 4096  # characters per speech request, as OpenAI's endpoint takes
-OPENAI_VOICES = ("alloy", "ash", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer")
-OPENAI_PCM_RATE = 24000  # Hz, what OpenAI's voices speak at
-MIN_SPEED, MAX_SPEED = 0.25, 4.0
-LANGUAGE_NAMES = {  # OpenAI's verbose_json names the language
-    "en": "english",
-    "de": "german",
-    "es": "spanish",
-    "fr": "french",
-    "it": "italian",
-    "ja": "japanese",
-    "ko": "korean",
-    "nl": "dutch",
-    "pl": "polish",
-    "pt": "portuguese",
-    "ru": "russian",
-    "sv": "swedish",
-    "tr": "turkish",
-    "uk": "ukrainian",
-    "zh": "chinese",
-}
-_LANGUAGE_CODES = {name: code for code, name in LANGUAGE_NAMES.items()}
 CHUNK_SECONDS = 0.25  # speech is handed on in pieces of about this length as it arrives
-
-
-class EndpointError(AssistantError):
-    """An OpenAI-compatible endpoint that cannot be reached, timed out, or refused a request."""
-
-    remote = True  # the server answers 502 when a stage it forwards to fails
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a stage's endpoint is and how to talk to it."""
-
-    base_url: str  # e.g. http://127.0.0.1:8000/v1 (a URL with no path gets /v1)
-    api_key: str = ""
-    timeout_s: float = 60.0  # per request (connect, and each read)
-    max_retries: int = 3  # for 429 and 5xx answers
-    backoff_s: float = 0.5  # first wait; doubled each retry
-    max_backoff_s: float = 8.0
-
-
-class EndpointClient:
-    """One endpoint's HTTP client for one kind of stage."""
-
-    def __init__(self, endpoint: Endpoint, kind: str, section: str) -> None:
-        url = endpoint.base_url.rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise UsageError(
-                f"{section}.base_url must be an http(s) URL such as "
-                f"http://127.0.0.1:8000/v1, not {endpoint.base_url!r}"
-            )
-        self.url = url if parts.path else f"{url}/v1"
-        self.endpoint = endpoint
-        self.kind = kind
-        self.section = section
-        headers = {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
-        self._http = httpx.Client(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(endpoint.timeout_s, connect=min(endpoint.timeout_s, 10.0)),
-        )
-
-    def close(self) -> None:
-        self._http.close()
-
-    def open(self, path: str, **request: Any) -> httpx.Response:
-        """POST and return the streaming response (the caller closes it); raises EndpointError."""
-        for attempt in range(self.endpoint.max_retries + 1):
-            try:
-                response = self._http.send(
-                    self._http.build_request("POST", path, **request), stream=True
-                )
-            except httpx.HTTPError as error:
-                raise self.transport_error(error) from None
-            if response.status_code < 400:
-                return response
-            with contextlib.suppress(httpx.HTTPError):  # for the error's message
-                response.read()
-            response.close()
-            if response.status_code in RETRY_STATUSES and attempt < self.endpoint.max_retries:
-                time.sleep(self._backoff(attempt, response.headers.get("retry-after")))
-                continue
-            raise self.status_error(response)
-        raise AssertionError("unreachable")
-
-    def _backoff(self, attempt: int, retry_after: str | None) -> float:
-        wait = self.endpoint.backoff_s * 2**attempt * random.uniform(0.8, 1.2)
-        with contextlib.suppress(ValueError):  # Retry-After in seconds; a date is ignored
-            wait = max(wait, float(retry_after or 0))
-        return min(wait, self.endpoint.max_backoff_s)
-
-    def transport_error(self, error: httpx.HTTPError) -> EndpointError:
-        if isinstance(error, httpx.ConnectError):
-            reason = re.sub(r"^\[Errno -?\d+\]\s*", "", str(error)) or type(error).__name__
-            return EndpointError(
-                f"cannot reach the {self.kind} endpoint {self.url}: "
-                f"{reason[0].lower()}{reason[1:]}; is the server running?"
-            )
-        if isinstance(error, httpx.TimeoutException):
-            return EndpointError(
-                f"the {self.kind} endpoint {self.url} did not answer within "
-                f"{self.endpoint.timeout_s:g} s ({self.section}.timeout_s)"
-            )
-        return EndpointError(f"the {self.kind} endpoint {self.url} failed: {error}")
-
-    def status_error(self, response: httpx.Response) -> EndpointError:
-        status = response.status_code
-        message = _error_message(response)
-        hint = f"; check {self.section}.api_key" if status in (401, 403) else ""
-        return EndpointError(
-            f"the {self.kind} endpoint {self.url} answered {status}: {message}{hint}", status
-        )
-
-
-def _error_message(response: httpx.Response) -> str:
-    """The message of an OpenAI-shaped error body, or the start of whatever body it is."""
-    try:
-        text = response.text
-    except httpx.ResponseNotRead:
-        return response.reason_phrase
-    try:
-        error = json.loads(text).get("error")
-    except (ValueError, AttributeError):
-        error = None
-    if isinstance(error, dict) and error.get("message"):
-        return str(error["message"])
-    if isinstance(error, str) and error:
-        return error
-    return text.strip()[:300] or response.reason_phrase
 
 
 class OpenAICompatSTT:
@@ -237,7 +96,7 @@ def _language_code(language: Any) -> str | None:
     """ "english" -> "en"; a code, or a name not in the table, is kept as it is."""
     if not isinstance(language, str) or not language:
         return None
-    return _LANGUAGE_CODES.get(language.lower(), language)
+    return LANGUAGE_CODES.get(language.lower(), language)
 
 
 class OpenAICompatChat:
@@ -329,8 +188,7 @@ class OpenAICompatTTS:
     ) -> Iterator[AudioChunk]:
         if not text or not text.strip():
             raise UsageError("there is no text to speak: the input is empty")
-        if not MIN_SPEED <= speed <= MAX_SPEED:
-            raise UsageError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, not {speed}")
+        check_speed(speed)
         body: dict[str, Any] = {
             "model": self._model,
             "voice": voice or self._voice,
@@ -343,29 +201,13 @@ class OpenAICompatTTS:
         return self._synthesize(text, body)
 
     def _synthesize(self, text: str, body: dict[str, Any]) -> Iterator[AudioChunk]:
-        for piece in _pieces(text, MAX_SPEECH_INPUT):
-            response = self._client.open("/audio/speech", json={**body, "input": piece})
-            try:
-                yield from _wav_chunks(response.iter_bytes(), self._client)
-            except httpx.HTTPError as error:
-                raise self._client.transport_error(error) from None
-            finally:
-                response.close()
-
-
-def _pieces(text: str, limit: int) -> Iterator[str]:
-    """`text` as is when short enough, else sentences joined into pieces under `limit`."""
-    if len(text) <= limit:
-        yield text
-        return
-    piece = ""
-    for sentence in speakable_chunks(text):
-        if piece and len(piece) + 1 + len(sentence) > limit:
-            yield piece
-            piece = ""
-        piece = f"{piece} {sentence}" if piece else sentence
-    if piece:
-        yield piece
+        response = self._client.open("/audio/speech", json={**body, "input": text})
+        try:
+            yield from _wav_chunks(response.iter_bytes(), self._client)
+        except httpx.HTTPError as error:
+            raise self._client.transport_error(error) from None
+        finally:
+            response.close()
 
 
 def _wav_chunks(stream: Iterator[bytes], client: EndpointClient) -> Iterator[AudioChunk]:
@@ -410,21 +252,19 @@ def _wav_layout(head: bytes, client: EndpointClient) -> tuple[int, int, int] | N
         raise EndpointError(
             f"the {client.kind} endpoint {client.url} answered a RIFF that is not WAV"
         )
-    offset, fmt = 12, None
-    while offset + 8 <= len(head):
-        chunk_id, size = struct.unpack_from("<4sI", head, offset)
+    fmt = None
+    for chunk_id, size, offset in riff_chunks(head):
         if chunk_id == b"data":
             if fmt is None:
                 raise EndpointError(f"the WAV from {client.url} has no fmt chunk")
-            return fmt[0], fmt[1], offset + 8
-        if offset + 8 + size > len(head):
+            return fmt[0], fmt[1], offset
+        if offset + size > len(head):
             return None
         if chunk_id == b"fmt ":
-            _, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", head, offset + 8)
+            _, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", head, offset)
             if bits != 16:
                 raise EndpointError(f"the WAV from {client.url} has {bits}-bit samples, not 16")
             fmt = (rate, channels)
-        offset += 8 + size + (size & 1)
     return None
 
 
@@ -435,30 +275,19 @@ def _mono(pcm: bytes, rate: int, channels: int) -> AudioChunk:
     return AudioChunk(samples.astype("<i2").tobytes(), rate)
 
 
-def _endpoint(section: Any, name: str) -> Endpoint:
-    if not section.base_url:
-        raise UsageError(
-            f"{name}.provider is 'openai' but {name}.base_url is empty; set it, e.g. "
-            f"--set {name}.base_url=http://127.0.0.1:8000/v1"
-        )
-    if section.timeout_s <= 0:
-        raise UsageError(f"{name}.timeout_s must be more than 0, not {section.timeout_s}")
-    return Endpoint(section.base_url, section.api_key, section.timeout_s)
-
-
 def create_stt(config: Config, store: ModelStore) -> OpenAICompatSTT:
-    client = EndpointClient(_endpoint(config.stt, "stt"), "speech-to-text", "stt")
+    client = EndpointClient(endpoint_of(config.stt, "stt"), "speech-to-text", "stt")
     return OpenAICompatSTT(client, config.stt.model, language=config.stt.language or None)
 
 
 def create_chat(config: Config, store: ModelStore) -> OpenAICompatChat:
     llm = config.llm
-    client = EndpointClient(_endpoint(llm, "llm"), "chat", "llm")
+    client = EndpointClient(endpoint_of(llm, "llm"), "chat", "llm")
     return OpenAICompatChat(
         client, llm.model, max_tokens=llm.max_tokens, temperature=llm.temperature
     )
 
 
 def create_tts(config: Config, store: ModelStore) -> OpenAICompatTTS:
-    client = EndpointClient(_endpoint(config.tts, "tts"), "text-to-speech", "tts")
+    client = EndpointClient(endpoint_of(config.tts, "tts"), "text-to-speech", "tts")
     return OpenAICompatTTS(client, config.tts.model or "tts-1", voice=config.tts.voice)

@@ -11,11 +11,10 @@ from typing import Any
 
 from ..config import Config, threads_for
 from ..errors import AssistantError, UnknownNameError, UsageError
-from ..models import ModelStore
-from ..text import speakable_chunks
+from ..text import MAX_CHUNK_CHARS
 from ..types import AudioChunk, Voice
-
-MIN_SPEED, MAX_SPEED = 0.25, 4.0  # OpenAI's range for `speed`
+from .openai_api import check_speed
+from .store import ModelStore
 
 
 @dataclass(frozen=True)
@@ -85,8 +84,12 @@ class PiperTTS:
     ) -> Iterator[AudioChunk]:
         if not text or not text.strip():
             raise UsageError("there is no text to speak: the input is empty")
-        if not MIN_SPEED <= speed <= MAX_SPEED:
-            raise UsageError(f"speed must be between {MIN_SPEED} and {MAX_SPEED}, not {speed}")
+        if len(text) > MAX_CHUNK_CHARS:  # Piper's memory grows with the length of one input
+            raise UsageError(
+                f"{len(text)} characters is more than one synthesis takes ({MAX_CHUNK_CHARS}): "
+                "cut the text with providers.speak_text"
+            )
+        check_speed(speed)
         name, speaker_id = self.resolve(voice)
         return self._synthesize(text, name, speaker_id, speed)
 
@@ -97,9 +100,8 @@ class PiperTTS:
 
         piper_voice = self.load_voice(name)
         options = SynthesisConfig(speaker_id=speaker_id, length_scale=1.0 / speed)
-        for chunk in speakable_chunks(text):
-            for audio in piper_voice.synthesize(chunk, options):
-                yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
+        for audio in piper_voice.synthesize(text, options):
+            yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
 
 
 def _load_piper_voice(files: VoiceFiles, threads: int) -> Any:

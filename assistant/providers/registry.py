@@ -7,8 +7,8 @@ from importlib import import_module
 
 from ..config import Config
 from ..errors import UnknownNameError
-from ..models import ModelStore
 from . import ChatModel, SpeechToText, TextToSpeech
+from .store import ModelStore
 
 # provider name -> "module:factory"; each factory takes (config, store)
 _STT = {"faster-whisper": "faster_whisper:create", "openai": "openai_compat:create_stt"}

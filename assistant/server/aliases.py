@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..config import Config
 from ..providers import TextToSpeech
+from ..providers.openai_api import OPENAI_VOICES
 from .errors import ApiError
 
 OPENAI_STT_MODELS = (
@@ -33,21 +34,6 @@ OPENAI_CHAT_MODELS = (
     "chatgpt-4o-latest",
 )
 OPENAI_TTS_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-OPENAI_VOICES = (
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "fable",
-    "nova",
-    "onyx",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-)
 
 
 @dataclass(frozen=True)
@@ -78,7 +64,7 @@ class Names:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class Aliases:
     """Every name the server answers to, per endpoint."""
 
     stt: Names
@@ -87,7 +73,7 @@ class Catalog:
     voices: Names
 
     @classmethod
-    def build(cls, config: Config, tts: TextToSpeech | None) -> Catalog:
+    def build(cls, config: Config, tts: TextToSpeech | None) -> Aliases:
         tts_model = config.tts.model or config.tts.provider
         voice_ids: list[str] = []
         for voice in tts.voices() if tts is not None else ():

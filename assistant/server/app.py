@@ -13,8 +13,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 
 from ..config import Config
-from ..engines import Engines
 from ..errors import AssistantError
+from ..providers.loading import Engines
 from . import endpoints, history_routes
 from .errors import ApiError, handle
 from .security import ApiKeyMiddleware

@@ -5,6 +5,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Protocol
 
+from ..audio.codec import StreamResampler
 from ..types import AudioChunk
 
 PCM_RATE = 24000  # Hz: OpenAI's `pcm` is raw 24 kHz 16-bit mono
@@ -61,29 +62,19 @@ class PcmEncoder:
 
     def __init__(self, rate: int) -> None:
         self.rate = rate
-        self._resampler: Any = None
+        self._resampler: StreamResampler | None = None
 
     def feed(self, chunk: AudioChunk) -> bytes:
         if not chunk.pcm:
             return b""
-        if chunk.sample_rate == self.rate and self._resampler is None:
-            return chunk.pcm
-        import av
-
-        if self._resampler is None:
-            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=self.rate)
-        frame = av.AudioFrame.from_ndarray(
-            chunk.to_int16().reshape(1, -1), format="s16", layout="mono"
-        )
-        frame.sample_rate = chunk.sample_rate
-        return self._take(self._resampler.resample(frame))
+        flushed = b""
+        if self._resampler is None or self._resampler.in_rate != chunk.sample_rate:
+            flushed = self.finish()
+            self._resampler = StreamResampler(chunk.sample_rate, self.rate)
+        return flushed + self._resampler.push(chunk.pcm)
 
     def finish(self) -> bytes:
-        return self._take(self._resampler.resample(None)) if self._resampler else b""
-
-    @staticmethod
-    def _take(frames: list) -> bytes:
-        return b"".join(bytes(f.planes[0])[: f.samples * 2] for f in frames)
+        return self._resampler.flush() if self._resampler else b""
 
 
 class WavEncoder:

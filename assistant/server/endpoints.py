@@ -14,12 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from ..audio import decode_bytes
+from ..audio.codec import decode_bytes
 from ..config import Config
-from ..engines import Engines
+from ..providers import speak_text
+from ..providers.loading import Engines
 from ..types import AudioChunk
 from . import encoding, wire
-from .aliases import Catalog
+from .aliases import Aliases
 from .errors import ApiError, bad_request, to_api_error
 from .uploads import read_form, read_json
 from .workers import Job, ModelWorker
@@ -36,7 +37,7 @@ class Service:
 
     config: Config
     engines: Engines
-    catalog: Catalog
+    catalog: Aliases
     formats: tuple[str, ...]  # speech response formats this machine can encode
     workers: dict[str, ModelWorker] = field(default_factory=dict)
     started: int = field(default_factory=lambda: int(time.time()))
@@ -49,7 +50,7 @@ class Service:
             for stage in STAGES
             if getattr(engines, stage) is not None
         }
-        catalog = Catalog.build(config, engines.tts)
+        catalog = Aliases.build(config, engines.tts)
         return cls(config, engines, catalog, encoding.available_formats(), workers)
 
     def start(self) -> None:
@@ -144,7 +145,8 @@ async def speech(request: Request) -> Response:
     service.catalog.tts.resolve(params.model)
     voice = service.catalog.voices.resolve(params.voice)
     job = worker.submit(
-        lambda: tts.synthesize(
+        lambda: speak_text(
+            tts,
             params.input,
             voice=voice,
             speed=params.speed or service.config.tts.speed,

@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import HistoryConfig
-from ..history import DisabledHistory, History, HistoryError, NotFoundError, open_history
-from ..history_export import FORMATS, conversation_dict, hit_dict, render, summary_dict
+from ..history.export import FORMATS, conversation_dict, hit_dict, render, summary_dict
+from ..history.records import History, HistoryError, NotFoundError
+from ..history.store import DisabledHistory, open_history
 from .errors import ApiError, bad_request
 from .uploads import read_json
 

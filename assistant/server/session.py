@@ -22,22 +22,22 @@ import contextlib
 import json
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from ..conversation import (
+from ..conversation.engine import Conversation
+from ..conversation.events import (
     AssistantSaying,
-    Conversation,
+    ConversationEvent,
     ConversationReset,
-    Event,
     Notice,
     StateChanged,
     TurnEnded,
     UserSaid,
 )
-from ..history import History
+from ..history.records import History
 from ..types import AudioChunk
 
 MAX_FRAME_BYTES = 256 * 1024  # a 20 ms microphone frame at 48 kHz is 1920 bytes
@@ -84,12 +84,14 @@ class BrowserSink:
 class SessionParts:
     """What a session needs from the server: engines, a VAD of its own, settings, history."""
 
-    make_conversation: Callable[[BrowserSink, Callable[[Event], None]], Conversation]
+    make_conversation: Callable[[BrowserSink, Callable[[ConversationEvent], None]], Conversation]
     voices: list[str]
-    record: Callable[[History], Callable[[Event], None]]  # a history listener per session
+    record: Callable[
+        [History], Callable[[ConversationEvent], None]
+    ]  # a history listener per session
 
 
-def event_message(event: Event) -> dict[str, Any] | None:
+def event_message(event: ConversationEvent) -> dict[str, Any] | None:
     match event:
         case StateChanged(state):
             return {"type": "state", "state": state.value}
@@ -114,7 +116,7 @@ async def run_session(websocket: WebSocket, parts: SessionParts, history: Histor
     sink = BrowserSink(outbox.put_nowait)
     record = parts.record(history)
 
-    def on_event(event: Event) -> None:
+    def on_event(event: ConversationEvent) -> None:
         record(event)
         if (message := event_message(event)) is not None:
             outbox.put_nowait(json.dumps(message))
@@ -224,4 +226,4 @@ def _control(conversation: Conversation, action: Any) -> None:
 def _choose_voice(conversation: Conversation, voice: Any, known: list[str]) -> None:
     if voice not in known:
         raise ProtocolError(f"unknown voice '{voice}'. Available: {', '.join(known)}")
-    conversation.options = replace(conversation.options, voice=voice)
+    conversation.set_voice(voice)

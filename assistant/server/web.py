@@ -10,14 +10,14 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
+from ..audio.vad import SileroVAD
 from ..config import Config
-from ..conversation import Conversation
-from ..conversation_config import conversation_options
-from ..engines import Engines
-from ..history import History
-from ..recorder import Recorder, recording
+from ..conversation.engine import Conversation
+from ..conversation.options import conversation_options
+from ..history.recorder import Recorder, recording
+from ..history.records import History
+from ..providers.loading import Engines
 from ..types import ChatMessage
-from ..vad import SileroVAD
 from .session import BrowserSink, SessionParts, run_session
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"

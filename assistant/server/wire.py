@@ -8,12 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..providers.openai_compat import LANGUAGE_NAMES
+from ..providers.openai_api import LANGUAGE_NAMES, MAX_SPEECH_INPUT, MAX_SPEED, MIN_SPEED
 from ..types import ChatMessage, Transcription
 from .errors import ApiError, bad_request
 
 TRANSCRIPT_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
-MAX_SPEECH_INPUT = 4096  # characters, as OpenAI's speech endpoint
 MAX_STOP_SEQUENCES = 4
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
@@ -85,7 +84,7 @@ def speech_request(body: Any, formats: Sequence[str]) -> SpeechRequest:
         input=text,
         voice=_required_text(body, "voice"),
         instructions=_optional(body, "instructions", str) or None,
-        speed=None if speed is None else _float(speed, "speed", 0.25, 4.0),
+        speed=None if speed is None else _float(speed, "speed", MIN_SPEED, MAX_SPEED),
         response_format=response_format,
     )
 

@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .config import Config
-from .models import ModelStore
-from .providers import ChatModel, SpeechToText, TextToSpeech
-from .providers.registry import create_chat, create_stt, create_tts
+from ..config import Config
+from . import ChatModel, SpeechToText, TextToSpeech
+from .registry import create_chat, create_stt, create_tts
+from .store import ModelStore
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def warm_up(engines: Engines, system_prompt: str | None = None) -> None:
 def load_conversation_engines(config: Config, system_prompt: str) -> tuple[Engines, Any]:
     """What a spoken conversation needs, ready to listen: the three stages and the Silero VAD,
     loaded side by side, then warmed."""
-    from .vad import SileroVAD
+    from ..audio.vad import SileroVAD
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         vad = pool.submit(SileroVAD.load)

@@ -6,10 +6,11 @@ import time
 from collections.abc import Mapping
 from typing import Literal
 
-from .audio import concat
-from .history import EMPTY, History, TurnRecord
+from ..audio.codec import concat
+from ..conversation.events import ConversationEvent, ConversationReset, TurnEnded, UserSaid
+from ..types import ChatMessage
 from .keep_audio import NO_AUDIO, AudioKeeping
-from .types import ChatMessage
+from .records import EMPTY, History, TurnRecord
 
 
 class Recorder:
@@ -86,9 +87,8 @@ def recording(recorder: Recorder, keeper: AudioKeeping = NO_AUDIO):
     The user's words are saved as soon as they are transcribed; the assistant's turn when it
     ends, with what was generated, what was actually heard, and the stage latencies.
     """
-    from .conversation import ConversationReset, TurnEnded, UserSaid
 
-    def on_event(event) -> None:
+    def on_event(event: ConversationEvent) -> None:
         if isinstance(event, UserSaid):
             turn = recorder.record("user", event.text, started_at=event.ended_at,
                                    ended_at=event.ended_at)  # fmt: skip

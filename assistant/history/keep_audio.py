@@ -9,9 +9,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
 
-from .audio import write_wav
-from .errors import AssistantError, UsageError
-from .types import AudioChunk
+from ..audio.codec import write_wav
+from ..errors import AssistantError, UsageError
+from ..types import AudioChunk
 
 
 class AudioKeeping(Protocol):

@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DownloadError, ModelMissingError, UnknownNameError, UsageError
+from ..errors import DownloadError, ModelMissingError, UnknownNameError, UsageError
 
-CHECKOUT_MODELS = Path(__file__).resolve().parent.parent / "models"
-PACKAGED_CATALOG = Path(__file__).resolve().parent / "catalog.toml"
+CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
+PACKAGED_CATALOG = Path(__file__).resolve().parents[1] / "catalog.toml"
 ROLES = ("stt", "llm", "tts")
 _BLOCK = 1 << 20
 
@@ -62,7 +62,7 @@ class ModelEntry:
 
 
 @dataclass(frozen=True)
-class Catalog:
+class ModelCatalog:
     models: tuple[ModelEntry, ...]
 
     def get(self, name: str, role: str | None = None) -> ModelEntry:
@@ -85,11 +85,11 @@ def catalog_path() -> Path:
     return checkout if checkout.is_file() else PACKAGED_CATALOG
 
 
-def load_catalog(path: Path | None = None) -> Catalog:
+def load_catalog(path: Path | None = None) -> ModelCatalog:
     path = path or catalog_path()
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return Catalog(tuple(_entry(item) for item in data.get("model", [])))
+        return ModelCatalog(tuple(_entry(item) for item in data.get("model", [])))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
         raise UsageError(f"model catalog {path} is not readable: {error!r}") from None
 
@@ -127,10 +127,10 @@ class ModelStore:
     """Downloaded models: models/<name>/<file>."""
 
     root: Path
-    catalog: Catalog
+    catalog: ModelCatalog
 
     @classmethod
-    def open(cls, directory: str = "", catalog: Catalog | None = None) -> ModelStore:
+    def open(cls, directory: str = "", catalog: ModelCatalog | None = None) -> ModelStore:
         root = Path(directory).expanduser() if directory else default_models_dir()
         return cls(root, catalog or load_catalog())
 

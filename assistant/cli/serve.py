@@ -10,6 +10,7 @@ import click
 
 from ..config import Config
 from ..errors import UsageError
+from .context import config_of
 
 GRACEFUL_SHUTDOWN_S = 5  # seconds open streams get to finish on Ctrl-C or SIGTERM
 MAX_CONNECTIONS = 256  # beyond this uvicorn answers 503 at once
@@ -29,11 +30,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     Any OpenAI client works against http://HOST:PORT/v1; OpenAI's model and voice names
     (whisper-1, tts-1, gpt-4o-mini, alloy...) stand for the configured local ones.
     """
-    from ..conversation_config import conversation_options
-    from ..engines import load_engines, warm_up
-    from .security import check_bind
+    from ..conversation.options import conversation_options
+    from ..providers.loading import load_engines, warm_up
+    from ..server.security import check_bind
 
-    config = ctx.find_root().meta["config"]()
+    config = config_of(ctx)
     server = replace(
         config.server,
         host=host or config.server.host,
@@ -82,8 +83,8 @@ def _listen(host: str, port: int) -> socket.socket:
 def _run(config, engines, listener: socket.socket) -> None:
     import uvicorn
 
-    from .app import create_app
-    from .web import web_routes
+    from ..server.app import create_app
+    from ..server.web import web_routes
 
     settings = uvicorn.Config(
         create_app(config, engines, routes=web_routes(config, engines)),

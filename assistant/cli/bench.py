@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .context import config_of
+
 
 def default_output() -> Path:
     """$XDG_CACHE_HOME/assistant/bench: outside the checkout, so no audio is ever committed."""
@@ -47,22 +49,22 @@ def bench(
 
     Writes OUTPUT/benchmark.json and OUTPUT/benchmark.md and prints the table.
     """
-    from ..conversation_config import conversation_options
-    from .run import bench_config
+    from ..bench.run import bench_config
+    from ..conversation.options import conversation_options
 
     output = output or default_output()
     root = ctx.find_root()
-    config = root.meta["config"]()
+    config = config_of(ctx)
     if cold_start_probe:
-        from .coldstart import probe
+        from ..bench.coldstart import probe
 
         config = bench_config(config, quick)
-        from .corpus import QUICK_TEXTS, TEXTS
+        from ..bench.corpus import QUICK_TEXTS, TEXTS
 
         texts = QUICK_TEXTS if quick else TEXTS
         probe(config, conversation_options(config).system_prompt, output / "corpus", texts)
         return
-    from .run import run_benchmark, write
+    from ..bench.run import run_benchmark, write
 
     cli_args = []
     if root.params.get("config_path"):

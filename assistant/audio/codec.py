@@ -7,13 +7,13 @@ import os
 import struct
 import tempfile
 import wave
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
-from .errors import AudioInputError
-from .types import AudioChunk
+from ..errors import AudioInputError
+from ..types import AudioChunk
 
 SUPPORTED_FORMATS = "wav, flac, mp3 or ogg"
 SHORT_CHUNK = 256  # samples
@@ -75,23 +75,33 @@ def _frame_bytes(frame) -> bytes:
     return bytes(frame.planes[0])[: frame.samples * 2]
 
 
-def _check_wav_complete(head: bytes, size: int, name: str) -> None:
-    """Reject a WAV file whose data chunk is shorter than its header declares."""
+def riff_chunks(head: bytes) -> Iterator[tuple[bytes, int, int]]:
+    """(id, declared size, offset of its data) of each chunk header found in the start of a
+    WAV file, up to and including the `data` chunk; nothing if `head` is not a WAV."""
     if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
         return
     offset = 12
     while offset + 8 <= len(head):
         chunk_id, chunk_size = struct.unpack_from("<4sI", head, offset)
+        yield chunk_id, chunk_size, offset + 8
         if chunk_id == b"data":
-            declared_end = offset + 8 + chunk_size
-            streaming = chunk_size in (0, 0xFFFFFFFF)
-            if not streaming and size < declared_end:
-                raise AudioInputError(
-                    f"{name} is truncated: its header declares {chunk_size} bytes of audio "
-                    f"but only {max(size - offset - 8, 0)} are present"
-                )
             return
         offset += 8 + chunk_size + (chunk_size & 1)
+
+
+def _check_wav_complete(head: bytes, size: int, name: str) -> None:
+    """Reject a WAV file whose data chunk is shorter than its header declares."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    for chunk_id, chunk_size, data_offset in riff_chunks(head):
+        if chunk_id == b"data":
+            streaming = chunk_size in (0, 0xFFFFFFFF)
+            if not streaming and size < data_offset + chunk_size:
+                raise AudioInputError(
+                    f"{name} is truncated: its header declares {chunk_size} bytes of audio "
+                    f"but only {max(size - data_offset, 0)} are present"
+                )
+            return
     if size < 44:
         raise AudioInputError(f"{name} is truncated: the WAV header is incomplete")
 
@@ -193,3 +203,9 @@ class StreamResampler:
         )
         frame.sample_rate = self.in_rate
         return b"".join(_frame_bytes(out) for out in self._resampler.resample(frame))
+
+    def flush(self) -> bytes:
+        """What the filter still holds, at the end of the stream."""
+        if self._resampler is None:
+            return b""
+        return b"".join(_frame_bytes(out) for out in self._resampler.resample(None))

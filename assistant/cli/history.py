@@ -6,10 +6,12 @@ from pathlib import Path
 
 import click
 
-from .audio import write_atomically
-from .errors import AssistantError, UsageError
-from .history import Conversation, DisabledHistory, History, SQLiteHistory, history_path
-from .history_export import FORMATS, local_time, render, title_of
+from ..audio.codec import write_atomically
+from ..errors import AssistantError, UsageError
+from ..history.export import FORMATS, local_time, render, title_of
+from ..history.records import History, SavedConversation
+from ..history.store import DisabledHistory, SQLiteHistory, history_path
+from .context import config_of
 
 SPEAKER = {"user": "you", "assistant": "assistant"}
 
@@ -26,9 +28,7 @@ def history() -> None:
 
 def _open(ctx: click.Context) -> History:
     """The history file, if one was ever written (reading it never creates one)."""
-    from .cli import _config  # the root command's layered config: file < environment < --set
-
-    config = _config(ctx).history
+    config = config_of(ctx).history
     path = history_path(config)
     if not path.exists():
         store: History = DisabledHistory(f"nothing has been saved yet ({path} does not exist)")
@@ -45,10 +45,9 @@ def _open(ctx: click.Context) -> History:
 @click.pass_context
 def list_conversations(ctx: click.Context, limit: int) -> None:
     """The most recent conversations first: ID, last activity, turns, title."""
-    from .cli import _config
 
     store = _open(ctx)
-    if not _config(ctx).history.enabled:
+    if not config_of(ctx).history.enabled:
         click.echo("(history is off: new conversations are not saved)", err=True)
     summaries = store.conversations(limit)
     if not summaries:
@@ -137,7 +136,7 @@ def feedback(ctx: click.Context, turn_id: int, rating: str, comment: str) -> Non
     click.echo(f"saved: thumbs {rating} on turn {turn_id}")
 
 
-def _details(conversation: Conversation) -> str:
+def _details(conversation: SavedConversation) -> str:
     lines = [
         f"conversation {conversation.id}: {title_of(conversation)}",
         f"started {local_time(conversation.started_at)}, "

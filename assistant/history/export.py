@@ -6,14 +6,14 @@ import json
 from datetime import datetime
 from typing import Any
 
-from .errors import UsageError
-from .history import Conversation, ConversationSummary, SearchHit, Turn
+from ..errors import UsageError
+from .records import ConversationSummary, SavedConversation, SearchHit, Turn
 
 FORMATS = ("md", "json", "txt")
 SPEAKERS = {"user": "You", "assistant": "Assistant"}
 
 
-def render(conversation: Conversation, fmt: str) -> str:
+def render(conversation: SavedConversation, fmt: str) -> str:
     """The conversation in `fmt` (md, json or txt), ending with a newline."""
     if fmt == "json":
         return json.dumps(conversation_dict(conversation), indent=2, ensure_ascii=False) + "\n"
@@ -24,7 +24,7 @@ def render(conversation: Conversation, fmt: str) -> str:
     raise UsageError(f"unknown export format '{fmt}'. Available: {', '.join(FORMATS)}")
 
 
-def conversation_dict(conversation: Conversation) -> dict[str, Any]:
+def conversation_dict(conversation: SavedConversation) -> dict[str, Any]:
     """Every saved field, as JSON-ready values (times in epoch seconds, latencies in ms)."""
     return {
         "id": conversation.id,
@@ -81,12 +81,12 @@ def local_time(epoch: float) -> str:
     return datetime.fromtimestamp(epoch).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
-def title_of(conversation: Conversation) -> str:
+def title_of(conversation: SavedConversation) -> str:
     first = next((t.record.text for t in conversation.turns if t.record.role == "user"), "")
     return conversation.title or first or f"Conversation {conversation.id}"
 
 
-def _markdown(conversation: Conversation) -> str:
+def _markdown(conversation: SavedConversation) -> str:
     lines = [
         f"# {title_of(conversation)}",
         "",
@@ -112,7 +112,7 @@ def _markdown(conversation: Conversation) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _text(conversation: Conversation) -> str:
+def _text(conversation: SavedConversation) -> str:
     lines = [
         f"Conversation {conversation.id}: {title_of(conversation)}",
         f"started {local_time(conversation.started_at)}",
@@ -133,7 +133,7 @@ def _unspoken(turn: Turn) -> str:
     return record.generated if record.generated != record.text else ""
 
 
-def _models(conversation: Conversation) -> str:
+def _models(conversation: SavedConversation) -> str:
     seen: dict[str, None] = {}
     for turn in conversation.turns:
         record = turn.record

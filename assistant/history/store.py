@@ -15,112 +15,31 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar
 
-from .config import HistoryConfig
-from .errors import AssistantError, UsageError
-from .history_db import NewerSchemaError, check_version, migrate, problem, reason, transaction
-from .types import ChatMessage
+from ..config import HistoryConfig
+from ..errors import UsageError
+from ..types import ChatMessage
+from .db import NewerSchemaError, check_version, migrate, problem, reason, transaction
+from .records import (
+    EMPTY,
+    ConversationSummary,
+    Feedback,
+    History,
+    HistoryError,
+    NotFoundError,
+    SavedConversation,
+    SearchHit,
+    Turn,
+    TurnRecord,
+    context_of,
+)
 
 Warn = Callable[[str], None]
-ExportFormat = Literal["md", "json", "txt"]
-EMPTY: Mapping[str, str] = MappingProxyType({})
 BUSY_TIMEOUT = 2.0  # seconds to wait for another writer before giving up
 DAY = 86400.0  # seconds
-
-
-class HistoryError(AssistantError):
-    """The history database cannot be opened, read or written."""
-
-
-class NotFoundError(UsageError):
-    """No conversation or turn has the id given."""
-
-
-@dataclass(frozen=True)
-class TurnRecord:
-    """One finished turn, as it is saved."""
-
-    role: Literal["user", "assistant"]
-    text: str  # what the user said, or what the assistant actually spoke
-    generated: str = ""  # assistant: all the model wrote (more than text when interrupted)
-    interrupted: bool = False
-    started_at: float = field(default_factory=time.time)  # epoch seconds
-    ended_at: float = field(default_factory=time.time)  # epoch seconds
-    # milliseconds per stage, from the end of the user's speech: stt, first_token, first_audio...
-    latencies: Mapping[str, float] = field(default_factory=dict)
-    stt_model: str = ""
-    llm_model: str = ""
-    voice: str = ""
-
-    def __post_init__(self) -> None:
-        if self.role not in ("user", "assistant"):
-            raise ValueError(f"a saved turn's role is 'user' or 'assistant', not {self.role!r}")
-
-
-@dataclass(frozen=True)
-class Feedback:
-    rating: int  # +1 thumbs up, -1 thumbs down
-    comment: str
-    created_at: float  # epoch seconds
-
-
-@dataclass(frozen=True)
-class Turn:
-    id: int
-    conversation_id: int
-    record: TurnRecord
-    feedback: Feedback | None = None
-
-
-@dataclass(frozen=True)
-class ConversationSummary:
-    id: int
-    title: str  # the title given, or the start of the first user turn
-    started_at: float  # epoch seconds
-    updated_at: float  # epoch seconds
-    turns: int
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    title: str
-    started_at: float
-    updated_at: float
-    meta: Mapping[str, str]
-    turns: tuple[Turn, ...]
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    conversation_id: int
-    turn_id: int
-    role: str
-    text: str  # the turn's text (or what was generated, when only that matched)
-    started_at: float
-
-
-class History(Protocol):
-    """Where conversations are saved; `SQLiteHistory` and `DisabledHistory` both fit."""
-
-    @property
-    def enabled(self) -> bool: ...
-    def start_conversation(self, *, title: str = "", meta: Mapping[str, str] = EMPTY) -> int: ...
-    def add_turn(self, conversation_id: int, turn: TurnRecord) -> int: ...
-    def set_feedback(self, turn_id: int, rating: int, comment: str = "") -> None: ...
-    def conversations(self, limit: int = 50) -> list[ConversationSummary]: ...
-    def conversation(self, conversation_id: int) -> Conversation: ...
-    def last_conversation_id(self) -> int | None: ...
-    def context_messages(self, conversation_id: int) -> list[ChatMessage]: ...
-    def search(self, text: str, limit: int = 50) -> list[SearchHit]: ...
-    def delete(self, conversation_id: int) -> None: ...
-    def delete_all(self) -> int: ...
-    def export(self, conversation_id: int, fmt: ExportFormat = "md") -> str: ...
-    def close(self) -> None: ...
 
 
 def warn_on_stderr(message: str) -> None:
@@ -319,7 +238,7 @@ class SQLiteHistory:
             for r in rows
         ]
 
-    def conversation(self, conversation_id: int) -> Conversation:
+    def conversation(self, conversation_id: int) -> SavedConversation:
         rows = self._query("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
         if not rows:
             raise NotFoundError(f"there is no conversation {conversation_id} in the history")
@@ -329,7 +248,7 @@ class SQLiteHistory:
             " LEFT JOIN feedback f ON f.turn_id = t.id WHERE t.conversation_id = ? ORDER BY t.id",
             (conversation_id,),
         )
-        return Conversation(
+        return SavedConversation(
             head["id"],
             head["title"],
             head["started_at"],
@@ -383,11 +302,6 @@ class SQLiteHistory:
         self._checkpoint()
         return count
 
-    def export(self, conversation_id: int, fmt: ExportFormat = "md") -> str:
-        from .history_export import render
-
-        return render(self.conversation(conversation_id), fmt)
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
@@ -435,7 +349,7 @@ class DisabledHistory:
     def conversations(self, limit: int = 50) -> list[ConversationSummary]:
         return []
 
-    def conversation(self, conversation_id: int) -> Conversation:
+    def conversation(self, conversation_id: int) -> SavedConversation:
         raise NotFoundError(f"there is no conversation {conversation_id}: {self.reason}")
 
     def last_conversation_id(self) -> int | None:
@@ -453,22 +367,8 @@ class DisabledHistory:
     def delete_all(self) -> int:
         return 0
 
-    def export(self, conversation_id: int, fmt: ExportFormat = "md") -> str:
-        from .history_export import render
-
-        return render(self.conversation(conversation_id), fmt)
-
     def close(self) -> None:
         pass
-
-
-def context_of(conversation: Conversation) -> list[ChatMessage]:
-    """User turns and the assistant's spoken words, oldest first (unspoken text is left out)."""
-    return [
-        ChatMessage(turn.record.role, turn.record.text)
-        for turn in conversation.turns
-        if turn.record.text
-    ]
 
 
 def _turn(row: sqlite3.Row) -> Turn:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import AssistantError
+from ..errors import AssistantError
 
 VAD_RATE = 16000  # Hz
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz, what Silero expects

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from .types import ChatMessage
+from ..types import ChatMessage
 
 CountTokens = Callable[[Sequence[ChatMessage]], int]
 MIN_KEPT_CHARS = 16

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .types import AudioChunk
+from ..types import AudioChunk
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class SpeechEnded:
     endpoint_at: float  # stream seconds: when the silence was long enough
 
 
-Event = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
+SpeechEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
 
 
 class Endpointer:
@@ -92,14 +92,16 @@ class Endpointer:
     def now(self) -> float:
         return self._frames_seen * self._frame_seconds
 
-    def push(self, frame: bytes, probability: float) -> list[Event]:
+    def push(self, frame: bytes, probability: float) -> list[SpeechEvent]:
         self._frames_seen += 1
         end_of_frame = self.now
         if not self._started:
             return self._while_idle(frame, probability, end_of_frame)
         return self._while_speaking(frame, probability, end_of_frame)
 
-    def _while_idle(self, frame: bytes, probability: float, end_of_frame: float) -> list[Event]:
+    def _while_idle(
+        self, frame: bytes, probability: float, end_of_frame: float
+    ) -> list[SpeechEvent]:
         if probability >= self.settings.threshold:
             if not self._candidate:
                 self._start_time = end_of_frame - self._frame_seconds
@@ -124,9 +126,11 @@ class Endpointer:
         self._pre_roll.append(frame)
         return []
 
-    def _while_speaking(self, frame: bytes, probability: float, end_of_frame: float) -> list[Event]:
+    def _while_speaking(
+        self, frame: bytes, probability: float, end_of_frame: float
+    ) -> list[SpeechEvent]:
         self._utterance.append(frame)
-        events: list[Event] = []
+        events: list[SpeechEvent] = []
         if probability >= self._negative:
             self._silent = 0
             self._voiced += probability >= self.settings.threshold

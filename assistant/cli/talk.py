@@ -1,4 +1,4 @@
-"""Wire configuration, devices, engines and the terminal view together for `assistant talk`."""
+"""`assistant talk`: configuration, devices, engines and the terminal view wired together."""
 
 from __future__ import annotations
 
@@ -6,13 +6,42 @@ import asyncio
 import sys
 from pathlib import Path
 
-from .config import Config
-from .conversation import Conversation
-from .conversation_config import conversation_options
-from .devices import Microphone, Speaker, find_device
-from .engines import load_conversation_engines
-from .talk import TalkDisplay, TerminalView, run_talk
-from .types import ChatMessage
+import click
+
+from ..audio.devices import Microphone, Speaker, find_device
+from ..config import Config
+from ..conversation.engine import Conversation
+from ..conversation.options import conversation_options
+from ..providers.loading import load_conversation_engines
+from ..types import ChatMessage
+from .context import config_of
+from .terminal import TalkDisplay, TerminalView, run_talk
+
+
+@click.command()
+@click.option("--input-device", help="Microphone: index or name (see `assistant devices`).")
+@click.option("--output-device", help="Speaker: index or name.")
+@click.option(
+    "--barge-in", type=click.Choice(["on", "off"]), help="Interrupt by speaking (default on)."
+)
+@click.option("--voice", help="Voice for the replies (see `assistant voices`).")
+@click.option("--speed", type=float, help="Speaking rate, 0.25 to 4.0.")
+@click.option("--system", "system_prompt", help="System prompt (default: llm.system_prompt).")
+@click.option("--timings", is_flag=True, help="Print each turn's latencies.")
+@click.option("--continue", "resume", is_flag=True, help="Resume the last conversation.")
+@click.option(
+    "--keep-audio",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Keep this conversation's audio as WAV files in DIR (off by default).",
+)
+@click.pass_context
+def talk(ctx: click.Context, **options) -> None:
+    """Hands-free voice conversation through the microphone and speaker.
+
+    Keys: p pause/resume, m mute/unmute, s stop speaking, n new conversation, q quit.
+    """
+    run_talk_command(config_of(ctx), **options)
 
 
 def run_talk_command(
@@ -28,9 +57,9 @@ def run_talk_command(
     resume: bool = False,
     keep_audio: Path | None = None,
 ) -> None:
-    from .history import open_history
-    from .keep_audio import NO_AUDIO, AudioKeeper
-    from .recorder import Recorder, recording
+    from ..history.keep_audio import NO_AUDIO, AudioKeeper
+    from ..history.recorder import Recorder, recording
+    from ..history.store import open_history
 
     microphone = Microphone(find_device(input_device or config.audio.input_device, "input"))
     speaker = Speaker(find_device(output_device or config.audio.output_device, "output"))

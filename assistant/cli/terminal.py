@@ -1,4 +1,5 @@
-"""`assistant talk`: the hands-free conversation in a terminal, through real audio devices."""
+"""The hands-free conversation in a terminal: the transcript and status line, the control keys,
+and the loop that feeds the microphone to the engine until the user quits."""
 
 from __future__ import annotations
 
@@ -13,17 +14,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from .conversation import (
+from ..audio.devices import DeviceError, Microphone, Speaker
+from ..conversation.engine import Conversation
+from ..conversation.events import (
     AssistantSaying,
-    Conversation,
-    Event,
+    ConversationEvent,
     Notice,
     State,
     StateChanged,
     TurnEnded,
     UserSaid,
 )
-from .devices import DeviceError, Microphone, Speaker
 
 KEYS = "keys: [p] pause/resume  [m] mute/unmute  [s] stop speaking  [n] new conversation  [q] quit"
 STATE_MARKS = {
@@ -51,7 +52,7 @@ class TerminalView:
         self.display = display
         self.state = State.LISTENING
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: ConversationEvent) -> None:
         match event:
             case StateChanged(state):
                 self.state = state

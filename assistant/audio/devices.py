@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from .audio import resample
-from .errors import AssistantError, UsageError
-from .types import AudioChunk
+from ..errors import AssistantError, UsageError
+from ..types import AudioChunk
+from .codec import resample
 
 BLOCK_SECONDS = 0.02  # audio per callback
 STALL_SECONDS = 3.0  # a microphone silent this long (no callbacks at all) is gone

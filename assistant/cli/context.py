@@ -1,0 +1,46 @@
+"""What every command shares: the layered configuration, the group class that turns an
+AssistantError into one line and its exit code, and writing an output WAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..audio.codec import write_wav
+from ..config import Config
+from ..errors import AssistantError
+from ..types import AudioChunk
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class Failure(click.ClickException):
+    """An AssistantError shown as "Error: message", with its exit code and no traceback."""
+
+    def __init__(self, error: AssistantError) -> None:
+        super().__init__(str(error))
+        self.exit_code = error.exit_code
+
+
+class CommandGroup(click.Group):
+    """A group whose commands' AssistantErrors become `Failure`s."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AssistantError as error:
+            raise Failure(error) from None
+
+
+def config_of(ctx: click.Context) -> Config:
+    """The configuration: defaults < file < ASSISTANT_* variables < --set flags (loaded once)."""
+    return ctx.find_root().meta["config"]()
+
+
+def write_output_wav(path: Path, audio: AudioChunk) -> None:
+    """Write a command's WAV output; a path that cannot be written is the user's error."""
+    try:
+        write_wav(path, audio)
+    except OSError as error:
+        raise AssistantError(f"cannot write {path}: {error.strerror or error}") from None

@@ -1,0 +1,51 @@
+"""Barge-in: from each frame's speech probability while the assistant speaks, decide whether the
+user is interrupting. Speech must be clearly above the playback's own echo (a stricter threshold)
+for `barge_in_ms`; with `barge_in_hold_ms`, playback is held as soon as such speech lasts that
+long, and goes on if the speech stops before `barge_in_ms`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class BargeIn(StrEnum):
+    HOLD = "hold"  # pause playback: this may be an interruption
+    RELEASE = "release"  # it was not: playback goes on
+    INTERRUPT = "interrupt"  # it is: stop the reply
+
+
+@dataclass(frozen=True)
+class BargeInSettings:
+    enabled: bool = True
+    interrupt_ms: int = 300  # voiced time during playback that interrupts
+    threshold: float = 0.8  # stricter than listening: the assistant's own echo is quieter
+    hold_ms: int = 0  # voiced time during playback that holds it until `interrupt_ms`; 0: never
+
+
+class BargeInGuard:
+    """A pure state machine: push one frame at a time, get what to do."""
+
+    def __init__(self, settings: BargeInSettings) -> None:
+        self.settings = settings
+        self._loud_frames = 0  # consecutive frames above the threshold while speaking
+        self.heard_s = 0.0  # how long the loud speech had lasted at the last push
+
+    def push(self, probability: float, frame_seconds: float, speaking: bool) -> list[BargeIn]:
+        """The actions for one frame; `speaking`: the assistant's voice is playing (or held)."""
+        settings = self.settings
+        loud = speaking and settings.enabled and probability >= settings.threshold
+        self._loud_frames = self._loud_frames + 1 if loud else 0
+        self.heard_s = self._loud_frames * frame_seconds
+        if not loud:
+            return [BargeIn.RELEASE]
+        actions = []
+        if settings.hold_ms and 1000 * self.heard_s >= settings.hold_ms:
+            actions.append(BargeIn.HOLD)
+        if 1000 * self.heard_s >= settings.interrupt_ms:
+            actions.append(BargeIn.INTERRUPT)
+            self._loud_frames = 0
+        return actions
+
+    def reset(self) -> None:
+        self._loud_frames = 0

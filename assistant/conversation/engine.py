@@ -1,0 +1,344 @@
+"""The hands-free engine: turn-taking only. It hears (VAD, endpointing), decides when a turn
+begins and ends, and starts, confirms and cancels `Reply` objects, which do the answering.
+
+Audio comes in through `feed` (any rate) and goes out through an `AudioSink`, so the terminal
+loop and the browser session drive the same engine. One asyncio task per reply; cancelling it is
+barge-in: the sink is flushed, the model's stream is closed on its own thread, and the history
+keeps only what was actually played. Every change of turn-taking state goes through `_enter`,
+which checks it against `TRANSITIONS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from enum import StrEnum
+
+from ..providers import ChatModel, SpeechToText, TextToSpeech
+from ..types import AudioChunk, ChatMessage
+from .barge_in import BargeIn, BargeInGuard
+from .endpointing import SpeechEnded, SpeechEvent, SpeechPaused, SpeechResumed, SpeechStarted
+from .events import (
+    AssistantSaying,
+    ConversationEvent,
+    ConversationReset,
+    State,
+    StateChanged,
+    TurnTimings,
+)
+from .hearing import Hearing, VoiceActivity
+from .options import ConversationOptions
+from .reply import Reply, Stages, Workers
+from .sinks import AudioSink
+
+
+class TurnState(StrEnum):
+    """Who has the turn. Paused and muted are switches on top of it (see `State`)."""
+
+    LISTENING = "listening"  # the user's turn
+    SPECULATING = "speculating"  # a short pause: a reply is being prepared, not yet said
+    THINKING = "thinking"  # the user's turn is over: transcribing, writing, synthesizing
+    SPEAKING = "speaking"  # the reply is playing
+    HELD = "held"  # playback held: the user may be interrupting
+
+
+TRANSITIONS: dict[TurnState, frozenset[TurnState]] = {
+    TurnState.LISTENING: frozenset({TurnState.SPECULATING, TurnState.THINKING}),
+    TurnState.SPECULATING: frozenset({TurnState.LISTENING, TurnState.THINKING}),
+    TurnState.THINKING: frozenset({TurnState.LISTENING, TurnState.SPEAKING}),
+    TurnState.SPEAKING: frozenset({TurnState.LISTENING, TurnState.HELD, TurnState.THINKING}),
+    TurnState.HELD: frozenset({TurnState.LISTENING, TurnState.SPEAKING, TurnState.THINKING}),
+}
+SHOWN = {  # what the user is shown for each turn state
+    TurnState.LISTENING: State.LISTENING,
+    TurnState.SPECULATING: State.LISTENING,
+    TurnState.THINKING: State.THINKING,
+    TurnState.SPEAKING: State.SPEAKING,
+    TurnState.HELD: State.SPEAKING,
+}
+
+
+class Conversation:
+    """One hands-free conversation. Call `feed` with microphone audio from the event loop."""
+
+    def __init__(
+        self,
+        stt: SpeechToText,
+        chat: ChatModel,
+        tts: TextToSpeech,
+        vad: VoiceActivity,
+        sink: AudioSink,
+        options: ConversationOptions,
+        *,
+        on_event: Callable[[ConversationEvent], None] = lambda event: None,
+        history: list[ChatMessage] | None = None,
+    ) -> None:
+        self._stages = Stages(stt, chat, tts)
+        self._workers = Workers()
+        self._sink = sink
+        self.options = options
+        self._on_event = on_event
+        self.history: list[ChatMessage] = list(history or [])
+        self._hearing = Hearing(vad, options.endpointing)
+        self._guard = BargeInGuard(options.barge_in_settings())
+        self._turn = TurnState.LISTENING
+        self._paused = self._muted = False
+        self._shown = State.LISTENING
+        self._reply: Reply | None = None
+        self._reply_task: asyncio.Task | None = None
+        self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
+        self._unanswered = ""  # user speech whose reply was cut off by more user speech
+
+    # --- state -----------------------------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        if self._paused:
+            return State.PAUSED
+        if self._muted and self._turn in (TurnState.LISTENING, TurnState.SPECULATING):
+            return State.MUTED
+        return SHOWN[self._turn]
+
+    @property
+    def turn_state(self) -> TurnState:
+        return self._turn
+
+    @property
+    def busy(self) -> bool:
+        """A reply is under way (including one begun at a pause, not yet known to be needed)."""
+        return self._reply_task is not None and not self._reply_task.done()
+
+    @property
+    def muted(self) -> bool:
+        return self._muted
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def _enter(self, turn: TurnState) -> None:
+        """The one place where the turn-taking state changes."""
+        if turn != self._turn:
+            if turn not in TRANSITIONS[self._turn]:
+                raise RuntimeError(f"no transition from {self._turn} to {turn}")
+            self._turn = turn
+        self._announce()
+
+    def _announce(self) -> None:
+        if self.state != self._shown:
+            self._shown = self.state
+            self._on_event(StateChanged(self._shown))
+
+    # --- controls --------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Hold everything: playback stops where it is, the microphone is not heard."""
+        self._paused = True
+        self._sink.set_paused(True)
+        self._hearing.reset()
+        self._drop_speculation()
+        self._announce()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._guard.reset()
+        if self._held_at is not None:
+            self._held_at = None
+            self._enter(TurnState.SPEAKING)
+        self._sink.set_paused(False)
+        self._announce()
+
+    def mute(self) -> None:
+        """Stop hearing the microphone; a reply already under way is still spoken."""
+        self._muted = True
+        self._hearing.reset()
+        self._drop_speculation()
+        self._guard.reset()
+        self._release_hold()  # nothing more is heard that could confirm an interruption
+        self._announce()
+
+    def unmute(self) -> None:
+        self._muted = False
+        self._announce()
+
+    def set_voice(self, voice: str) -> None:
+        """The voice of the next sentences."""
+        self.options = replace(self.options, voice=voice)
+
+    def interrupt(self) -> None:
+        """Stop speaking now and cancel the reply; what was heard stays in the history."""
+        if self._drop_speculation():
+            return
+        if self.busy:
+            self._stop_playback()
+            assert self._reply_task is not None
+            self._reply_task.cancel()
+
+    def new_conversation(self) -> None:
+        self.interrupt()
+        self._unanswered = ""
+        self.history = [m for m in self.history if m.role == "system"]
+        self._on_event(ConversationReset())
+
+    async def close(self) -> None:
+        if self._reply_task:
+            self.interrupt()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reply_task
+        self._workers.shutdown()
+
+    async def wait_idle(self) -> None:
+        """Wait until no reply is under way."""
+        while self._reply_task and not self._reply_task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._reply_task)
+
+    # --- hearing ---------------------------------------------------------------------------
+
+    def feed(self, audio: AudioChunk) -> None:
+        """Microphone audio, in order, at any rate. Runs VAD and endpointing on the loop."""
+        if self._paused or self._muted:
+            return
+        for frame in self._hearing.feed(audio):
+            for event in frame.events:
+                self._on_speech(event)
+            self._check_barge_in(frame.probability, frame.seconds)
+
+    def _on_speech(self, event: SpeechEvent) -> None:
+        if isinstance(event, SpeechStarted):
+            if self._turn == TurnState.THINKING:  # the user goes on talking: answer it all later
+                self._abandon_reply()
+        elif isinstance(event, SpeechPaused):
+            self._speculate(event)
+        elif isinstance(event, SpeechResumed):
+            self._drop_speculation()  # the user goes on: what was begun is thrown away
+        elif isinstance(event, SpeechEnded) and self._turn not in (
+            TurnState.SPEAKING,
+            TurnState.HELD,  # heard over our own voice, not enough to barge in: no turn
+        ):
+            speech_end = self._hearing.monotonic(event.speech_end)
+            endpoint = self._hearing.monotonic(event.endpoint_at)
+            if not self._confirm_speculation(event.audio, speech_end, endpoint):
+                timings = TurnTimings(speech_end=speech_end, endpoint=endpoint)
+                self._start_reply(event.audio, timings)
+
+    def _speculate(self, event: SpeechPaused) -> None:
+        """A short pause: begin the reply now (transcribe, think, synthesize the first words)
+        but say and play nothing until the endpoint confirms that the turn is over."""
+        if self._turn != TurnState.LISTENING or self.busy:
+            return
+        timings = TurnTimings(
+            speech_end=self._hearing.monotonic(event.speech_end), speculated=time.monotonic()
+        )
+        self._start_reply(event.audio, timings, speculative=True)
+
+    def _confirm_speculation(self, audio: AudioChunk, speech_end: float, endpoint: float) -> bool:
+        """The endpoint came with no speech since the pause: the reply begun then is the one."""
+        reply = self._reply
+        if reply is None or reply.confirmed or not self.busy:
+            return False
+        self._enter(TurnState.THINKING)
+        reply.confirm(speech_end, endpoint, audio)
+        return True
+
+    def _drop_speculation(self) -> bool:
+        """Cancel a reply begun at a pause and not yet confirmed; True if there was one."""
+        reply = self._reply
+        if reply is None or reply.confirmed or not self.busy:
+            return False
+        assert self._reply_task is not None
+        self._reply_task.cancel()
+        return True
+
+    def _abandon_reply(self) -> None:
+        """The user goes on talking before hearing a reply: answer everything together later."""
+        reply = self._reply
+        if self.busy and reply is not None and not reply.has_played and reply.abandon():
+            assert self._reply_task is not None
+            self._reply_task.cancel()
+
+    def _check_barge_in(self, probability: float, frame_seconds: float) -> None:
+        speaking = self._turn in (TurnState.SPEAKING, TurnState.HELD)
+        for action in self._guard.push(probability, frame_seconds, speaking):
+            if action == BargeIn.RELEASE:
+                self._release_hold()
+            elif action == BargeIn.HOLD:
+                self._hold()
+            elif action == BargeIn.INTERRUPT and self._reply is not None:
+                self._reply.note(barge_in_onset=time.monotonic() - self._guard.heard_s)
+                self.interrupt()
+
+    def _hold(self) -> None:
+        if self._held_at is None and not self._paused:
+            self._held_at = time.monotonic()
+            self._sink.set_paused(True)
+            self._enter(TurnState.HELD)
+
+    def _release_hold(self) -> None:
+        """Playback goes on (after a hold for speech that did not last)."""
+        if self._held_at is not None:
+            self._held_at = None
+            if not self._paused:
+                self._sink.set_paused(False)
+            if self._turn == TurnState.HELD:
+                self._enter(TurnState.SPEAKING)
+
+    def _stop_playback(self) -> None:
+        stopped = self._held_at or time.monotonic()
+        if self._reply is not None:
+            self._reply.stop_playback(stopped)
+        else:
+            self._sink.clear()
+        self._release_hold()  # the queue is empty: the next reply plays at once
+
+    # --- replies ---------------------------------------------------------------------------
+
+    def submit_text(self, text: str) -> None:
+        """A typed turn (no microphone): answered aloud like a spoken one."""
+        if text.strip():
+            now = time.monotonic()
+            self._start_reply(text.strip(), TurnTimings(speech_end=now, endpoint=now))
+
+    def _start_reply(
+        self, said: AudioChunk | str, timings: TurnTimings, *, speculative: bool = False
+    ) -> None:
+        if self.busy:
+            self.interrupt()
+        reply = Reply(
+            self._stages, self._workers, said,
+            history=self.history, sink=self._sink, settings=self.options.reply_settings(),
+            timings=timings, earlier=self._unanswered, confirmed=not speculative,
+            on_event=lambda event: self._on_reply_event(reply, event),
+        )  # fmt: skip
+        self._reply = reply
+        self._enter(TurnState.SPECULATING if speculative else TurnState.THINKING)
+        self._reply_task = asyncio.get_running_loop().create_task(self._drive(reply))
+
+    def _on_reply_event(self, reply: Reply, event: ConversationEvent) -> None:
+        if (
+            isinstance(event, AssistantSaying)
+            and reply is self._reply
+            and self._turn == TurnState.THINKING
+        ):
+            self._enter(TurnState.SPEAKING)
+        self._on_event(event)
+
+    async def _drive(self, reply: Reply) -> None:
+        """Run one reply; afterwards the history holds what was said and heard."""
+        try:
+            await reply.run()
+        finally:
+            if reply.record is not None:
+                self.history.extend(reply.record.messages())
+                self._unanswered = ""
+            elif reply.announced:  # heard, but its answer was cut off by more speech
+                self._unanswered = reply.user_text
+            if self._reply is reply:
+                self._reply = None
+                if not self.options.barge_in and self._turn == TurnState.SPEAKING:
+                    self._hearing.reset()  # what was heard over our voice is not a turn
+                self._held_at = None
+                self._enter(TurnState.LISTENING)

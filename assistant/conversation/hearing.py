@@ -1,0 +1,73 @@
+"""Hearing: microphone audio at any rate -> 16 kHz frames -> speech probability (VAD) -> the
+endpointer's speech events, with stream time mapped onto the monotonic clock."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..audio.codec import StreamResampler
+from ..types import AudioChunk
+from .endpointing import Endpointer, EndpointSettings, SpeechEvent
+
+
+class VoiceActivity(Protocol):
+    frame_samples: int
+    sample_rate: int  # Hz
+
+    def __call__(self, frame: np.ndarray) -> float:
+        """Speech probability of one frame of float32 samples."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One VAD frame heard: its speech probability and the speech events it caused."""
+
+    probability: float
+    events: tuple[SpeechEvent, ...]
+    seconds: float  # the frame's length
+
+
+class Hearing:
+    """Frames the microphone stream for the VAD and the endpointer."""
+
+    def __init__(self, vad: VoiceActivity, settings: EndpointSettings) -> None:
+        self._vad = vad
+        self._endpointer = Endpointer(settings)
+        self._resampler: StreamResampler | None = None
+        self._pending = b""
+        self._clock_offset = time.monotonic()  # monotonic time minus stream time
+
+    def feed(self, audio: AudioChunk) -> Iterator[Frame]:
+        """The frames completed by `audio`, in order."""
+        rate = self._vad.sample_rate
+        if self._resampler is None or self._resampler.in_rate != audio.sample_rate:
+            self._resampler = StreamResampler(audio.sample_rate, rate)
+        self._pending += self._resampler.push(audio.pcm)
+        frame_bytes = 2 * self._vad.frame_samples
+        frame_seconds = self._vad.frame_samples / rate
+        frames = len(self._pending) // frame_bytes
+        # the newest sample arrived now: map the stream clock onto the monotonic clock
+        self._clock_offset = time.monotonic() - (self._endpointer.now + frames * frame_seconds)
+        pending, self._pending = self._pending, self._pending[frames * frame_bytes :]
+        for index in range(frames):
+            frame = pending[index * frame_bytes : (index + 1) * frame_bytes]
+            samples = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768.0
+            probability = self._vad(samples)
+            events = tuple(self._endpointer.push(frame, probability))
+            yield Frame(probability, events, frame_seconds)
+
+    def monotonic(self, stream_seconds: float) -> float:
+        """A moment of stream time on the monotonic clock."""
+        return stream_seconds + self._clock_offset
+
+    def reset(self) -> None:
+        """Forget the speech under way (paused, muted, or heard over our own voice)."""
+        self._endpointer.reset()

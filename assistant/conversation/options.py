@@ -1,0 +1,57 @@
+"""The conversation's settings, and how they come from the configuration (for talk, the
+browser session and the benchmark)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..config import Config
+from .barge_in import BargeInSettings
+from .endpointing import EndpointSettings
+from .reply import ReplySettings
+
+
+@dataclass(frozen=True)
+class ConversationOptions:
+    system_prompt: str
+    voice: str | None = None
+    speed: float = 1.0
+    barge_in: bool = True
+    barge_in_ms: int = 300  # voiced time during playback that interrupts
+    barge_in_threshold: float = 0.8  # stricter than listening: the assistant's own echo is quieter
+    barge_in_hold_ms: int = 0  # voiced time during playback that holds it until barge_in_ms
+    # tells (speech goes on: interrupt) or the speech stops (playback goes on); 0: no hold
+    hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
+    endpointing: EndpointSettings = field(default_factory=EndpointSettings)
+
+    def barge_in_settings(self) -> BargeInSettings:
+        return BargeInSettings(
+            enabled=self.barge_in,
+            interrupt_ms=self.barge_in_ms,
+            threshold=self.barge_in_threshold,
+            hold_ms=self.barge_in_hold_ms,
+        )
+
+    def reply_settings(self) -> ReplySettings:
+        return ReplySettings(self.voice, self.speed, self.hold_llm_for_first_audio)
+
+
+def conversation_options(config: Config, **overrides) -> ConversationOptions:
+    """The conversation's settings from the config, with per-run overrides (None: keep)."""
+    settings = config.conversation
+    barge_in = overrides.get("barge_in")
+    prompt = overrides.get("system_prompt") or config.llm.system_prompt
+    return ConversationOptions(
+        system_prompt=f"{prompt} {settings.persona}".strip(),
+        voice=overrides.get("voice") or config.tts.voice,
+        speed=overrides.get("speed") or config.tts.speed,
+        barge_in=settings.barge_in if barge_in is None else barge_in == "on",
+        barge_in_ms=settings.barge_in_ms,
+        barge_in_hold_ms=settings.barge_in_hold_ms,
+        endpointing=EndpointSettings(
+            threshold=settings.vad_threshold,
+            min_speech_ms=settings.min_speech_ms,
+            silence_ms=settings.silence_ms,
+            pause_ms=settings.speculate_ms,
+        ),
+    )

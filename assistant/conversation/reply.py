@@ -1,0 +1,326 @@
+"""One answer, start to finish: transcribe what was said (unless it was typed), stream the model's
+reply, cut it into speakable chunks (the only place a reply is cut), synthesize each chunk, hand
+the audio to a sink, and produce the turn's record (heard, written, spoken, interrupted) with one
+set of timings.
+
+Every caller makes its answers here: the hands-free engine (which starts, confirms and cancels
+replies), the browser session through it, `assistant reply` and `assistant chat` (text in, text
+out: no sink), and the benchmark's cold-start probe. Cancelling `run()` is an interruption: the
+model's stream is closed on its own thread and the record keeps what was actually heard.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
+from ..text import SpeakableStream
+from ..types import AudioChunk, ChatMessage
+from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
+from .sinks import AudioSink
+
+DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
+STAGE_NAMES = ("stt", "llm", "tts")
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The engines a reply runs on. Without `tts` the reply is text only (`assistant chat`)."""
+
+    stt: SpeechToText | None
+    chat: ChatModel
+    tts: TextToSpeech | None
+
+
+class Workers:
+    """One thread per stage, so each engine is only ever called from its own thread; shared by
+    the replies of one conversation."""
+
+    def __init__(self) -> None:
+        self._pools = {name: ThreadPoolExecutor(1, f"assistant-{name}") for name in STAGE_NAMES}
+
+    async def run(self, stage: str, function: Callable, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pools[stage], function, *args)
+
+    def submit(self, stage: str, function: Callable, *args: Any) -> None:
+        """Run `function` on the stage's thread after what is already queued there."""
+        self._pools[stage].submit(function, *args)
+
+    def shutdown(self, *, wait: bool = False) -> None:
+        """No more work; what is queued still runs (closing a model's stream must happen)."""
+        for pool in self._pools.values():
+            pool.shutdown(wait=wait)
+
+
+@dataclass(frozen=True)
+class ReplySettings:
+    voice: str | None = None
+    speed: float = 1.0
+    hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
+
+
+@dataclass
+class _Played:
+    """What the sink was given: chunks with their place in the reply's audio, in seconds."""
+
+    chunks: list[tuple[str, float, float]] = field(default_factory=list)  # text, start, end
+    queued: float = 0.0  # seconds handed to the sink
+    audio: list[AudioChunk] = field(default_factory=list)
+    heard_at_stop: float | None = None  # seconds played when playback was stopped
+
+
+class Reply:
+    """One answer to `said` (audio to transcribe, or text), given the conversation so far.
+
+    A reply begun before the user's turn is known to be over (`confirmed=False`) transcribes,
+    thinks and synthesizes, but says and plays nothing until `confirm()`.
+    """
+
+    def __init__(
+        self,
+        stages: Stages,
+        workers: Workers,
+        said: AudioChunk | str,
+        *,
+        history: Sequence[ChatMessage],
+        sink: AudioSink | None,
+        settings: ReplySettings,
+        timings: TurnTimings,
+        earlier: str = "",
+        confirmed: bool = True,
+        on_event: Callable[[ConversationEvent], None] = lambda event: None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> None:
+        self._stages, self._workers, self._said = stages, workers, said
+        self._history = history  # read when the model is asked: it may grow meanwhile
+        self._sink = sink
+        self.settings = settings
+        self.timings = timings
+        self._earlier = earlier  # user speech whose own reply was cut off by more speech
+        self._on_event, self._on_delta = on_event, on_delta
+        self.started_at = time.time()
+        self._confirmed = asyncio.Event()
+        if confirmed:
+            self._confirmed.set()
+        self._played = _Played()
+        self._generated: list[str] = []
+        self.user_text = ""  # what is answered: `earlier` and what was heard now
+        self._heard: tuple[str, AudioChunk | None] | None = None  # transcript, its audio
+        self._turn_audio: AudioChunk | None = None  # the whole turn, when confirmed later
+        self.announced = False  # UserSaid was emitted
+        self.abandoned = False  # the user went on talking: answer everything together later
+        self.record: TurnEnded | None = None  # set once the reply has ended with something said
+        self.failure: Exception | None = None  # an engine's error that ended the reply
+
+    # --- what the engine asks ----------------------------------------------------------------
+
+    @property
+    def confirmed(self) -> bool:
+        return self._confirmed.is_set()
+
+    @property
+    def transcribed(self) -> bool:
+        return self.timings.transcript is not None
+
+    @property
+    def has_played(self) -> bool:
+        """Some audio (or, text only, some text) has gone out."""
+        return bool(self._played.chunks)
+
+    def confirm(self, speech_end: float | None, endpoint: float | None, audio: AudioChunk) -> None:
+        """The turn is over with no more speech since this reply began: it is the answer."""
+        self.timings = replace(self.timings, speech_end=speech_end, endpoint=endpoint)
+        self._turn_audio = audio
+        self._confirmed.set()
+        self._announce_heard()
+
+    def abandon(self) -> bool:
+        """The user goes on talking before hearing anything: this reply is not wanted. True when
+        it can be cancelled now (else it ends by itself once the transcription is in)."""
+        self.abandoned = True
+        return self.transcribed
+
+    def note(self, **moments: float) -> None:
+        """Record clock readings, e.g. `barge_in_onset`."""
+        self.timings = replace(self.timings, **moments)
+
+    def stop_playback(self, stopped_at: float) -> None:
+        """Flush the sink now, remembering how much had been heard."""
+        if self._sink is None:
+            return
+        if self._played.heard_at_stop is None:
+            self._played.heard_at_stop = self._played.queued - self._sink.pending_seconds()
+        self._sink.clear()
+        self.note(playback_stopped=stopped_at)
+
+    @property
+    def heard_text(self) -> str:
+        """What was transcribed (or typed) this time; empty before that or for silence."""
+        return self._heard[0] if self._heard else ""
+
+    def spoken_text(self) -> str:
+        """What the user got: all of it unless playback was stopped; then the chunks played to
+        the end, and the part of a chunk cut off in proportion to the time it had played."""
+        played = self._played
+        if self._sink is None or played.heard_at_stop is None:
+            return "".join(self._generated).strip()
+        return heard_words(played.chunks, played.heard_at_stop)
+
+    # --- the answer ------------------------------------------------------------------------
+
+    async def run(self) -> TurnEnded | None:
+        """Make the whole answer. Returns its record; None when nothing was to be answered (no
+        speech, an abandoned or unconfirmed reply, an engine failure: said as a Notice)."""
+        try:
+            if not await self._hear():
+                return None
+            await self._think_and_speak()
+            await self._confirmed.wait()
+            return self._finish(interrupted=False)
+        except asyncio.CancelledError:
+            if self.user_text and self.confirmed and not self.abandoned:  # keep what was heard
+                self._finish(interrupted=True)
+            raise
+        except Exception as error:  # an engine failed: say so; the caller goes on
+            self.failure = error
+            self._on_event(Notice(f"the reply failed: {error}"))
+            return None
+
+    def run_blocking(self) -> TurnEnded | None:
+        """`run()` for a caller with no event loop (a one-shot command, the probe)."""
+        return asyncio.run(self.run())
+
+    async def _hear(self) -> bool:
+        """The user's words; False when there is nothing (more) to answer."""
+        audio = self._said if isinstance(self._said, AudioChunk) else None
+        if audio is None:
+            heard = str(self._said)
+        else:
+            assert self._stages.stt is not None, "a spoken turn needs a speech-to-text stage"
+            heard = (await self._workers.run("stt", self._stages.stt.transcribe, audio)).text
+        self.note(transcript=time.monotonic())
+        self.user_text = " ".join(part for part in (self._earlier, heard) if part)
+        if not self.user_text:
+            return False
+        self._heard = (heard, audio)
+        self._announce_heard()
+        return not self.abandoned
+
+    def _announce_heard(self) -> None:
+        """What the user said, once it is both transcribed and known to be a turn."""
+        if self._heard is None or self.announced or not self.confirmed:
+            return
+        self.announced = True
+        heard, audio = self._heard
+        if heard:
+            ended_at = time.time() - (time.monotonic() - (self.timings.speech_end or 0))
+            self._on_event(UserSaid(heard, self._turn_audio or audio, ended_at))
+
+    async def _think_and_speak(self) -> None:
+        messages = [*self._history, ChatMessage("user", self.user_text)]
+        stream = self._stages.chat.stream_chat(messages)
+        chunks: asyncio.Queue[str | None] = asyncio.Queue()
+        first_audio = asyncio.Event()
+        speaker = asyncio.get_running_loop().create_task(self._speak(chunks, first_audio))
+        try:
+            await self._generate(stream, chunks, first_audio)
+            await speaker
+            self.note(done=time.monotonic())
+        finally:
+            speaker.cancel()
+            # on the model's own thread, after any next() still under way there
+            self._workers.submit("llm", close_stream, stream)
+
+    async def _generate(
+        self, stream: Iterator[str], chunks: asyncio.Queue, first_audio: asyncio.Event
+    ) -> None:
+        splitter = SpeakableStream()
+        while (delta := await self._workers.run("llm", next, stream, None)) is not None:
+            if not self._generated:
+                self.note(first_token=time.monotonic())
+                delta = delta.lstrip()
+            self._generated.append(delta)
+            if self._on_delta is not None:
+                self._on_delta(delta)
+            for chunk in splitter.feed(delta):
+                await self._queue_chunk(chunk, chunks, first_audio)
+        for chunk in splitter.flush():
+            await self._queue_chunk(chunk, chunks, first_audio)
+        await chunks.put(None)
+
+    async def _queue_chunk(self, chunk: str, chunks: asyncio.Queue, first: asyncio.Event) -> None:
+        await chunks.put(chunk)
+        if self.timings.first_sentence is None:
+            self.note(first_sentence=time.monotonic())
+            if self.settings.hold_llm_for_first_audio and self._stages.tts is not None:
+                await first.wait()  # two cores: let TTS have them for the first audio
+
+    async def _speak(self, chunks: asyncio.Queue, first_audio: asyncio.Event) -> None:
+        try:
+            while (chunk := await chunks.get()) is not None:
+                audio = await self._synthesize(chunk)
+                await self._confirmed.wait()  # a reply begun early plays only once it is the turn
+                if audio or self._sink is None:
+                    self._play(chunk, audio)
+                first_audio.set()
+        finally:
+            first_audio.set()  # never leave the generator waiting
+        while self._sink is not None and self._sink.pending_seconds() > 0:
+            await asyncio.sleep(DRAIN_POLL)
+
+    async def _synthesize(self, text: str) -> list[AudioChunk]:
+        tts = self._stages.tts
+        if tts is None:
+            return []
+        voice, speed = self.settings.voice, self.settings.speed
+        return await self._workers.run("tts", _synthesize, tts, text, voice, speed)
+
+    def _play(self, text: str, audio: list[AudioChunk]) -> None:
+        played = self._played
+        start = played.queued
+        for chunk in audio:
+            assert self._sink is not None
+            self._sink.play(chunk)
+            played.queued += chunk.seconds
+            played.audio.append(chunk)
+        played.chunks.append((text, start, played.queued))
+        if self.timings.first_audio is None and audio:
+            self.note(first_audio=time.monotonic())
+        self._on_event(AssistantSaying(text))
+
+    def _finish(self, *, interrupted: bool) -> TurnEnded:
+        self.record = TurnEnded(
+            user=self.user_text,
+            generated="".join(self._generated).strip(),
+            spoken=self.spoken_text(),
+            interrupted=interrupted,
+            timings=self.timings,
+            started_at=self.started_at,
+            ended_at=time.time(),
+            audio=tuple(self._played.audio),
+        )
+        self._on_event(self.record)
+        return self.record
+
+
+def heard_words(chunks: Sequence[tuple[str, float, float]], heard: float) -> str:
+    """The words of `chunks` (text, start s, end s) heard in the first `heard` seconds; a chunk
+    cut off keeps its words in proportion to the time it played."""
+    words: list[str] = []
+    for text, start, end in chunks:
+        if heard >= end - 1e-6:
+            words.extend(text.split())
+        elif heard > start:
+            chunk_words = text.split()
+            words.extend(chunk_words[: int(len(chunk_words) * (heard - start) / (end - start))])
+    return " ".join(words)
+
+
+def _synthesize(tts: TextToSpeech, text: str, voice: str | None, speed: float) -> list[AudioChunk]:
+    return list(tts.synthesize(text, voice=voice, speed=speed))
