@@ -11,7 +11,7 @@ from conftest import word_error_rate, words
 
 from assistant.audio.codec import concat, decode_file, resample, silence
 from assistant.errors import UnknownNameError, UsageError
-from assistant.providers import ChatModel, SpeechToText, TextToSpeech
+from assistant.providers import ChatModel, SpeechToText, TextToSpeech, speak_text
 from assistant.providers.llama_cpp import LlamaCppChat
 from assistant.providers.piper import PiperTTS, VoiceFiles
 from assistant.types import AudioChunk, ChatMessage
@@ -130,8 +130,8 @@ def test_speed_changes_the_length_of_speech(tts):
 
 def test_markdown_and_emoji_are_not_read_aloud(stt, tts):
     audio = concat(
-        tts.synthesize(
-            "## Tonight\n**Clear** skies over the hills 😀 ☀️ — see [the map](http://x.y)."
+        speak_text(
+            tts, "## Tonight\n**Clear** skies over the hills 😀 ☀️ — see [the map](http://x.y)."
         )
     )
     heard = words(stt.transcribe(audio).text)
@@ -141,9 +141,11 @@ def test_markdown_and_emoji_are_not_read_aloud(stt, tts):
 
 def test_run_on_text_is_spoken_in_bounded_chunks(tts):
     text = " ".join(["and then the little boat sailed on"] * 30)  # ~1000 characters, no full stop
-    chunks = list(tts.synthesize(text))
+    chunks = list(speak_text(tts, text))
     assert len(chunks) >= 4
     assert max(c.seconds for c in chunks) < 20
+    with pytest.raises(UsageError, match="more than one synthesis takes"):
+        list(tts.synthesize(text))  # the engine itself never takes an unbounded chunk
 
 
 def test_voices_lists_the_default_voice(tts):

@@ -33,6 +33,16 @@ class CommandGroup(click.Group):
             raise Failure(error) from None
 
 
+def keep_audio_option(what: str):
+    """The `--keep-audio DIR` option (audio is never written unless asked for)."""
+    return click.option(
+        "--keep-audio",
+        type=click.Path(file_okay=False, path_type=Path),
+        metavar="DIR",
+        help=f"Keep {what} as WAV files in DIR (off by default).",
+    )
+
+
 def config_of(ctx: click.Context) -> Config:
     """The configuration: defaults < file < ASSISTANT_* variables < --set flags (loaded once)."""
     return ctx.find_root().meta["config"]()

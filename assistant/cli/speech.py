@@ -11,7 +11,7 @@ import click
 
 from ..audio.codec import decode_file
 from ..errors import AssistantError, UsageError
-from .context import config_of, write_output_wav
+from .context import config_of, keep_audio_option, write_output_wav
 
 OUTPUT_WAV = click.Path(dir_okay=False, path_type=Path)
 
@@ -73,12 +73,7 @@ def say(
 @click.option("-o", "--output", type=OUTPUT_WAV, required=True, help="WAV file for the reply.")
 @click.option("--voice", help="Voice for the reply (see `assistant voices`).")
 @click.option("--speed", type=float, default=None, help="Speaking rate, 0.25 to 4.0.")
-@click.option(
-    "--keep-audio",
-    type=click.Path(file_okay=False, path_type=Path),
-    metavar="DIR",
-    help="Also keep the question's and the reply's audio as WAV files in DIR (off by default).",
-)
+@keep_audio_option("the question's and the reply's audio too")
 @click.pass_context
 def reply(
     ctx: click.Context,
@@ -122,6 +117,6 @@ def reply(
     if result.record is None or result.audio is None:
         click.echo("you: (no speech)" if not result.heard else "assistant: (nothing to say)")
         raise AssistantError(f"no speech was heard in {file}, so there is nothing to answer")
-    click.echo(f"assistant: {result.record.spoken}")
+    click.echo(f"assistant: {result.record.generated}")
     write_output_wav(output, result.audio)
     click.echo(f"wrote {output} ({result.audio.seconds:.1f} s)", err=True)

@@ -14,7 +14,7 @@ from ..conversation.engine import Conversation
 from ..conversation.options import conversation_options
 from ..providers.loading import load_conversation_engines
 from ..types import ChatMessage
-from .context import config_of
+from .context import config_of, keep_audio_option
 from .terminal import TalkDisplay, TerminalView, run_talk
 
 
@@ -29,12 +29,7 @@ from .terminal import TalkDisplay, TerminalView, run_talk
 @click.option("--system", "system_prompt", help="System prompt (default: llm.system_prompt).")
 @click.option("--timings", is_flag=True, help="Print each turn's latencies.")
 @click.option("--continue", "resume", is_flag=True, help="Resume the last conversation.")
-@click.option(
-    "--keep-audio",
-    type=click.Path(file_okay=False, path_type=Path),
-    metavar="DIR",
-    help="Keep this conversation's audio as WAV files in DIR (off by default).",
-)
+@keep_audio_option("this conversation's audio")
 @click.pass_context
 def talk(ctx: click.Context, **options) -> None:
     """Hands-free voice conversation through the microphone and speaker.

@@ -165,12 +165,13 @@ class Reply:
         return self._heard[0] if self._heard else ""
 
     def spoken_text(self) -> str:
-        """What the user got: all of it unless playback was stopped; then the chunks played to
-        the end, and the part of a chunk cut off in proportion to the time it had played."""
+        """The words the user heard: the chunks played to the end, and the part of a chunk cut
+        off in proportion to the time it had played. A text reply: all that was shown."""
         played = self._played
-        if self._sink is None or played.heard_at_stop is None:
+        if self._sink is None:
             return "".join(self._generated).strip()
-        return heard_words(played.chunks, played.heard_at_stop)
+        heard = played.queued if played.heard_at_stop is None else played.heard_at_stop
+        return heard_words(played.chunks, heard)
 
     # --- the answer ------------------------------------------------------------------------
 
@@ -183,7 +184,7 @@ class Reply:
             await self._think_and_speak()
             await self._confirmed.wait()
             return self._finish(interrupted=False)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C in a one-shot command
             if self.user_text and self.confirmed and not self.abandoned:  # keep what was heard
                 self._finish(interrupted=True)
             raise
