@@ -30,13 +30,19 @@ class BargeInGuard:
         self.settings = settings
         self._loud_frames = 0  # consecutive frames above the threshold while speaking
         self.heard_s = 0.0  # how long the loud speech had lasted at the last push
+        self.onset: float | None = None  # monotonic time that speech began: its first frame's
 
-    def push(self, probability: float, frame_seconds: float, speaking: bool) -> list[BargeIn]:
-        """The actions for one frame; `speaking`: the assistant's voice is playing (or held)."""
+    def push(
+        self, probability: float, frame_seconds: float, speaking: bool, start: float = 0.0
+    ) -> list[BargeIn]:
+        """The actions for one frame (beginning at monotonic time `start`); `speaking`: the
+        assistant's voice is playing (or held)."""
         settings = self.settings
         loud = speaking and settings.enabled and probability >= settings.threshold
         self._loud_frames = self._loud_frames + 1 if loud else 0
         self.heard_s = self._loud_frames * frame_seconds
+        if self._loud_frames == 1:
+            self.onset = start
         if not loud:
             return [BargeIn.RELEASE]
         actions = []

@@ -29,7 +29,7 @@ from .events import (
     StateChanged,
     TurnTimings,
 )
-from .hearing import Hearing, VoiceActivity
+from .hearing import Frame, Hearing, VoiceActivity
 from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
 from .sinks import AudioSink
@@ -205,7 +205,7 @@ class Conversation:
         for frame in self._hearing.feed(audio):
             for event in frame.events:
                 self._on_speech(event)
-            self._check_barge_in(frame.probability, frame.seconds)
+            self._check_barge_in(frame)
 
     def _on_speech(self, event: SpeechEvent) -> None:
         if isinstance(event, SpeechStarted):
@@ -260,15 +260,15 @@ class Conversation:
             assert self._reply_task is not None
             self._reply_task.cancel()
 
-    def _check_barge_in(self, probability: float, frame_seconds: float) -> None:
+    def _check_barge_in(self, frame: Frame) -> None:
         speaking = self._turn in (TurnState.SPEAKING, TurnState.HELD)
-        for action in self._guard.push(probability, frame_seconds, speaking):
+        for action in self._guard.push(frame.probability, frame.seconds, speaking, frame.start):
             if action == BargeIn.RELEASE:
                 self._release_hold()
             elif action == BargeIn.HOLD:
                 self._hold()
             elif action == BargeIn.INTERRUPT and self._reply is not None:
-                self._reply.note(barge_in_onset=time.monotonic() - self._guard.heard_s)
+                self._reply.note(barge_in_onset=self._guard.onset or time.monotonic())
                 self.interrupt()
 
     def _hold(self) -> None:
@@ -340,5 +340,5 @@ class Conversation:
                 self._reply = None
                 if not self.options.barge_in and self._turn == TurnState.SPEAKING:
                     self._hearing.reset()  # what was heard over our voice is not a turn
-                self._held_at = None
+                self._release_hold()
                 self._enter(TurnState.LISTENING)

@@ -33,6 +33,7 @@ class Frame:
     probability: float
     events: tuple[SpeechEvent, ...]
     seconds: float  # the frame's length
+    start: float  # monotonic time its first sample arrived
 
 
 class Hearing:
@@ -61,8 +62,9 @@ class Hearing:
             frame = pending[index * frame_bytes : (index + 1) * frame_bytes]
             samples = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768.0
             probability = self._vad(samples)
+            start = self.monotonic(self._endpointer.now)
             events = tuple(self._endpointer.push(frame, probability))
-            yield Frame(probability, events, frame_seconds)
+            yield Frame(probability, events, frame_seconds, start)
 
     def monotonic(self, stream_seconds: float) -> float:
         """A moment of stream time on the monotonic clock."""

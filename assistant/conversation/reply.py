@@ -134,7 +134,9 @@ class Reply:
         return bool(self._played.chunks)
 
     def confirm(self, speech_end: float | None, endpoint: float | None, audio: AudioChunk) -> None:
-        """The turn is over with no more speech since this reply began: it is the answer."""
+        """The turn is over with no more speech since this reply began: it is the answer. The
+        speech ended where it did at the pause; that reading, taken sooner, is kept."""
+        speech_end = self.timings.speech_end or speech_end
         self.timings = replace(self.timings, speech_end=speech_end, endpoint=endpoint)
         self._turn_audio = audio
         self._confirmed.set()
