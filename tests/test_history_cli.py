@@ -229,8 +229,8 @@ def test_reply_records_both_turns_with_latencies_and_models(question_wav, tmp_pa
     assert asked[1:5] == ("user", heard, "", 0)
     assert word_error_rate(asked[2], QUESTION) <= 0.2
     assert asked[8:] == ("whisper-tiny.en", "", "")
-    assert answered[1] and answered[2:5] == (answer, 0)  # spoken words; all the model wrote
-    assert word_error_rate(answered[1], answer) <= 0.2
+    assert answered[1] == "assistant" and answered[3:5] == (answer, 0)  # all the model wrote
+    assert word_error_rate(answered[2], answer) <= 0.2  # the words spoken, as cut for speech
     assert answered[8:] == ("", "smollm2-135m-instruct", "en_US-joe-medium")
     assert asked[5] <= asked[6] <= answered[5] <= answered[6] <= time.time()
     assert json.loads(asked[7]) == {}  # the turn's timings are all on the reply
