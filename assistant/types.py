@@ -67,6 +67,14 @@ class Voice:
     """A voice a text-to-speech provider can speak with."""
 
     id: str  # what `voice=` takes, e.g. "en_US-joe-medium" or "en_US-libritts-high:p225"
-    language: str
+    language: str  # the voice's own language, e.g. "en_US"
     sample_rate: int  # Hz
     speakers: tuple[str, ...] = field(default=())
+    languages: tuple[str, ...] = field(default=())  # ISO 639-1 codes it speaks well, e.g. en, zh
+    description: str = ""  # one line with its character: "Joe: steady and plain-spoken"
+
+    def speaks(self, language: str) -> bool:
+        """True when the voice speaks `language` (an ISO 639-1 code such as "zh")."""
+        code = language.lower().replace("-", "_").split("_")[0]
+        own = self.language.lower().replace("-", "_").split("_")[0]
+        return code in self.languages or code == own

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Download and verify models: the default set, or the names given (`--all` for every one).
+"""Download and verify models: the configured tier's set (`--tier T`, `--language zh`), or the
+names given (`--all` for every one).
 
 The same as `assistant models pull`; run it with the project's virtual environment:
     .venv/bin/python scripts/download_models.py [NAME...] [--all]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Shared set-up for scripts/run.sh and scripts/test.sh, sourced by both:
 # Python check, system packages (PortAudio; more for the tests), the virtual environment, the package,
-# the default models.
+# the configured tier's models (and, for the tests, the tiny and default tiers).
 # Every step is skipped when already done, so a second run starts in seconds.
 set -euo pipefail
 
@@ -55,4 +55,10 @@ if [ "$installed" != "$hash[test]" ] && [ "$installed" != "$hash$extras" ]; then
   echo "$hash$extras" > "$stamp"
 fi
 
-"$VENV/bin/assistant" models pull --quiet >&2  # fetches only what is missing
+# The configured tier's models (models.tier, default "default"); each pull fetches only what is missing.
+"$VENV/bin/assistant" models pull --quiet >&2
+if [ "$WITH_TESTS" = test ]; then
+  # the tests run on the tiny tier, a few end-to-end ones on the default tier, Chinese included
+  "$VENV/bin/assistant" models pull --quiet --tier tiny --language zh >&2
+  "$VENV/bin/assistant" models pull --quiet --tier default --language zh >&2
+fi

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -16,8 +17,11 @@ from assistant.bench.corpus import word_error_rate, words  # noqa: F401  (used b
 from assistant.config import Config
 from assistant.providers.registry import create_chat, create_stt, create_tts
 from assistant.providers.store import ModelStore
+from assistant.providers.tiers import resolve_models
 
 REPO = Path(__file__).resolve().parent.parent
+TEST_TIER = "tiny"
+TIER_VARIABLE = "ASSISTANT_MODELS_TIER"
 
 
 def pytest_configure(config):
@@ -25,6 +29,16 @@ def pytest_configure(config):
     home = Path(tempfile.mkdtemp(prefix="assistant-tests-"))
     os.environ["XDG_CONFIG_HOME"] = str(home / "config")
     os.environ["XDG_DATA_HOME"] = str(home / "data")
+    # The fast tier by default, in this process and every `assistant` the tests start; tests of
+    # the default tier ask for it (the `default_tier` fixture, or --set models.tier=default).
+    os.environ[TIER_VARIABLE] = TEST_TIER
+
+
+def clean_environment() -> dict[str, str]:
+    """This process's environment without ASSISTANT_* settings, except the tests' model tier."""
+    return {
+        k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_") or k == TIER_VARIABLE
+    }
 
 
 def encode_audio(path: Path, samples: np.ndarray, codec: str, rate: int, channels: int = 1) -> Path:
@@ -42,19 +56,37 @@ def encode_audio(path: Path, samples: np.ndarray, codec: str, rate: int, channel
     return path
 
 
+def tier_config(tier: str) -> Config:
+    """Config() with the model names of `tier` (English), as `assistant --set models.tier=...`."""
+    return resolve_models(replace(Config(), models=replace(Config().models, tier=tier)))
+
+
+def require_tier(store: ModelStore, tier: str) -> None:
+    missing = [e.name for e in store.catalog.tier_set(tier) if not store.is_present(e)]
+    assert not missing, (
+        f"models of the {tier} tier missing: {missing}; run scripts/test.sh "
+        f"or `assistant models pull --tier {tier}`"
+    )
+
+
 @pytest.fixture(scope="session")
 def store() -> ModelStore:
     store = ModelStore.open()
-    missing = [e.name for e in store.catalog.defaults() if not store.is_present(e)]
-    assert not missing, (
-        f"default models missing: {missing}; run scripts/test.sh or `assistant models pull`"
-    )
+    require_tier(store, TEST_TIER)
     return store
 
 
 @pytest.fixture(scope="session")
 def config() -> Config:
-    return Config()
+    """The tests' configuration: the defaults with the tiny tier's models."""
+    return tier_config(TEST_TIER)
+
+
+@pytest.fixture(scope="session")
+def default_tier(store) -> Config:
+    """The defaults with the default tier's models (what a user's `assistant` runs)."""
+    require_tier(store, "default")
+    return tier_config("default")
 
 
 @pytest.fixture(scope="session")

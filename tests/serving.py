@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from conftest import clean_environment
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 START_TIMEOUT_S = 120  # loading the three models takes ~4 s alone, longer on a busy machine
@@ -47,8 +47,9 @@ def free_port() -> int:
 
 
 def clean_env(tmp: Path) -> dict[str, str]:
-    """The environment without the user's config file or ASSISTANT_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    """The environment without the user's config file or ASSISTANT_* settings (but the tests'
+    model tier)."""
+    env = clean_environment()
     env["XDG_CONFIG_HOME"] = str(tmp)
     return env
 

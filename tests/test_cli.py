@@ -282,6 +282,9 @@ def test_unwritable_output_is_reported(espeak, tmp_path):
 def test_models_list_shows_what_is_downloaded():
     result = run("models", "list")
     assert result.returncode == 0
-    lines = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
-    assert "downloaded" in lines["whisper-tiny.en"] and "default" in lines["whisper-tiny.en"]
-    assert "optional" in lines["whisper-base"]
+    lines = {line.lstrip("* ").split()[0]: line for line in result.stdout.splitlines()[2:]}
+    assert "tier: tiny" in result.stdout.splitlines()[0]  # the tests' tier
+    assert "downloaded" in lines["whisper-tiny.en"] and lines["whisper-tiny.en"].startswith("*")
+    assert "MIT" in lines["whisper-tiny.en"] and "tok/s" in lines["smollm2-135m-instruct"]
+    assert "default" in lines["qwen2.5-coder-0.5b-instruct"]
+    assert "hub only" in lines["llama-3.2-3b-instruct"]

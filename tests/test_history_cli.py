@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import word_error_rate
+from conftest import clean_environment, word_error_rate
 
 from assistant.audio.codec import decode_file
 from assistant.cli.main import cli
@@ -28,7 +28,7 @@ QUESTION = "Who wrote Romeo and Juliet?"
 
 
 def run(db: Path | None, *args: str, stdin: str | None = None, env: dict | None = None):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    environment = clean_environment()
     if db is not None:
         environment["ASSISTANT_HISTORY_PATH"] = str(db)
     result = subprocess.run(
@@ -311,7 +311,7 @@ def test_chat_with_an_unusable_history_warns_and_still_answers(tmp_path):
 
 
 def test_killing_the_chat_mid_reply_keeps_every_finished_turn(db):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    environment = clean_environment()
     process = subprocess.Popen(
         [ASSISTANT, "--set", "llm.max_tokens=400", "chat"],
         stdin=subprocess.PIPE,

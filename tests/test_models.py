@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from assistant.errors import DownloadError, ModelMissingError, UnknownNameError
+from assistant.config import Config, LlmConfig, ModelsConfig, SttConfig, load_config
+from assistant.errors import (
+    ConfigError,
+    DownloadError,
+    ModelMissingError,
+    UnknownNameError,
+    UsageError,
+)
 from assistant.providers.store import (
     ModelCatalog,
     ModelEntry,
@@ -21,6 +30,7 @@ from assistant.providers.store import (
     pull,
     sha256_of,
 )
+from assistant.providers.tiers import resolve_models
 
 REPO = Path(__file__).resolve().parent.parent
 PART_A = b"first half of the weights " * 5000
@@ -74,7 +84,7 @@ def entry(weights_sha: str | None = None) -> ModelEntry:
     return ModelEntry(
         name="tiny",
         role="stt",
-        default=True,
+        tiers=("default",),
         description="test model",
         license="MIT",
         huggingface="",
@@ -190,25 +200,89 @@ def test_missing_model_names_the_pull_command(tmp_path):
     assert error.value.exit_code == 2
 
 
-def test_the_real_catalog_pins_every_default_model():
+def test_the_real_catalog_pins_every_tier_model():
     catalog = load_catalog()
-    defaults = {e.role: e.name for e in catalog.defaults()}
-    assert defaults == {
+    english = {
+        t: {e.role: e.name for e in catalog.tier_set(t)} for t in ("tiny", "default", "large")
+    }
+    assert english["tiny"] == {
         "stt": "whisper-tiny.en",
         "llm": "smollm2-135m-instruct",
         "tts": "en_US-joe-medium",
     }
+    assert english["default"]["llm"] == "qwen2.5-coder-0.5b-instruct"
+    assert english["large"]["llm"] == "qwen2.5-coder-1.5b-instruct"
     for model in catalog.models:
+        assert model.license and model.languages and model.speed and model.provenance
         for model_file in model.files:
-            assert len(model_file.sha256) == 64 and model_file.size > 0 and model_file.sources
+            assert model_file.size > 0 and (model_file.sources or model_file.hub)
+            if model_file.sources:  # everything from PyPI is pinned
+                assert len(model_file.sha256) == 64
     [base] = [e for e in catalog.models if e.name == "whisper-base"]
     assert len(base.files[0].sources) == 2  # model.bin joined from two wheels
+    qwen = catalog.get("qwen2.5-coder-0.5b-instruct")
+    assert len(qwen.files[0].sources) == 6 and "no licence file" in qwen.provenance
+    assert len(catalog.get("qwen2.5-coder-1.5b-instruct").files[0].sources) == 22
 
 
-def test_downloaded_default_models_match_their_checksums(store):
-    for model in store.catalog.defaults():
-        for model_file in model.files:
-            assert sha256_of(store.path(model.name) / model_file.name) == model_file.sha256
+def test_a_language_adds_what_it_needs_to_the_tier():
+    catalog = load_catalog()
+    chinese = {e.name for e in catalog.tier_set("default", "zh")}
+    assert {"whisper-base", "whisper-tiny.en", "qwen2.5-coder-0.5b-instruct"} <= chinese
+    assert any(catalog.get(n).role == "tts" and "zh" in catalog.get(n).languages for n in chinese)
+    assert catalog.choose("stt", "tiny", "auto").name == "whisper-base"
+    assert catalog.choose("stt", "tiny", "").name == "whisper-tiny.en"
+
+
+def test_resolve_fills_only_the_empty_names():
+    catalog = load_catalog()
+    default = resolve_models(Config())
+    assert (default.stt.model, default.llm.model) == (
+        "whisper-tiny.en",
+        "qwen2.5-coder-0.5b-instruct",
+    )
+    tiny = resolve_models(replace(Config(), models=ModelsConfig(tier="tiny")), catalog)
+    assert tiny.llm.model == "smollm2-135m-instruct" and tiny.tts.voice == "en_US-joe-medium"
+    chinese = resolve_models(
+        replace(Config(), stt=SttConfig(language="zh"), llm=LlmConfig(model="mine")), catalog
+    )
+    assert chinese.stt.model == "whisper-base" and chinese.llm.model == "mine"
+    assert "zh" in catalog.get(chinese.tts.voice).languages
+    with pytest.raises(UsageError, match=r"unknown model tier 'huge'\. Valid tiers: tiny, default"):
+        resolve_models(replace(Config(), models=ModelsConfig(tier="huge")))
+
+
+def test_the_tier_setting_is_checked_when_loaded():
+    assert load_config(environ={"ASSISTANT_MODELS_TIER": "large"}).models.tier == "large"
+    with pytest.raises(ConfigError, match=r"'models\.tier' must be one of tiny, default, large"):
+        load_config(environ={"ASSISTANT_MODELS_TIER": "huge"})
+    with pytest.raises(ConfigError, match=r"'models\.source' must be one of pypi, huggingface"):
+        load_config(environ={"ASSISTANT_MODELS_SOURCE": "ftp"})
+
+
+def test_an_older_catalog_with_default_flags_still_loads(tmp_path):
+    old = tmp_path / "catalog.toml"
+    old.write_text(
+        '[[model]]\nname = "m"\nrole = "llm"\ndefault = true\nfiles = [{ name = "model.gguf", '
+        'size = 1, sha256 = "' + "a" * 64 + '", from = ["p==1:p/m.gguf"] }]\n'
+    )
+    assert load_catalog(old).get("m").tiers == ("tiny", "default", "large")
+
+
+def test_a_hub_only_model_is_not_pulled_from_pypi(tmp_path):
+    catalog = load_catalog()
+    store = ModelStore(tmp_path / "models", catalog)
+    with pytest.raises(
+        UsageError, match=r"not on PyPI.*--source huggingface llama-3\.2-1b-instruct"
+    ):
+        pull(store, ["llama-3.2-1b-instruct"])
+
+
+def test_downloaded_tier_models_match_their_checksums(store, default_tier):
+    for tier in ("tiny", "default"):
+        for model in store.catalog.tier_set(tier):
+            for model_file in model.files:
+                assert sha256_of(store.path(model.name) / model_file.name) == model_file.sha256
 
 
 def test_download_script_is_idempotent_on_the_real_models(store):
@@ -218,7 +292,20 @@ def test_download_script_is_idempotent_on_the_real_models(store):
     )
     assert result.returncode == 0, result.stderr
     assert "nothing downloaded" in result.stdout
-    assert result.stderr.count("already present") == len(store.catalog.defaults())
+    assert result.stderr.count("already present") == len(store.catalog.tier_set("tiny"))
+
+
+def test_pull_of_a_tier_and_a_language_is_idempotent(store, default_tier):
+    script = REPO / "scripts" / "download_models.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--tier", "default", "--language", "zh"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    wanted = store.catalog.tier_set("default", "zh")
+    assert result.stderr.count("already present") == len(wanted) >= 4
+    assert "whisper-base: already present" in result.stderr
 
 
 def test_quiet_pull_says_nothing_when_all_is_there(store):
@@ -238,3 +325,22 @@ def test_download_script_rejects_an_unknown_name():
     assert result.returncode == 2
     assert "unknown model 'whisper-huge'" in result.stderr and "whisper-tiny.en" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_plain_install_answers_with_the_default_tier(default_tier, question_wav, tmp_path):
+    """No tier configured (as after scripts/setup.sh): the better model answers."""
+    env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_MODELS_TIER"}
+    run = [sys.executable, "-m", "assistant"]
+    shown = subprocess.run([*run, "config", "show"], capture_output=True, text=True, env=env)
+    assert 'tier = "default"' in shown.stdout
+    assert 'model = "qwen2.5-coder-0.5b-instruct"' in shown.stdout
+    answer = subprocess.run(
+        [*run, "reply", str(question_wav), "-o", str(tmp_path / "answer.wav")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert "Shakespeare" in answer.stdout  # Who wrote Romeo and Juliet?
+    assert (tmp_path / "answer.wav").stat().st_size > 10_000

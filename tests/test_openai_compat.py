@@ -109,7 +109,7 @@ def test_closing_a_remote_stream_stops_the_generation(server, remote):
 
 def test_remote_speech(remote):
     stt, _, tts = remote
-    assert {"en_US-joe-medium", "alloy"} <= {voice.id for voice in tts.voices()}
+    assert tts.voices()[0].id == "alloy"  # tts.voice empty: the endpoint's default voice
     said = "The weather is sunny today. It may rain tomorrow."
     audio = concat(tts.synthesize(said, speed=1.2))
     assert audio.sample_rate == 22050 and audio.seconds > 1.5

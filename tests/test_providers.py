@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -219,3 +220,40 @@ def test_the_next_turn_reuses_the_cached_prompt_of_the_earlier_ones(chat):
     # everything before the last reply is reused; the reply itself is too, where the text
     # round-trips to the same tokens
     assert _common_prefix(following, cached) >= len(prompt)
+
+
+class _CudaWithoutCublas:
+    """faster-whisper's WhisperModel as it behaves on a GPU machine with CUDA 13 only (seen on
+    an H200): it loads on "cuda", and the first encoding fails for want of libcublas.so.12."""
+
+    loaded: ClassVar[list[str]] = []
+
+    def __init__(self, path, *, device, compute_type, cpu_threads, local_files_only):
+        self.device = device
+        self.loaded.append(device)
+        self.model = type("Model", (), {"is_multilingual": False})()
+
+    def transcribe(self, audio, **options):
+        if self.device == "cuda":
+            raise RuntimeError("Library libcublas.so.12 is not found or cannot be loaded")
+        return iter(()), None
+
+
+@pytest.mark.parametrize("device", ["cuda", "auto"])
+def test_a_gpu_whisper_cannot_use_is_found_at_load(monkeypatch, tmp_path, device):
+    import ctranslate2
+    import faster_whisper
+
+    from assistant.errors import AssistantError
+    from assistant.providers.faster_whisper import FasterWhisperSTT
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
+    monkeypatch.setattr(faster_whisper, "WhisperModel", _CudaWithoutCublas)
+    _CudaWithoutCublas.loaded.clear()
+    if device == "cuda":  # asked for the GPU: a clear error saying what to install
+        with pytest.raises(AssistantError, match=r"libcublas\.so\.12.*nvidia-cublas-cu12"):
+            FasterWhisperSTT.load(tmp_path / "whisper-tiny.en", device=device)
+    else:  # "auto": the CPU instead
+        stt = FasterWhisperSTT.load(tmp_path / "whisper-tiny.en", device=device)
+        assert stt.engine.device == "cpu"
+        assert _CudaWithoutCublas.loaded == ["cuda", "cpu"]

@@ -62,7 +62,7 @@ def test_health_is_open_and_reports_the_workers(server):
 
 def test_models_lists_local_names_and_openai_aliases(client):
     ids = {model.id for model in client.models.list()}
-    local = {"whisper-tiny.en", "smollm2-135m-instruct", "piper"}
+    local = {"whisper-tiny.en", "smollm2-135m-instruct", "local"}
     aliases = {"whisper-1", "gpt-4o-transcribe", "gpt-4o-mini", "tts-1", "gpt-4o-mini-tts"}
     assert local | aliases <= ids
 
@@ -156,7 +156,7 @@ def test_speech_is_streamed_as_it_is_synthesized(client):
 
 @pytest.mark.parametrize(
     ("model", "voice"),
-    [("tts-1", "shimmer"), ("tts-1-hd", "onyx"), ("piper", "en_US-joe-medium")],
+    [("tts-1", "shimmer"), ("tts-1-hd", "onyx"), ("local", "en_US-joe-medium")],
 )
 def test_speech_model_and_voice_aliases(client, model, voice):
     speech = client.audio.speech.create(

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.text import MAX_CHUNK_CHARS, SentenceSplitter, clean_for_speech, speakable_chunks
+from assistant.conversation.reply import heard_words
+from assistant.text import (
+    MAX_CHUNK_CHARS,
+    MAX_CJK_CHUNK_CHARS,
+    SentenceSplitter,
+    chunk_limit,
+    clean_for_speech,
+    has_cjk,
+    join_units,
+    speakable_chunks,
+    speech_units,
+)
 
 # A paragraph whose first sentence has no clause mark after six words, so the first-clause
 # rule never applies and streaming must give exactly what feeding it whole gives.
@@ -350,3 +361,78 @@ def test_speakable_chunks_never_exceed_max_chunk_chars_for_table_cells():
 def test_speakable_chunks_drop_code_blocks_like_clean_for_speech():
     text = "Here it is.\n```python\nimport os\nprint(os.getcwd())\n```\nThat is all."
     assert list(speakable_chunks(text)) == ["Here it is.", "That is all."]
+
+
+# --- Chinese (and other text written without spaces) --------------------------------------
+
+CHINESE = "你好！我是你的语音助手，很高兴认识你。今天北京的天气很好，气温二十度；适合散步吗？当然。"
+
+
+def test_chinese_sentences_end_at_full_width_marks_without_spaces():
+    assert split_whole(CHINESE, first_clause_words=100) == [
+        "你好！",
+        "我是你的语音助手，很高兴认识你。",
+        "今天北京的天气很好，气温二十度；",
+        "适合散步吗？",
+        "当然。",
+    ]
+
+
+def test_chinese_first_chunk_may_end_at_a_comma_counting_characters_as_words():
+    def streamed(text: str) -> list[str]:  # as a model writes it: a few characters at a time
+        splitter = SentenceSplitter(first_clause_words=6)
+        pieces = [text[i : i + 2] for i in range(0, len(text), 2)]
+        return [chunk for piece in pieces for chunk in splitter.feed(piece)] + splitter.flush()
+
+    text = "北京是中国的首都，也是一座有三千多年历史的古城。"
+    assert streamed(text) == ["北京是中国的首都，", "也是一座有三千多年历史的古城。"]
+    # fewer than six characters before the comma: no early cut
+    assert streamed("北京，也是一座有三千多年历史的古城。") == [
+        "北京，也是一座有三千多年历史的古城。"
+    ]
+
+
+def test_chinese_streamed_in_pieces_gives_the_same_chunks():
+    whole = split_whole(CHINESE)
+    splitter = SentenceSplitter()
+    streamed = [chunk for char in CHINESE for chunk in splitter.feed(char)] + splitter.flush()
+    assert streamed == whole
+
+
+def test_chinese_chunks_are_bounded_in_characters():
+    run_on = "我们今天要讨论的问题非常复杂、需要很多时间、而且涉及很多方面" * 8  # no sentence end
+    chunks = list(speakable_chunks(run_on))
+    assert "".join(chunks) == run_on
+    assert all(len(chunk) <= MAX_CJK_CHUNK_CHARS for chunk in chunks), chunks
+    assert all(chunk.endswith("、") for chunk in chunks[:-1]), chunks  # cut at a clause mark
+    no_marks = "中" * 200
+    assert [len(c) for c in speakable_chunks(no_marks)] == [60, 60, 60, 20]
+    assert chunk_limit("Hello there") == MAX_CHUNK_CHARS
+    assert chunk_limit("你好 there") == MAX_CJK_CHUNK_CHARS
+
+
+def test_chinese_markdown_and_emoji_are_cleaned():
+    text = "## 标题\n**注意**：明天会下雨😀。请看[天气预报](https://example.com)和`代码`。"
+    assert clean_for_speech(text) == "标题\n注意：明天会下雨。请看天气预报和代码。"
+    assert list(speakable_chunks("- 第一点🙂\n- 第二点")) == ["第一点", "第二点"]
+
+
+def test_english_numbers_and_commas_are_not_chinese_clauses():
+    assert split_whole("It costs 1,000 dollars, I think, for the set.", first_clause_words=2) == [
+        "It costs 1,000 dollars,",
+        "I think, for the set.",
+    ]
+
+
+def test_speech_units_count_each_chinese_character_as_a_word():
+    assert speech_units("我喜欢 Python 语言。") == ["我", "喜", "欢", "Python", "语", "言", "。"]
+    assert join_units(speech_units("我喜欢 Python and C 语言。")) == "我喜欢Python and C语言。"
+    assert join_units(speech_units("plain English words")) == "plain English words"
+    assert has_cjk("日本語") and has_cjk("한국어") and not has_cjk("café")
+
+
+def test_heard_words_keeps_the_played_share_of_a_chinese_chunk():
+    chunks = [("你好！", 0.0, 1.0), ("今天天气很好。", 1.0, 3.0)]
+    assert heard_words(chunks, 3.0) == "你好！今天天气很好。"
+    assert heard_words(chunks, 2.0) == "你好！今天天"  # half of seven units, rounded down
+    assert heard_words(chunks, 0.5) == "你"  # half of three units

@@ -78,10 +78,18 @@ def _since_exec() -> float | None:
     return round(uptime - start_ticks / os.sysconf("SC_CLK_TCK"), 2)
 
 
-def measure(cli_args: list[str], corpus_dir: Path, quick: bool, timeout: float = 300.0) -> dict:
-    """The parent's side: run the probe; seconds to ready, and its peak RSS in MB."""
+def measure(
+    cli_args: list[str],
+    corpus_dir: Path,
+    quick: bool,
+    timeout: float = 300.0,
+    bench_args: tuple[str, ...] = (),
+) -> dict:
+    """The parent's side: run the probe (`bench_args`: more options of `assistant bench`, e.g.
+    --quality); seconds to ready, and its peak RSS in MB."""
     command = [sys.executable, "-m", "assistant", *cli_args, "bench", "--cold-start-probe",
-               "--output", str(corpus_dir.parent)] + (["--quick"] if quick else [])  # fmt: skip
+               *bench_args, "--output", str(corpus_dir.parent)]  # fmt: skip
+    command += ["--quick"] if quick else []
     with tempfile.TemporaryFile("w+") as errors:
         start = time.monotonic()
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True)

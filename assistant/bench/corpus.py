@@ -1,4 +1,5 @@
-"""The spoken utterances the benchmark plays: made reproducibly by espeak-ng, with their text.
+"""The spoken utterances the benchmark plays: made reproducibly by espeak-ng, with their text,
+and the word and character error rates of what was heard.
 
 Each is synthesized once into the output's cache (never committed) and read back at 16 kHz,
 the rate the VAD and Whisper use, so nothing is resampled while a measurement runs. The true
@@ -12,6 +13,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from ..types import AudioChunk
 
 RATE = 16000  # Hz: the VAD's and Whisper's rate
 VOICE, WORDS_PER_MINUTE = "en-us", 140
+MANDARIN_VOICE = "cmn"  # spoken by the espeak-ng 1.52 library (espeak_library.py)
 SPEECH_LEVEL = 0.01  # |sample| above this (-40 dBFS) is speech
 
 # Plain questions of the kind a voice assistant gets, 1 to 6 s at 140 words a minute.
@@ -52,8 +55,15 @@ class Utterance:
         return self.speech_end - self.speech_start
 
 
-def make_corpus(cache: Path, texts: tuple[str, ...] = TEXTS) -> list[Utterance]:
-    """The utterances of `texts`, synthesized into `cache` the first time."""
+def make_corpus(
+    cache: Path,
+    texts: tuple[str, ...] = TEXTS,
+    *,
+    voice: str = VOICE,
+    rate: int = WORDS_PER_MINUTE,
+) -> list[Utterance]:
+    """The utterances of `texts` spoken by espeak-ng's `voice` at `rate` words a minute
+    (e.g. "cmn" for Mandarin), synthesized into `cache` the first time."""
     binary = shutil.which("espeak-ng")
     if binary is None:
         raise AssistantError(
@@ -63,19 +73,25 @@ def make_corpus(cache: Path, texts: tuple[str, ...] = TEXTS) -> list[Utterance]:
     cache.mkdir(parents=True, exist_ok=True)
     utterances = []
     for index, text in enumerate(texts):
-        key = hashlib.sha1(f"{VOICE}|{WORDS_PER_MINUTE}|{text}".encode()).hexdigest()[:12]
+        engine = "|1.52" if voice == MANDARIN_VOICE else ""
+        key = hashlib.sha1(f"{voice}|{rate}|{text}{engine}".encode()).hexdigest()[:12]
         path = cache / f"{key}.wav"
         if not path.exists():
             partial = path.with_suffix(".tmp.wav")
-            subprocess.run(
-                [binary, "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "-w", str(partial), text],
-                check=True,
-                capture_output=True,
-            )
+            if engine:
+                from .espeak_library import synthesize
+
+                synthesize(text, voice, rate, partial)
+            else:
+                subprocess.run(
+                    [binary, "-v", voice, "-s", str(rate), "-w", str(partial), text],
+                    check=True,
+                    capture_output=True,
+                )
             partial.replace(path)
         audio = decode_file(path, RATE)
         start, end = speech_bounds(audio)
-        slug = "-".join(re.findall(r"[a-z]+", text.lower())[:4])
+        slug = "-".join(re.findall(r"[a-z]+", text.lower())[:4]) or key[:6]
         utterances.append(Utterance(f"u{index + 1}-{slug}", text, audio, start, end))
     return utterances
 
@@ -96,13 +112,31 @@ def words(text: str) -> list[str]:
 
 def word_error_rate(heard: str, said: str) -> float:
     """Word-level edit distance over the reference length."""
-    hypothesis, reference = words(heard), words(said)
+    reference = words(said)
+    return _edit_distance(words(heard), reference) / max(len(reference), 1)
+
+
+def _edit_distance(hypothesis: list[str], reference: list[str]) -> int:
+    """Levenshtein distance between two token lists."""
     previous = list(range(len(hypothesis) + 1))
-    for i, ref_word in enumerate(reference, 1):
+    for i, ref_token in enumerate(reference, 1):
         current = [i]
-        for j, hyp_word in enumerate(hypothesis, 1):
+        for j, hyp_token in enumerate(hypothesis, 1):
             current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_word != hyp_word))
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_token != hyp_token))
             )
         previous = current
-    return previous[-1] / max(len(reference), 1)
+    return previous[-1]
+
+
+def characters(text: str) -> list[str]:
+    """The letters, digits and Han characters of `text` (width-normalized, lower-case), without
+    spaces or punctuation: the units of a Chinese transcript."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return [c for c in text if unicodedata.category(c)[0] in "LN"]
+
+
+def char_error_rate(heard: str, said: str) -> float:
+    """Character-level edit distance over the reference length (for Chinese, which has no
+    spaces between words)."""
+    return _edit_distance(characters(heard), characters(said)) / max(len(characters(said)), 1)

@@ -1,4 +1,5 @@
-"""`assistant bench`: latency per stage and voice to voice, against the targets."""
+"""`assistant bench`: latency per stage and voice to voice, against the targets; with
+`--quality`, each model tier's answer quality, first audio, memory and STT error rates."""
 
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ def default_output() -> Path:
     "(default: $XDG_CACHE_HOME/assistant/bench, usually ~/.cache/assistant/bench).",
 )
 @click.option(
+    "--quality",
+    is_flag=True,
+    help="Measure each model tier instead: answer accuracy (English and Chinese), time to "
+    "first audio, tokens/s, peak memory, and the STT error rate per model and language.",
+)
+@click.option(
+    "--tiers",
+    default=None,
+    metavar="T1,T2",
+    help="With --quality: the tiers to measure (default tiny,default,large).",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -43,13 +56,14 @@ def bench(
     quick: bool,
     iterations: int | None,
     output: Path | None,
+    quality: bool,
+    tiers: str | None,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
 
     Writes OUTPUT/benchmark.json and OUTPUT/benchmark.md and prints the table.
     """
-    from ..bench.run import bench_config
     from ..conversation.options import conversation_options
 
     output = output or default_output()
@@ -57,8 +71,11 @@ def bench(
     config = config_of(ctx)
     if cold_start_probe:
         from ..bench.coldstart import probe
+        from ..bench.quality import quality_config
+        from ..bench.run import bench_config
 
-        config = bench_config(config, quick)
+        # as the parent measures: the latency benchmark drives Piper, a quality run any local voice
+        config = quality_config(config, quick) if quality else bench_config(config, quick)
         from ..bench.corpus import QUICK_TEXTS, TEXTS
 
         texts = QUICK_TEXTS if quick else TEXTS
@@ -71,6 +88,11 @@ def bench(
         cli_args += ["--config", root.params["config_path"]]
     for setting in root.params.get("settings") or ():
         cli_args += ["--set", setting]
+    if tiers is not None and not quality:
+        raise click.UsageError("--tiers goes with --quality")
+    if quality:
+        _quality(config, tiers, quick, output, cli_args)
+        return
     results = run_benchmark(
         config,
         quick=quick,
@@ -80,5 +102,23 @@ def bench(
         say=lambda line: click.echo(line, err=True),
     )
     json_path, md_path = write(results, output)
+    click.echo(md_path.read_text(), nl=False)
+    click.echo(f"wrote {json_path} and {md_path}", err=True)
+
+
+def _quality(config, tiers: str | None, quick: bool, output: Path, cli_args: list[str]) -> None:
+    """`assistant bench --quality`: each tier side by side; writes benchmark-quality.*."""
+    from ..bench.quality import TIERS, parse_tiers, run_quality
+    from ..bench.quality_report import write_quality_report
+
+    results = run_quality(
+        config,
+        tiers=parse_tiers(tiers) if tiers is not None else TIERS,
+        quick=quick,
+        output=output,
+        cli_args=cli_args,
+        say=lambda line: click.echo(line, err=True),
+    )
+    json_path, md_path = write_quality_report(results, output)
     click.echo(md_path.read_text(), nl=False)
     click.echo(f"wrote {json_path} and {md_path}", err=True)

@@ -3,6 +3,7 @@ AssistantError into one line and its exit code, and writing an output WAV."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -10,6 +11,7 @@ import click
 from ..audio.codec import write_wav
 from ..config import Config
 from ..errors import AssistantError
+from ..providers.tiers import resolve_models
 from ..types import AudioChunk
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -43,9 +45,13 @@ def keep_audio_option(what: str):
     )
 
 
-def config_of(ctx: click.Context) -> Config:
-    """The configuration: defaults < file < ASSISTANT_* variables < --set flags (loaded once)."""
-    return ctx.find_root().meta["config"]()
+def config_of(ctx: click.Context, *, language: str | None = None) -> Config:
+    """The configuration: defaults < file < ASSISTANT_* variables < --set flags (loaded once),
+    with `language` (when given) as stt.language and every empty model name the tier's."""
+    config = ctx.find_root().meta["config"]()
+    if language is not None:
+        config = replace(config, stt=replace(config.stt, language=language))
+    return resolve_models(config)
 
 
 def write_output_wav(path: Path, audio: AudioChunk) -> None:

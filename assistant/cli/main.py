@@ -14,10 +14,11 @@ from .chat import chat
 from .context import CONTEXT_SETTINGS, CommandGroup, config_of
 from .devices import devices
 from .history import history
-from .models import models, voices
+from .models import models
 from .serve import serve
 from .speech import reply, say, transcribe
 from .talk import talk
+from .voices import voices
 
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)

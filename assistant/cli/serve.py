@@ -11,6 +11,7 @@ import click
 from ..config import Config
 from ..errors import UsageError
 from .context import config_of
+from .voices import language_option
 
 GRACEFUL_SHUTDOWN_S = 5  # seconds open streams get to finish on Ctrl-C or SIGTERM
 MAX_CONNECTIONS = 256  # beyond this uvicorn answers 503 at once
@@ -23,8 +24,9 @@ MAX_CONNECTIONS = 256  # beyond this uvicorn answers 503 at once
     "Any other than loopback needs server.api_key.",
 )
 @click.option("--port", type=int, help="Port (default: server.port, 8000; 0 picks a free one).")
+@language_option("the browser's users speak")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, language: str | None) -> None:
     """Serve OpenAI's API (transcriptions, speech, chat completions, models) from the local models.
 
     Any OpenAI client works against http://HOST:PORT/v1; OpenAI's model and voice names
@@ -34,7 +36,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from ..providers.loading import load_engines, warm_up
     from ..server.security import check_bind
 
-    config = config_of(ctx)
+    config = config_of(ctx, language=language)
     server = replace(
         config.server,
         host=host or config.server.host,

@@ -12,6 +12,7 @@ import click
 from ..audio.codec import decode_file
 from ..errors import AssistantError, UsageError
 from .context import config_of, keep_audio_option, write_output_wav
+from .voices import language_option
 
 OUTPUT_WAV = click.Path(dir_okay=False, path_type=Path)
 
@@ -52,6 +53,7 @@ def say(
 ) -> None:
     """Speak TEXT into a WAV file. TEXT '-' reads the text from standard input."""
     from ..audio.codec import concat
+    from ..conversation.language import parse_voice_map, typed_language, voice_for
     from ..providers import speak_text
     from ..providers.loading import load_engines
 
@@ -61,6 +63,8 @@ def say(
         raise UsageError("there is no text to speak: give some words, or pipe them in with '-'")
     config = config_of(ctx)
     tts = load_engines(config, tts=True).tts
+    by_language = dict(parse_voice_map(config.tts.voices_by_language))  # Chinese text: a
+    voice = voice_for(tts.voices(), voice, typed_language(text), by_language)  # Chinese voice
     audio = concat(speak_text(tts, text, voice=voice, speed=speed or config.tts.speed))
     if not audio.pcm:
         raise UsageError("the text has nothing speakable in it (only symbols or markup)")
@@ -74,6 +78,7 @@ def say(
 @click.option("--voice", help="Voice for the reply (see `assistant voices`).")
 @click.option("--speed", type=float, default=None, help="Speaking rate, 0.25 to 4.0.")
 @keep_audio_option("the question's and the reply's audio too")
+@language_option("of the question; the answer is in it")
 @click.pass_context
 def reply(
     ctx: click.Context,
@@ -82,9 +87,11 @@ def reply(
     voice: str | None,
     speed: float | None,
     keep_audio: Path | None,
+    language: str | None,
 ) -> None:
     """One voice turn: hear the question in FILE, answer it aloud into OUTPUT."""
     from ..conversation.events import UserSaid
+    from ..conversation.language import parse_voice_map
     from ..conversation.reply import ReplySettings
     from ..conversation.turn import voice_turn
     from ..history.keep_audio import NO_AUDIO, AudioKeeper
@@ -94,10 +101,15 @@ def reply(
     from ..types import ChatMessage
 
     audio = decode_file(file)
-    config = config_of(ctx)
+    config = config_of(ctx, language=language)
     keeper = AudioKeeper(keep_audio) if keep_audio else NO_AUDIO
     engines = load_engines(config, stt=True, chat=True, tts=True)
-    settings = ReplySettings(voice or config.tts.voice, speed or config.tts.speed)
+    settings = ReplySettings(
+        voice or config.tts.voice,
+        speed or config.tts.speed,
+        voices_by_language=parse_voice_map(config.tts.voices_by_language),
+        instructions=config.tts.instructions or None,
+    )
     recorder = Recorder(
         open_history(config.history), stt_model=config.stt.model, llm_model=config.llm.model,
         voice=settings.voice or "", meta=keeper.meta,

@@ -16,6 +16,7 @@ from ..providers.loading import load_conversation_engines
 from ..types import ChatMessage
 from .context import config_of, keep_audio_option
 from .terminal import TalkDisplay, TerminalView, run_talk
+from .voices import language_option
 
 
 @click.command()
@@ -30,13 +31,14 @@ from .terminal import TalkDisplay, TerminalView, run_talk
 @click.option("--timings", is_flag=True, help="Print each turn's latencies.")
 @click.option("--continue", "resume", is_flag=True, help="Resume the last conversation.")
 @keep_audio_option("this conversation's audio")
+@language_option("you speak; each turn is answered in it")
 @click.pass_context
-def talk(ctx: click.Context, **options) -> None:
+def talk(ctx: click.Context, language: str | None, **options) -> None:
     """Hands-free voice conversation through the microphone and speaker.
 
     Keys: p pause/resume, m mute/unmute, s stop speaking, n new conversation, q quit.
     """
-    run_talk_command(config_of(ctx), **options)
+    run_talk_command(config_of(ctx, language=language), **options)
 
 
 def run_talk_command(

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..config import Config
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
+from .language import parse_voice_map
 from .reply import ReplySettings
 
 
@@ -23,6 +24,8 @@ class ConversationOptions:
     # tells (speech goes on: interrupt) or the speech stops (playback goes on); 0: no hold
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
+    voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
+    instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
@@ -33,7 +36,13 @@ class ConversationOptions:
         )
 
     def reply_settings(self) -> ReplySettings:
-        return ReplySettings(self.voice, self.speed, self.hold_llm_for_first_audio)
+        return ReplySettings(
+            self.voice,
+            self.speed,
+            self.hold_llm_for_first_audio,
+            self.voices_by_language,
+            self.instructions,
+        )
 
 
 def conversation_options(config: Config, **overrides) -> ConversationOptions:
@@ -48,6 +57,8 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         barge_in=settings.barge_in if barge_in is None else barge_in == "on",
         barge_in_ms=settings.barge_in_ms,
         barge_in_hold_ms=settings.barge_in_hold_ms,
+        voices_by_language=parse_voice_map(config.tts.voices_by_language),
+        instructions=config.tts.instructions or None,
         endpointing=EndpointSettings(
             threshold=settings.vad_threshold,
             min_speech_ms=settings.min_speech_ms,

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
-from ..text import SpeakableStream
+from ..text import SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
+from .language import typed_language, voice_for, with_language
 from .sinks import AudioSink
 
 DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
@@ -63,6 +64,8 @@ class ReplySettings:
     voice: str | None = None
     speed: float = 1.0
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
+    voices_by_language: tuple[tuple[str, str], ...] = ()  # language -> voice, for each turn
+    instructions: str | None = None  # how to speak (providers.instructions reads it)
 
 
 @dataclass
@@ -111,6 +114,8 @@ class Reply:
         self._played = _Played()
         self._generated: list[str] = []
         self.user_text = ""  # what is answered: `earlier` and what was heard now
+        self.language: str | None = None  # the language heard (answered in, and spoken in)
+        self._voice = settings.voice  # the voice for that language
         self._heard: tuple[str, AudioChunk | None] | None = None  # transcript, its audio
         self._turn_audio: AudioChunk | None = None  # the whole turn, when confirmed later
         self.announced = False  # UserSaid was emitted
@@ -203,10 +208,12 @@ class Reply:
         """The user's words; False when there is nothing (more) to answer."""
         audio = self._said if isinstance(self._said, AudioChunk) else None
         if audio is None:
-            heard = str(self._said)
+            heard, self.language = str(self._said), typed_language(str(self._said))
         else:
             assert self._stages.stt is not None, "a spoken turn needs a speech-to-text stage"
-            heard = (await self._workers.run("stt", self._stages.stt.transcribe, audio)).text
+            heard_as = await self._workers.run("stt", self._stages.stt.transcribe, audio)
+            heard, self.language = heard_as.text, heard_as.language
+        self._choose_voice()
         self.note(transcript=time.monotonic())
         self.user_text = " ".join(part for part in (self._earlier, heard) if part)
         if not self.user_text:
@@ -214,6 +221,13 @@ class Reply:
         self._heard = (heard, audio)
         self._announce_heard()
         return not self.abandoned
+
+    def _choose_voice(self) -> None:
+        """The voice that speaks the language heard (see `language.voice_for`)."""
+        tts, by_language = self._stages.tts, dict(self.settings.voices_by_language)
+        if tts is not None and self.language:
+            voices = tts.voices()
+            self._voice = voice_for(voices, self.settings.voice, self.language, by_language)
 
     def _announce_heard(self) -> None:
         """What the user said, once it is both transcribed and known to be a turn."""
@@ -226,7 +240,9 @@ class Reply:
             self._on_event(UserSaid(heard, self._turn_audio or audio, ended_at))
 
     async def _think_and_speak(self) -> None:
-        messages = [*self._history, ChatMessage("user", self.user_text)]
+        messages = with_language(
+            [*self._history, ChatMessage("user", self.user_text)], self.language
+        )
         stream = self._stages.chat.stream_chat(messages)
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         first_audio = asyncio.Event()
@@ -281,8 +297,8 @@ class Reply:
         tts = self._stages.tts
         if tts is None:
             return []
-        voice, speed = self.settings.voice, self.settings.speed
-        return await self._workers.run("tts", _synthesize, tts, text, voice, speed)
+        voice, speed, style = self._voice, self.settings.speed, self.settings.instructions
+        return await self._workers.run("tts", _synthesize, tts, text, voice, speed, style)
 
     def _play(self, text: str, audio: list[AudioChunk]) -> None:
         played = self._played
@@ -315,15 +331,17 @@ class Reply:
 def heard_words(chunks: Sequence[tuple[str, float, float]], heard: float) -> str:
     """The words of `chunks` (text, start s, end s) heard in the first `heard` seconds; a chunk
     cut off keeps its words in proportion to the time it played."""
-    words: list[str] = []
+    words: list[str] = []  # each CJK character counts as a word
     for text, start, end in chunks:
         if heard >= end - 1e-6:
-            words.extend(text.split())
+            words.extend(speech_units(text))
         elif heard > start:
-            chunk_words = text.split()
+            chunk_words = speech_units(text)
             words.extend(chunk_words[: int(len(chunk_words) * (heard - start) / (end - start))])
-    return " ".join(words)
+    return join_units(words)
 
 
-def _synthesize(tts: TextToSpeech, text: str, voice: str | None, speed: float) -> list[AudioChunk]:
-    return list(tts.synthesize(text, voice=voice, speed=speed))
+def _synthesize(
+    tts: TextToSpeech, text: str, voice: str | None, speed: float, instructions: str | None
+) -> list[AudioChunk]:
+    return list(tts.synthesize(text, voice=voice, speed=speed, instructions=instructions))

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..audio.codec import resample
 from ..config import Config, threads_for
-from ..errors import UsageError
+from ..errors import AssistantError, UsageError
 from ..types import AudioChunk, Segment, Transcription
 from .store import ModelStore
 
@@ -46,7 +48,7 @@ class FasterWhisperSTT:
     ) -> FasterWhisperSTT:
         from faster_whisper import WhisperModel
 
-        device = _choose_device(device)
+        requested, device = device, _choose_device(device)
         if compute_type == "auto":
             compute_type = "float16" if device == "cuda" else "int8"
         model = WhisperModel(
@@ -56,6 +58,17 @@ class FasterWhisperSTT:
             cpu_threads=threads_for(threads, cap=4),
             local_files_only=True,
         )
+        if device == "cuda" and (problem := _cuda_problem(model)):
+            if requested == "cuda":
+                raise AssistantError(
+                    f"Whisper cannot run on the GPU: {problem}. CTranslate2's wheels need the "
+                    "CUDA 12 cuBLAS and cuDNN 9 libraries (pip install nvidia-cublas-cu12 "
+                    "nvidia-cudnn-cu12, then put their lib folders on LD_LIBRARY_PATH), or set "
+                    "stt.device = 'cpu'"
+                )
+            return cls.load(  # "auto": the GPU is there but unusable, so the CPU it is
+                model_dir, device="cpu", compute_type="auto", threads=threads, options=options
+            )
         english_only = model_dir.name.endswith(".en") or not model.model.is_multilingual
         return cls(model, options, english_only=english_only)
 
@@ -82,10 +95,9 @@ class FasterWhisperSTT:
         temperature: float | None = None,
     ) -> dict[str, Any]:
         """The keyword arguments this provider gives `WhisperModel.transcribe`."""
+        language = language or self._options.language or ("en" if self._english_only else None)
         return {
-            "language": language
-            or self._options.language
-            or ("en" if self._english_only else None),
+            "language": language,
             "initial_prompt": prompt or None,
             "beam_size": self._options.beam_size,
             "temperature": temperature if temperature is not None else TEMPERATURES,
@@ -118,8 +130,27 @@ class FasterWhisperSTT:
         )
 
 
+def _language(setting: str) -> str | None:
+    """stt.language -> Whisper's: None detects ("" on a multilingual model, or "auto")."""
+    return None if setting in ("", "auto") else setting
+
+
 def _is_no_speech(segment: Any) -> bool:
     return segment.no_speech_prob > NO_SPEECH_PROBABILITY and segment.avg_logprob < LOW_LOGPROB
+
+
+def _cuda_problem(model: Any) -> str | None:
+    """Why a model loaded on CUDA cannot run there, or None. CTranslate2 finds the GPU and
+    loads the weights without cuBLAS; only the first encoding opens it (measured on an H200
+    with CUDA 13 only: "Library libcublas.so.12 is not found or cannot be loaded")."""
+    silent = np.zeros(WHISPER_RATE // 10, dtype=np.float32)
+    try:
+        segments, _ = model.transcribe(silent, vad_filter=False, beam_size=1, temperature=0.0)
+        for _ in segments:
+            pass
+    except RuntimeError as error:
+        return str(error)
+    return None
 
 
 def _choose_device(device: str) -> str:
@@ -146,5 +177,5 @@ def create(config: Config, store: ModelStore) -> FasterWhisperSTT:
         device=stt.device,
         compute_type=stt.compute_type,
         threads=stt.threads,
-        options=WhisperOptions(stt.beam_size, stt.language or None, stt.vad_filter),
+        options=WhisperOptions(stt.beam_size, _language(stt.language), stt.vad_filter),
     )

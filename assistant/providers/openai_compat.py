@@ -277,17 +277,22 @@ def _mono(pcm: bytes, rate: int, channels: int) -> AudioChunk:
 
 def create_stt(config: Config, store: ModelStore) -> OpenAICompatSTT:
     client = EndpointClient(endpoint_of(config.stt, "stt"), "speech-to-text", "stt")
-    return OpenAICompatSTT(client, config.stt.model, language=config.stt.language or None)
+    model = config.stt.model or "whisper-1"  # empty: the endpoint's default (OpenAI's name)
+    return OpenAICompatSTT(client, model, language=config.stt.language or None)
 
 
 def create_chat(config: Config, store: ModelStore) -> OpenAICompatChat:
     llm = config.llm
     client = EndpointClient(endpoint_of(llm, "llm"), "chat", "llm")
     return OpenAICompatChat(
-        client, llm.model, max_tokens=llm.max_tokens, temperature=llm.temperature
+        client,
+        llm.model or "gpt-4o-mini",  # empty: the endpoint's default (OpenAI's name)
+        max_tokens=llm.max_tokens,
+        temperature=llm.temperature,
     )
 
 
 def create_tts(config: Config, store: ModelStore) -> OpenAICompatTTS:
     client = EndpointClient(endpoint_of(config.tts, "tts"), "text-to-speech", "tts")
-    return OpenAICompatTTS(client, config.tts.model or "tts-1", voice=config.tts.voice)
+    voice = config.tts.voice or OPENAI_VOICES[0]  # empty: the endpoint's default (alloy)
+    return OpenAICompatTTS(client, config.tts.model or "tts-1", voice=voice)

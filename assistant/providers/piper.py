@@ -13,8 +13,12 @@ from ..config import Config, threads_for
 from ..errors import AssistantError, UnknownNameError, UsageError
 from ..text import MAX_CHUNK_CHARS
 from ..types import AudioChunk, Voice
+from .instructions import SpeechStyle, read_instructions, styled
 from .openai_api import check_speed
 from .store import ModelStore
+
+# voice -> its character, for `assistant voices` (others show their catalog description)
+CHARACTERS = {"en_US-joe-medium": "Joe: steady and plain-spoken, an American man; the quickest"}
 
 
 @dataclass(frozen=True)
@@ -27,14 +31,23 @@ class PiperTTS:
     """Speaks with any downloaded Piper voice; each is loaded on first use and kept."""
 
     def __init__(
-        self, voices: dict[str, VoiceFiles], *, default_voice: str, threads: int = 0
+        self,
+        voices: dict[str, VoiceFiles],
+        *,
+        default_voice: str,
+        threads: int = 0,
+        descriptions: dict[str, str] | None = None,
     ) -> None:
         self._files = voices
         self._default = default_voice
         self._threads = threads
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._voices = {name: _describe(name, files.config) for name, files in voices.items()}
+        descriptions = descriptions or {}
+        self._voices = {
+            name: _describe(name, files.config, descriptions.get(name, ""))
+            for name, files in voices.items()
+        }
 
     def voices(self) -> list[Voice]:
         return list(self._voices.values())
@@ -80,7 +93,7 @@ class PiperTTS:
         *,
         voice: str | None = None,
         speed: float = 1.0,
-        instructions: str | None = None,  # accepted for API parity; Piper has no style control
+        instructions: str | None = None,  # read by providers.instructions
     ) -> Iterator[AudioChunk]:
         if not text or not text.strip():
             raise UsageError("there is no text to speak: the input is empty")
@@ -91,15 +104,21 @@ class PiperTTS:
             )
         check_speed(speed)
         name, speaker_id = self.resolve(voice)
-        return self._synthesize(text, name, speaker_id, speed)
+        style = read_instructions(instructions)
+        return styled(self._synthesize(text, name, speaker_id, speed, style), style)
 
     def _synthesize(
-        self, text: str, name: str, speaker_id: int | None, speed: float
+        self, text: str, name: str, speaker_id: int | None, speed: float, style: SpeechStyle
     ) -> Iterator[AudioChunk]:
         from piper import SynthesisConfig
 
         piper_voice = self.load_voice(name)
-        options = SynthesisConfig(speaker_id=speaker_id, length_scale=1.0 / speed)
+        options = SynthesisConfig(
+            speaker_id=speaker_id,
+            length_scale=1.0 / (speed * style.speed),
+            noise_scale=style.noise_scale,
+            noise_w_scale=style.noise_w,
+        )
         for audio in piper_voice.synthesize(text, options):
             yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
 
@@ -126,12 +145,17 @@ def _load_piper_voice(files: VoiceFiles, threads: int) -> Any:
     return PiperVoice(session=session, config=config)
 
 
-def _describe(name: str, config_path: Path) -> Voice:
+def _describe(name: str, config_path: Path, description: str) -> Voice:
     config = json.loads(config_path.read_text(encoding="utf-8"))
     language = config.get("language", {}).get("code") or config.get("espeak", {}).get("voice", "")
     speakers = tuple(_speaker_map(config_path)) if config.get("num_speakers", 1) > 1 else ()
     return Voice(
-        id=name, language=language, sample_rate=config["audio"]["sample_rate"], speakers=speakers
+        id=name,
+        language=language,
+        sample_rate=config["audio"]["sample_rate"],
+        speakers=speakers,
+        languages=(language.replace("-", "_").split("_")[0].lower(),) if language else (),
+        description=CHARACTERS.get(name, description),
     )
 
 
@@ -139,15 +163,35 @@ def _speaker_map(config_path: Path) -> dict[str, int]:
     return dict(json.loads(config_path.read_text(encoding="utf-8")).get("speaker_id_map", {}))
 
 
+def piper_voices(store: ModelStore) -> dict[str, tuple[VoiceFiles, str]]:
+    """The downloaded Piper voices: name -> (files, catalog description)."""
+    found = {}
+    for entry in store.catalog.by_role("tts"):
+        piper = {"voice.onnx", "voice.onnx.json"} <= {f.name for f in entry.files}
+        if piper and store.is_present(entry):
+            directory = store.path(entry.name)
+            files = VoiceFiles(directory / "voice.onnx", directory / "voice.onnx.json")
+            found[entry.name] = (files, entry.description)
+    return found
+
+
+def create_engine(store: ModelStore, default_voice: str, threads: int) -> PiperTTS | None:
+    """A PiperTTS over every downloaded Piper voice (none loaded yet); None when there is none."""
+    found = piper_voices(store)
+    if not found:
+        return None
+    name = default_voice.partition(":")[0]
+    return PiperTTS(
+        {voice: files for voice, (files, _) in found.items()},
+        default_voice=default_voice if name in found else next(iter(found)),
+        threads=threads,
+        descriptions={voice: description for voice, (_, description) in found.items()},
+    )
+
+
 def create(config: Config, store: ModelStore) -> PiperTTS:
     store.require(config.tts.voice.partition(":")[0], "tts")  # the default voice must be there
-    voices = {
-        entry.name: VoiceFiles(
-            store.path(entry.name) / "voice.onnx", store.path(entry.name) / "voice.onnx.json"
-        )
-        for entry in store.catalog.by_role("tts")
-        if store.is_present(entry)
-    }
-    tts = PiperTTS(voices, default_voice=config.tts.voice, threads=config.tts.threads)
+    tts = create_engine(store, config.tts.voice, config.tts.threads)
+    assert tts is not None  # the default voice is there
     tts.load_voice(tts.resolve(config.tts.voice)[0])
     return tts

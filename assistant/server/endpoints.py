@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -16,7 +17,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..audio.codec import decode_bytes
 from ..config import Config
+from ..conversation.language import parse_voice_map, typed_language, voice_for
 from ..providers import speak_text
+from ..providers.instructions import SpeechStyle, read_instructions
 from ..providers.loading import Engines
 from ..types import AudioChunk
 from . import encoding, wire
@@ -144,6 +147,12 @@ async def speech(request: Request) -> Response:
     params = wire.speech_request(body, service.formats)
     service.catalog.tts.resolve(params.model)
     voice = service.catalog.voices.resolve(params.voice)
+    if params.voice not in service.catalog.voices.local:  # OpenAI's name: a voice for the text
+        by_language = dict(parse_voice_map(service.config.tts.voices_by_language))
+        voice = voice_for(tts.voices(), voice, typed_language(params.input), by_language) or voice
+    style = read_instructions(params.instructions)
+    if style.ignored:
+        log.info("speech instructions not followed (no such control here): %s", style.ignored)
     job = worker.submit(
         lambda: speak_text(
             tts,
@@ -157,7 +166,18 @@ async def speech(request: Request) -> Response:
     if first is None:
         raise bad_request("'input' has nothing speakable in it (only symbols or markup)", "input")
     audio = _encoded(job, first, encoding.encoder(params.response_format))
-    return StreamingResponse(audio, media_type=encoding.MEDIA_TYPES[params.response_format])
+    media_type = encoding.MEDIA_TYPES[params.response_format]
+    headers = {"X-Voice": voice, **_instruction_headers(style)}
+    return StreamingResponse(audio, media_type=media_type, headers=headers)
+
+
+def _instruction_headers(style: SpeechStyle) -> dict[str, str]:
+    """What was done with `instructions`: the phrases followed, and those no engine here can."""
+    headers = {}
+    for name, phrases in (("Applied", style.applied), ("Ignored", style.ignored)):
+        if phrases:
+            headers[f"X-Instructions-{name}"] = quote("; ".join(phrases), safe=" ,;:'!?-")
+    return headers
 
 
 async def _encoded(

@@ -22,7 +22,7 @@ import contextlib
 import json
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -89,6 +89,7 @@ class SessionParts:
     record: Callable[
         [History], Callable[[ConversationEvent], None]
     ]  # a history listener per session
+    voice_labels: dict[str, str] = field(default_factory=dict)  # id -> "Name: character (en)"
 
 
 def event_message(event: ConversationEvent) -> dict[str, Any] | None:
@@ -125,7 +126,8 @@ async def run_session(websocket: WebSocket, parts: SessionParts, history: Histor
     writer = asyncio.get_running_loop().create_task(_write(websocket, outbox))
     outbox.put_nowait(json.dumps({
         "type": "ready", "state": conversation.state.value, "voices": parts.voices,
-        "voice": conversation.options.voice, "max_frame_bytes": MAX_FRAME_BYTES,
+        "voice_labels": parts.voice_labels, "voice": conversation.options.voice,
+        "max_frame_bytes": MAX_FRAME_BYTES,
     }))  # fmt: skip
     rate: int | None = None
     try:

@@ -45,10 +45,13 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
                             voice=options.voice or "", meta={"source": "browser"})  # fmt: skip
         return recording(recorder)
 
-    voices = []
+    voices, labels = [], {}
     for voice in engines.tts.voices():
-        voices.extend([f"{voice.id}:{s}" for s in voice.speakers] or [voice.id])
-    parts = SessionParts(make_conversation, voices, record)
+        ids = [f"{voice.id}:{s}" for s in voice.speakers] or [voice.id]
+        voices.extend(ids)
+        languages = f" ({', '.join(voice.languages)})" if voice.languages else ""
+        labels.update({id_: f"{voice.description or id_}{languages}" for id_ in ids})
+    parts = SessionParts(make_conversation, voices, record, labels)
 
     async def page(request: Request) -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)

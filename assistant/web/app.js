@@ -199,7 +199,7 @@ function stopPlayback() {
 function receive(message) {
   switch (message.type) {
     case "ready":
-      fillVoices(message.voices, message.voice);
+      fillVoices(message.voices, message.voice, message.voice_labels || {});
       setState(message.state);
       break;
     case "state":
@@ -242,9 +242,11 @@ function receive(message) {
   }
 }
 
-function fillVoices(voices, current) {
+function fillVoices(voices, current, labels) {
   const select = $("voice");
-  select.replaceChildren(...voices.map((voice) => new Option(voice, voice, false, voice === current)));
+  select.replaceChildren(
+    ...voices.map((voice) => new Option(labels[voice] || voice, voice, false, voice === current)),
+  );
 }
 
 // --- controls --------------------------------------------------------------------------------

@@ -1,0 +1,78 @@
+"""The language of a turn: which voice speaks the answer, and the line that tells the model to
+answer in it (each turn is answered in the language it was spoken in)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ..providers.local_voices import parse_voice_map
+from ..text import has_cjk
+from ..types import ChatMessage, Voice
+
+__all__ = ["answer_line", "parse_voice_map", "typed_language", "voice_for", "with_language"]
+
+# ISO 639-1 code -> how the model is told the language (its own name helps a small model)
+LANGUAGE_NAMES = {
+    "en": "English",
+    "zh": "Mandarin Chinese (简体中文)",
+    "ja": "Japanese (日本語)",
+    "ko": "Korean (한국어)",
+    "es": "Spanish (español)",
+    "fr": "French (français)",
+    "de": "German (Deutsch)",
+    "it": "Italian (italiano)",
+    "pt": "Portuguese (português)",
+    "ru": "Russian (русский)",
+}
+
+
+def base_code(language: str | None) -> str:
+    """ "zh-CN", "zh_Hans", "ZH" -> "zh"; None -> ""."""
+    return (language or "").lower().replace("_", "-").split("-")[0]
+
+
+def answer_line(language: str | None) -> str:
+    """The system line for a turn in `language`; empty for English or an unknown language."""
+    code = base_code(language)
+    if code in ("", "en"):
+        return ""
+    return f"Answer in {LANGUAGE_NAMES.get(code, code)}."
+
+
+def with_language(messages: Sequence[ChatMessage], language: str | None) -> list[ChatMessage]:
+    """`messages` with the answer line added to the system prompt (or as one, when none)."""
+    line = answer_line(language)
+    if not line:
+        return list(messages)
+    if messages and messages[0].role == "system":
+        first = ChatMessage("system", f"{messages[0].content}\n{line}".strip())
+        return [first, *messages[1:]]
+    return [ChatMessage("system", line), *messages]
+
+
+def typed_language(text: str) -> str | None:
+    """The language of typed text where it is plain from the script (Chinese); else None."""
+    return "zh" if has_cjk(text) else None
+
+
+def voice_for(
+    voices: Sequence[Voice],
+    preferred: str | None,
+    language: str | None,
+    by_language: Mapping[str, str],
+) -> str | None:
+    """The voice for a turn in `language`: `preferred` when it speaks it, else the one configured
+    for the language, else the first voice that speaks it, else `preferred`."""
+    code = base_code(language)
+    if not code:
+        return preferred
+    known = {voice.id: voice for voice in voices}
+    chosen = known.get((preferred or "").partition(":")[0])
+    if chosen is not None and chosen.speaks(code):
+        return preferred
+    if preferred is None and code == "en":
+        return None  # the engine's default voice is the English one
+    mapped = by_language.get(code)
+    if mapped and mapped.partition(":")[0] in known:
+        return mapped
+    return next((voice.id for voice in voices if voice.speaks(code)), preferred)
