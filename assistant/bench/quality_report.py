@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from ..audio.codec import write_atomically
 from .questions import CATEGORIES
-from .report import _fmt
+from .report import fmt, write_results
 
 
 def write_quality_report(results: dict, directory: Path) -> tuple[Path, Path]:
-    directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = directory / "benchmark-quality.json", directory / "benchmark-quality.md"
-    write_atomically(json_path, json.dumps(results, indent=2, ensure_ascii=False).encode())
-    write_atomically(md_path, quality_markdown(results).encode())
-    return json_path, md_path
+    return write_results(results, directory, "benchmark-quality", quality_markdown)
 
 
 def _share(tally: dict | None) -> str:
@@ -26,7 +20,7 @@ def _share(tally: dict | None) -> str:
 
 
 def _p50_p95(figure: dict, digits: int = 0) -> str:
-    return f"{_fmt(figure.get('p50'), digits)} / {_fmt(figure.get('p95'), digits)}"
+    return f"{fmt(figure.get('p50'), digits)} / {fmt(figure.get('p95'), digits)}"
 
 
 def quality_markdown(results: dict) -> str:
@@ -35,7 +29,7 @@ def quality_markdown(results: dict) -> str:
     lines = [
         f"Quality benchmark of {meta['date']} on {meta['machine']} ({meta['cpu_count']} CPUs; "
         f"load average {meta['load_before']} before, {meta['load_after']} after; other "
-        f"processes used {_fmt(100 * (meta.get('others_cpu_share') or 0))} % of the CPUs "
+        f"processes used {fmt(100 * (meta.get('others_cpu_share') or 0))} % of the CPUs "
         f"meanwhile); {meta['questions']} questions typed, {meta['spoken_questions']} spoken, "
         f"greedy decoding, at most {meta['max_tokens']} tokens a reply"
         + (" (--quick)" if meta["quick"] else "")
@@ -93,10 +87,10 @@ def quality_markdown(results: dict) -> str:
                 lambda t: _share(t["spoken"]["accuracy"]),
             ),
             _figure_row(
-                "peak resident memory (MB)", measured, lambda t: _fmt(t["memory"]["peak_rss_mb"])
+                "peak resident memory (MB)", measured, lambda t: fmt(t["memory"]["peak_rss_mb"])
             ),
             _figure_row(
-                "cold start to ready (s)", measured, lambda t: _fmt(t["memory"]["ready_s"], 2)
+                "cold start to ready (s)", measured, lambda t: fmt(t["memory"]["ready_s"], 2)
             ),
             "",
             "First audio: from the whole question being available to the first audio of the "
@@ -124,7 +118,7 @@ def quality_markdown(results: dict) -> str:
         lines += ["", "| target | value | met |", "|---|---:|---|"]
         for target in results["targets"]:
             lines.append(
-                f"| {target['what']} | {_fmt(target['value'], 2)} | "
+                f"| {target['what']} | {fmt(target['value'], 2)} | "
                 f"{'yes' if target['met'] else 'NO'} |"
             )
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,21 @@ def check_targets(results: dict) -> list[dict]:
 
 
 def write_report(results: dict, directory: Path) -> tuple[Path, Path]:
+    return write_results(results, directory, "benchmark", markdown)
+
+
+def write_results(
+    results: dict, directory: Path, stem: str, render: Callable[[dict], str]
+) -> tuple[Path, Path]:
+    """STEM.json (every figure) and STEM.md (`render`ed tables) in `directory`, atomically."""
     directory.mkdir(parents=True, exist_ok=True)
-    json_path, md_path = directory / "benchmark.json", directory / "benchmark.md"
+    json_path, md_path = directory / f"{stem}.json", directory / f"{stem}.md"
     write_atomically(json_path, json.dumps(results, indent=2, ensure_ascii=False).encode())
-    write_atomically(md_path, markdown(results).encode())
+    write_atomically(md_path, render(results).encode())
     return json_path, md_path
 
 
-def _fmt(value: Any, digits: int = 0) -> str:
+def fmt(value: Any, digits: int = 0) -> str:
     if value is None:
         return "n/a"
     if isinstance(value, float):
@@ -76,8 +84,8 @@ def _fmt(value: Any, digits: int = 0) -> str:
 
 def _row(name: str, figure: dict, unit_digits: int = 0, note: str = "") -> str:
     return (
-        f"| {name} | {_fmt(figure.get('p50'), unit_digits)} | "
-        f"{_fmt(figure.get('p95'), unit_digits)} | {note} |"
+        f"| {name} | {fmt(figure.get('p50'), unit_digits)} | "
+        f"{fmt(figure.get('p95'), unit_digits)} | {note} |"
     )
 
 
@@ -89,7 +97,7 @@ def markdown(results: dict) -> str:
     lines = [
         f"Benchmark of {meta['date']} on {meta['machine']} ({meta['cpu_count']} CPUs; load "
         f"average {meta['load_before']} before, {meta['load_after']} after; other processes used "
-        f"{_fmt(100 * (meta.get('others_cpu_share') or 0))} % of the CPUs meanwhile); "
+        f"{fmt(100 * (meta.get('others_cpu_share') or 0))} % of the CPUs meanwhile); "
         f"{meta['iterations']} iteration(s) of {len(meta['utterances'])} utterances"
         + (" (--quick)" if meta["quick"] else "")
         + ".",
@@ -103,43 +111,43 @@ def markdown(results: dict) -> str:
             "STT latency per utterance (ms)",
             stages["stt"]["latency_ms"],
             0,
-            f"raw engine {_fmt(raw['stt']['latency_ms']['p50'])} ms; "
-            f"project/raw {_fmt(ratios['stt_latency'], 2)}",
+            f"raw engine {fmt(raw['stt']['latency_ms']['p50'])} ms; "
+            f"project/raw {fmt(ratios['stt_latency'], 2)}",
         ),
         _row("STT real-time factor", stages["stt"]["rtf"], 3),
         _row(
             "STT word error rate",
             stages["stt"]["wer"],
             3,
-            f"mean {_fmt(stages['stt']['wer_mean'], 3)}",
+            f"mean {fmt(stages['stt']['wer_mean'], 3)}",
         ),
         _row(
             "LLM time to first token (ms)",
             stages["llm"]["ttft_ms"],
             0,
-            f"raw engine {_fmt(raw['llm']['ttft_ms']['p50'])} ms; "
-            f"project/raw {_fmt(ratios['llm_ttft'], 2)}",
+            f"raw engine {fmt(raw['llm']['ttft_ms']['p50'])} ms; "
+            f"project/raw {fmt(ratios['llm_ttft'], 2)}",
         ),
         _row(
             "LLM tokens per second",
             stages["llm"]["tokens_per_s"],
             0,
-            f"raw engine {_fmt(raw['llm']['tokens_per_s']['p50'])}; project/raw time per "
-            f"token {_fmt(ratios['llm_time_per_token'], 2)}",
+            f"raw engine {fmt(raw['llm']['tokens_per_s']['p50'])}; project/raw time per "
+            f"token {fmt(ratios['llm_time_per_token'], 2)}",
         ),
         _row(
             "LLM time to first sentence (ms)",
             stages["llm"]["first_sentence_ms"],
             0,
-            f"raw engine {_fmt(raw['llm']['first_sentence_ms']['p50'])} ms; "
-            f"project/raw {_fmt(ratios['llm_first_sentence'], 2)}",
+            f"raw engine {fmt(raw['llm']['first_sentence_ms']['p50'])} ms; "
+            f"project/raw {fmt(ratios['llm_first_sentence'], 2)}",
         ),
         _row(
             "TTS time to first audio (ms)",
             stages["tts"]["first_audio_ms"],
             0,
-            f"raw engine {_fmt(raw['tts']['first_audio_ms']['p50'])} ms; "
-            f"project/raw {_fmt(ratios['tts_first_audio'], 2)}",
+            f"raw engine {fmt(raw['tts']['first_audio_ms']['p50'])} ms; "
+            f"project/raw {fmt(ratios['tts_first_audio'], 2)}",
         ),
         _row("TTS real-time factor", stages["tts"]["rtf"], 3),
         _row(
@@ -147,13 +155,13 @@ def markdown(results: dict) -> str:
             e2e["streaming_ms"],
             0,
             "true end of speech to first reply audio, endpointing included; word error "
-            f"rate of what it heard {_fmt(e2e.get('heard_wer_mean'), 3)}",
+            f"rate of what it heard {fmt(e2e.get('heard_wer_mean'), 3)}",
         ),
         _row(
             "voice to voice, sequential chain (ms)",
             e2e["sequential_ms"],
             0,
-            f"streaming/sequential (p50) {_fmt(e2e['streaming_over_sequential'], 2)}",
+            f"streaming/sequential (p50) {fmt(e2e['streaming_over_sequential'], 2)}",
         ),
     ]
     for stage, figure in e2e["streaming_stages_ms"].items():
@@ -167,20 +175,20 @@ def markdown(results: dict) -> str:
         )
     )
     lines += [
-        f"| cold start, exec to ready (s) | {_fmt(cold['ready_s'], 2)} | | Python and "
-        f"the CLI {_fmt(cold.get('python_and_cli_s'), 2)} s, engines loaded and warmed "
-        f"{_fmt(cold.get('load_and_warm_s'), 2)} s |",
-        f"| peak resident memory (MB) | {_fmt(cold['peak_rss_mb'])} | | cold-start process, "
+        f"| cold start, exec to ready (s) | {fmt(cold['ready_s'], 2)} | | Python and "
+        f"the CLI {fmt(cold.get('python_and_cli_s'), 2)} s, engines loaded and warmed "
+        f"{fmt(cold.get('load_and_warm_s'), 2)} s |",
+        f"| peak resident memory (MB) | {fmt(cold['peak_rss_mb'])} | | cold-start process, "
         f"ready and then {cold.get('turns', '?')} turns; the benchmark's own process "
-        f"{_fmt(results['memory']['bench_peak_rss_mb'])} MB |",
+        f"{fmt(results['memory']['bench_peak_rss_mb'])} MB |",
         "| first turn after a cold start (ms) | "
-        + " / ".join(_fmt(cold.get("first_turn", {}).get(k)) for k in FIRST_TURN)
+        + " / ".join(fmt(cold.get("first_turn", {}).get(k)) for k in FIRST_TURN)
         + " | | STT / LLM first token / TTS first audio, in the cold-start process |",
         _row(
             "barge-in reaction (ms)",
             barge["reaction_ms"],
             0,
-            f"onset to playback silent; to flushed: {_fmt(barge['flushed_ms']['p50'])} ms",
+            f"onset to playback silent; to flushed: {fmt(barge['flushed_ms']['p50'])} ms",
         ),
         "",
         "| target | value | met |",
@@ -188,7 +196,7 @@ def markdown(results: dict) -> str:
     ]
     for target in results["targets"]:
         value = target["value"]
-        shown = _fmt(value, 2 if isinstance(value, float) and value < 10 else 0)
+        shown = fmt(value, 2 if isinstance(value, float) and value < 10 else 0)
         lines.append(
             f"| {target['what']} <= {target['target']} | {shown} | "
             f"{'yes' if target['met'] else 'NO'} |"

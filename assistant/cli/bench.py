@@ -101,9 +101,7 @@ def bench(
         cli_args=cli_args,
         say=lambda line: click.echo(line, err=True),
     )
-    json_path, md_path = write(results, output)
-    click.echo(md_path.read_text(), nl=False)
-    click.echo(f"wrote {json_path} and {md_path}", err=True)
+    _show(*write(results, output))
 
 
 def _quality(config, tiers: str | None, quick: bool, output: Path, cli_args: list[str]) -> None:
@@ -119,6 +117,10 @@ def _quality(config, tiers: str | None, quick: bool, output: Path, cli_args: lis
         cli_args=cli_args,
         say=lambda line: click.echo(line, err=True),
     )
-    json_path, md_path = write_quality_report(results, output)
+    _show(*write_quality_report(results, output))
+
+
+def _show(json_path: Path, md_path: Path) -> None:
+    """Print the tables; say where both files are."""
     click.echo(md_path.read_text(), nl=False)
     click.echo(f"wrote {json_path} and {md_path}", err=True)
