@@ -67,6 +67,9 @@ def close_stream(stream: Iterator) -> None:
         close()
 
 
+WARM_UP_TEXT = {"en": "Hello there.", "zh": "你好。"}  # what a voice says once, at load
+
+
 def speak_text(
     tts: TextToSpeech,
     text: str,
@@ -81,4 +84,11 @@ def speak_text(
         yield from tts.synthesize(chunk, voice=voice, speed=speed, instructions=instructions)
 
 
-__all__ = ["ChatModel", "SpeechToText", "TextToSpeech", "close_stream", "speak_text"]
+__all__ = [
+    "WARM_UP_TEXT",
+    "ChatModel",
+    "SpeechToText",
+    "TextToSpeech",
+    "close_stream",
+    "speak_text",
+]

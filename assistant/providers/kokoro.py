@@ -16,8 +16,9 @@ from ..config import Config, threads_for
 from ..errors import AssistantError, UnknownNameError, UsageError
 from ..text import MAX_CHUNK_CHARS, has_cjk
 from ..types import AudioChunk, Voice
+from . import WARM_UP_TEXT
 from .instructions import read_instructions, styled
-from .openai_api import check_speed
+from .openai_api import check_synthesis
 from .store import ModelStore
 
 SAMPLE_RATE = 24000
@@ -90,7 +91,7 @@ class KokoroTTS:
     def warm_up(self, languages: tuple[str, ...] = ("en",)) -> None:
         """Speak a word in each of `languages`, so the first reply pays no first-run costs."""
         for language in languages:
-            for _ in self.synthesize("你好。" if language == "zh" else "Hello there."):
+            for _ in self.synthesize(WARM_UP_TEXT.get(language, WARM_UP_TEXT["en"])):
                 pass
 
     def synthesize(
@@ -101,14 +102,7 @@ class KokoroTTS:
         speed: float = 1.0,
         instructions: str | None = None,
     ) -> Iterator[AudioChunk]:
-        if not text or not text.strip():
-            raise UsageError("there is no text to speak: the input is empty")
-        if len(text) > MAX_CHUNK_CHARS:
-            raise UsageError(
-                f"{len(text)} characters is more than one synthesis takes ({MAX_CHUNK_CHARS}): "
-                "cut the text with providers.speak_text"
-            )
-        check_speed(speed)
+        check_synthesis(text, speed, MAX_CHUNK_CHARS)
         name = voice or self._default
         if name not in self._packs:
             raise UnknownNameError("voice", name, list(self._packs))

@@ -9,14 +9,12 @@ from typing import Any
 from ..config import Config
 from ..errors import ModelMissingError, UnknownNameError, UsageError
 from ..types import AudioChunk, Voice
-from . import TextToSpeech
+from . import WARM_UP_TEXT, TextToSpeech
 from .kokoro import DEFAULT_VOICE as DEFAULT_KOKORO_VOICE
 from .kokoro import ID_PREFIX as KOKORO_PREFIX
 from .kokoro import KokoroTTS, is_kokoro, kokoro_models
 from .piper import create_engine as create_piper
 from .store import ModelStore
-
-WARM_UP_TEXT = {"en": "Hello there.", "zh": "你好。"}
 
 
 class VoiceRouter:

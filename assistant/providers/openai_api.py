@@ -43,6 +43,18 @@ LANGUAGE_NAMES = {  # OpenAI's verbose_json names the language
 LANGUAGE_CODES = {name: code for code, name in LANGUAGE_NAMES.items()}
 
 
+def check_synthesis(text: str, speed: float, max_chars: int) -> None:
+    """What a local engine refuses: no text, more than one chunk (`max_chars`), a bad speed."""
+    if not text or not text.strip():
+        raise UsageError("there is no text to speak: the input is empty")
+    if len(text) > max_chars:  # an engine's memory grows with the length of one input
+        raise UsageError(
+            f"{len(text)} characters is more than one synthesis takes ({max_chars}): "
+            "cut the text with providers.speak_text"
+        )
+    check_speed(speed)
+
+
 def check_speed(speed: float) -> None:
     """A speaking rate outside OpenAI's range is the caller's mistake."""
     if not MIN_SPEED <= speed <= MAX_SPEED:

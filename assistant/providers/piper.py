@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Config, threads_for
-from ..errors import AssistantError, UnknownNameError, UsageError
+from ..errors import AssistantError, UnknownNameError
 from ..text import MAX_CHUNK_CHARS
 from ..types import AudioChunk, Voice
+from . import WARM_UP_TEXT
 from .instructions import SpeechStyle, read_instructions, styled
-from .openai_api import check_speed
+from .openai_api import check_synthesis
 from .store import ModelStore
 
 # voice -> its character, for `assistant voices` (others show their catalog description)
@@ -84,7 +85,7 @@ class PiperTTS:
     def warm_up(self) -> None:
         """Speak one short sentence with the default voice, so the first reply pays no first-run
         costs."""
-        for _ in self.synthesize("Hello there."):
+        for _ in self.synthesize(WARM_UP_TEXT["en"]):
             pass
 
     def synthesize(
@@ -95,14 +96,7 @@ class PiperTTS:
         speed: float = 1.0,
         instructions: str | None = None,  # read by providers.instructions
     ) -> Iterator[AudioChunk]:
-        if not text or not text.strip():
-            raise UsageError("there is no text to speak: the input is empty")
-        if len(text) > MAX_CHUNK_CHARS:  # Piper's memory grows with the length of one input
-            raise UsageError(
-                f"{len(text)} characters is more than one synthesis takes ({MAX_CHUNK_CHARS}): "
-                "cut the text with providers.speak_text"
-            )
-        check_speed(speed)
+        check_synthesis(text, speed, MAX_CHUNK_CHARS)
         name, speaker_id = self.resolve(voice)
         style = read_instructions(instructions)
         return styled(self._synthesize(text, name, speaker_id, speed, style), style)
