@@ -147,14 +147,35 @@ def load_config(
 
 
 def _checked(config: Config) -> Config:
-    """Settings with a fixed set of values, checked once all layers are applied."""
+    """Settings with a fixed set of values or a format, checked once all layers are applied."""
     for name, value, valid in (
         ("models.tier", config.models.tier, MODEL_TIERS),
         ("models.source", config.models.source, MODEL_SOURCES),
     ):
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
+    voice_map(config.tts.voices_by_language)
     return config
+
+
+def language_code(language: str | None) -> str:
+    """ "zh-CN", "zh_Hans", "ZH" -> "zh"; None or "" -> ""."""
+    return (language or "").lower().replace("_", "-").split("-")[0]
+
+
+def voice_map(text: str) -> tuple[tuple[str, str], ...]:
+    """tts.voices_by_language: "zh=kokoro-nezumi, en=en_US-joe-medium" ->
+    (("zh", "kokoro-nezumi"), ("en", "en_US-joe-medium"))."""
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        code, sep, voice = (s.strip() for s in item.partition("="))
+        if not (sep and code and voice):
+            raise ConfigError(
+                f"tts.voices_by_language has '{item}': write LANGUAGE=VOICE pairs separated by "
+                "commas, e.g. zh=kokoro-nezumi,en=en_US-joe-medium"
+            )
+        pairs.append((language_code(code), voice))
+    return tuple(pairs)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from assistant.config import (
     default_config_path,
     load_config,
     to_toml,
+    voice_map,
 )
 from assistant.errors import ConfigError
 
@@ -306,3 +307,10 @@ def test_to_toml_has_one_table_per_section():
         "[history]",
         "[server]",
     ]
+
+
+def test_a_malformed_voice_map_is_refused_when_the_config_is_loaded():
+    with pytest.raises(ConfigError, match=r"tts\.voices_by_language has 'zh'.*LANGUAGE=VOICE"):
+        load_config(environ={}, overrides={"tts.voices_by_language": "zh"})
+    config = load_config(environ={}, overrides={"tts.voices_by_language": "ZH_cn = kokoro-kumo"})
+    assert voice_map(config.tts.voices_by_language) == (("zh", "kokoro-kumo"),)

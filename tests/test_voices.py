@@ -14,11 +14,12 @@ from conftest import word_error_rate
 
 from assistant.audio.codec import concat
 from assistant.bench.corpus import char_error_rate
+from assistant.config import voice_map
 from assistant.conversation.language import answer_line, voice_for, with_language
 from assistant.errors import ModelMissingError, UnknownNameError, UsageError
 from assistant.providers import speak_text
 from assistant.providers.instructions import read_instructions
-from assistant.providers.local_voices import VoiceRouter, parse_voice_map
+from assistant.providers.local_voices import VoiceRouter
 from assistant.providers.registry import create_stt, create_tts
 from assistant.providers.store import ModelStore
 from assistant.text import MAX_CHUNK_CHARS
@@ -127,7 +128,7 @@ def test_each_turn_gets_the_voice_of_its_language():
         Voice("kokoro-kumo", "en", 24000, languages=("en", "zh")),
         Voice("kokoro-nezumi", "en", 24000, languages=("en", "zh")),
     ]
-    by_language = dict(parse_voice_map("zh=kokoro-nezumi, en = en_US-joe-medium"))
+    by_language = dict(voice_map("zh=kokoro-nezumi, en = en_US-joe-medium"))
     assert voice_for(voices, "en_US-joe-medium", "zh", by_language) == "kokoro-nezumi"
     assert voice_for(voices, "en_US-joe-medium", "en", by_language) == "en_US-joe-medium"
     assert voice_for(voices, "kokoro-kumo", "zh", by_language) == "kokoro-kumo"  # it speaks zh
@@ -135,7 +136,7 @@ def test_each_turn_gets_the_voice_of_its_language():
     assert voice_for(voices, "en_US-joe-medium", "fr", by_language) == "en_US-joe-medium"
     assert voice_for(voices, "en_US-joe-medium", None, by_language) == "en_US-joe-medium"
     with pytest.raises(UsageError, match="LANGUAGE=VOICE"):
-        parse_voice_map("zh:kokoro-nezumi")
+        voice_map("zh:kokoro-nezumi")
 
 
 def test_the_model_is_told_the_language_to_answer_in():

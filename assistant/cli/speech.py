@@ -53,7 +53,8 @@ def say(
 ) -> None:
     """Speak TEXT into a WAV file. TEXT '-' reads the text from standard input."""
     from ..audio.codec import concat
-    from ..conversation.language import parse_voice_map, typed_language, voice_for
+    from ..config import voice_map
+    from ..conversation.language import typed_language, voice_for
     from ..providers import speak_text
     from ..providers.loading import load_engines
 
@@ -63,7 +64,7 @@ def say(
         raise UsageError("there is no text to speak: give some words, or pipe them in with '-'")
     config = config_of(ctx)
     tts = load_engines(config, tts=True).tts
-    by_language = dict(parse_voice_map(config.tts.voices_by_language))  # Chinese text: a
+    by_language = dict(voice_map(config.tts.voices_by_language))  # Chinese text: a
     voice = voice_for(tts.voices(), voice, typed_language(text), by_language)  # Chinese voice
     audio = concat(speak_text(tts, text, voice=voice, speed=speed or config.tts.speed))
     if not audio.pcm:
@@ -90,8 +91,8 @@ def reply(
     language: str | None,
 ) -> None:
     """One voice turn: hear the question in FILE, answer it aloud into OUTPUT."""
+    from ..config import voice_map
     from ..conversation.events import UserSaid
-    from ..conversation.language import parse_voice_map
     from ..conversation.reply import ReplySettings
     from ..conversation.turn import voice_turn
     from ..history.keep_audio import NO_AUDIO, AudioKeeper
@@ -107,7 +108,7 @@ def reply(
     settings = ReplySettings(
         voice or config.tts.voice,
         speed or config.tts.speed,
-        voices_by_language=parse_voice_map(config.tts.voices_by_language),
+        voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
     )
     recorder = Recorder(

@@ -43,7 +43,7 @@ def language_option(what: str):
 @click.pass_context
 def voices(ctx: click.Context, language: str | None) -> None:
     """List the voices (use with --voice, tts.voice or the API's `voice`)."""
-    from ..conversation.language import parse_voice_map
+    from ..config import voice_map
     from ..providers.local_voices import installed_voices
 
     config = config_of(ctx)
@@ -61,7 +61,7 @@ def voices(ctx: click.Context, language: str | None) -> None:
             + (f" that speaks '{language}'" if language else "")
             + ": run `assistant models pull` (with --language CODE for another language)"
         )
-    by_language = {voice: code for code, voice in parse_voice_map(config.tts.voices_by_language)}
+    by_language = {voice: code for code, voice in voice_map(config.tts.voices_by_language)}
     width = max(len(voice.id) for voice in found)
     for voice in found:
         marks = [f"default for {by_language[voice.id]}"] if voice.id in by_language else []

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..providers.local_voices import parse_voice_map
+from ..config import language_code
 from ..text import has_cjk
 from ..types import ChatMessage, Voice
-
-__all__ = ["answer_line", "parse_voice_map", "typed_language", "voice_for", "with_language"]
 
 # ISO 639-1 code -> how the model is told the language (its own name helps a small model)
 LANGUAGE_NAMES = {
@@ -26,14 +24,9 @@ LANGUAGE_NAMES = {
 }
 
 
-def base_code(language: str | None) -> str:
-    """ "zh-CN", "zh_Hans", "ZH" -> "zh"; None -> ""."""
-    return (language or "").lower().replace("_", "-").split("-")[0]
-
-
 def answer_line(language: str | None) -> str:
     """The system line for a turn in `language`; empty for English or an unknown language."""
-    code = base_code(language)
+    code = language_code(language)
     if code in ("", "en"):
         return ""
     return f"Answer in {LANGUAGE_NAMES.get(code, code)}."
@@ -63,7 +56,7 @@ def voice_for(
 ) -> str | None:
     """The voice for a turn in `language`: `preferred` when it speaks it, else the one configured
     for the language, else the first voice that speaks it, else `preferred`."""
-    code = base_code(language)
+    code = language_code(language)
     if not code:
         return preferred
     known = {voice.id: voice for voice in voices}

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Config
+from ..config import Config, voice_map
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
-from .language import parse_voice_map
 from .reply import ReplySettings
 
 
@@ -57,7 +56,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         barge_in=settings.barge_in if barge_in is None else barge_in == "on",
         barge_in_ms=settings.barge_in_ms,
         barge_in_hold_ms=settings.barge_in_hold_ms,
-        voices_by_language=parse_voice_map(config.tts.voices_by_language),
+        voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
         endpointing=EndpointSettings(
             threshold=settings.vad_threshold,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..config import Config
+from ..config import Config, language_code, voice_map
 from ..errors import ModelMissingError, UnknownNameError, UsageError
 from ..types import AudioChunk, Voice
 from . import WARM_UP_TEXT, TextToSpeech
@@ -94,8 +94,8 @@ def _voice_of_model(store: ModelStore, config: Config, name: str) -> str:
     configured language; any other name as it is."""
     if name not in _kokoro_models(store):
         return name
-    language = config.stt.language.lower().split("-")[0] or "en"
-    mapped = dict(parse_voice_map(config.tts.voices_by_language)).get(language)
+    language = language_code(config.stt.language) or "en"
+    mapped = dict(voice_map(config.tts.voices_by_language)).get(language)
     return mapped if mapped and mapped.startswith(KOKORO_PREFIX) else DEFAULT_KOKORO_VOICE
 
 
@@ -137,20 +137,6 @@ def create(config: Config, store: ModelStore) -> VoiceRouter:
     return router
 
 
-def parse_voice_map(text: str) -> tuple[tuple[str, str], ...]:
-    """ "zh=kokoro-nezumi, en=en_US-joe-medium" -> (("zh", "kokoro-nezumi"), ("en", ...))."""
-    pairs = []
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        code, sep, voice = (s.strip() for s in item.partition("="))
-        if not (sep and code and voice):
-            raise UsageError(
-                f"tts.voices_by_language has '{item}': write LANGUAGE=VOICE pairs separated by "
-                "commas, e.g. zh=kokoro-nezumi,en=en_US-joe-medium"
-            )
-        pairs.append((code.lower().replace("_", "-").split("-")[0], voice))
-    return tuple(pairs)
-
-
 def _warm_languages(config: Config, router: VoiceRouter) -> tuple[tuple[str, str], ...]:
     """The (language, voice) pairs a conversation in stt.language will speak besides the default
     voice: the configured voice of that language, or of every configured language for "auto"."""
@@ -160,7 +146,7 @@ def _warm_languages(config: Config, router: VoiceRouter) -> tuple[tuple[str, str
     installed = {voice.id: voice for voice in router.voices()}
     pairs = [
         (code, voice)
-        for code, voice in parse_voice_map(config.tts.voices_by_language)
+        for code, voice in voice_map(config.tts.voices_by_language)
         if voice.partition(":")[0] in installed and (language == "auto" or code == language)
     ]
     if not pairs and language != "auto":

@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from ..audio.codec import decode_bytes
-from ..config import Config
-from ..conversation.language import parse_voice_map, typed_language, voice_for
+from ..config import Config, voice_map
+from ..conversation.language import typed_language, voice_for
 from ..providers import speak_text
 from ..providers.instructions import SpeechStyle, read_instructions
 from ..providers.loading import Engines
@@ -148,7 +148,7 @@ async def speech(request: Request) -> Response:
     service.catalog.tts.resolve(params.model)
     voice = service.catalog.voices.resolve(params.voice)
     if params.voice not in service.catalog.voices.local:  # OpenAI's name: a voice for the text
-        by_language = dict(parse_voice_map(service.config.tts.voices_by_language))
+        by_language = dict(voice_map(service.config.tts.voices_by_language))
         voice = voice_for(tts.voices(), voice, typed_language(params.input), by_language) or voice
     style = read_instructions(params.instructions)
     if style.ignored:
