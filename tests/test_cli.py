@@ -151,7 +151,8 @@ def test_chat_streams_replies_resets_and_exits():
 
 def test_reply_answers_a_spoken_question_aloud(question_wav, tmp_path, stt):
     out = tmp_path / "answer.wav"
-    result = run("reply", str(question_wav), "-o", str(out))
+    # greedy decoding, so the answer (and how well tiny.en hears it back) repeats from run to run
+    result = run("--set", "llm.temperature=0", "reply", str(question_wav), "-o", str(out))
     assert result.returncode == 0, result.stderr
     heard, answer = result.stdout.splitlines()[:2]
     assert (
