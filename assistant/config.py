@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .script import CHINESE_SCRIPTS
 
 ENV_PREFIX = "ASSISTANT_"
 DEFAULT_SYSTEM_PROMPT = (
@@ -44,6 +45,7 @@ class SttConfig:
     threads: int = 0  # 0: one per core, at most 4
     language: str = ""  # empty: English; "auto": detect each turn (multilingual STT); or "zh", ...
     vad_filter: bool = True  # drop non-speech before decoding, so silence gives no text
+    chinese_script: str = "simplified"  # Mandarin transcripts: simplified | traditional | as-heard
     base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
     api_key: str = ""  # provider "openai": sent as a Bearer token
     timeout_s: float = 60.0  # provider "openai": per request
@@ -151,6 +153,7 @@ def _checked(config: Config) -> Config:
     for name, value, valid in (
         ("models.tier", config.models.tier, MODEL_TIERS),
         ("models.source", config.models.source, MODEL_SOURCES),
+        ("stt.chinese_script", config.stt.chinese_script, CHINESE_SCRIPTS),
     ):
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")

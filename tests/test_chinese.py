@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 
 from assistant.audio.codec import decode_file
+from assistant.config import load_config
 from assistant.conversation.reply import ReplySettings
 from assistant.conversation.turn import voice_turn
+from assistant.errors import ConfigError
 from assistant.history.records import TurnRecord
 from assistant.history.store import SQLiteHistory
 from assistant.providers.registry import create_stt
+from assistant.script import in_script
 from assistant.text import has_cjk
 from assistant.types import ChatMessage
 
@@ -138,3 +141,22 @@ def test_say_reads_chinese_text_with_a_chinese_voice(tmp_path):
     spoken = tmp_path / "hello.wav"
     assistant("say", "你好，世界。", "-o", str(spoken), timeout=300)
     assert decode_file(spoken).sample_rate == 24000  # Kokoro, not Piper's English joe
+
+
+@pytest.mark.parametrize("script", ["simplified", "traditional"])
+def test_mandarin_is_transcribed_in_the_chosen_script(config, store, tmp_path, script):
+    """stt.chinese_script: Whisper mixes the two scripts; the transcript is written in one."""
+    spoken = tmp_path / "sentence.wav"
+    assistant("say", "我们说话的时候，这个软件会听见。", "-o", str(spoken), timeout=300)
+    stt = replace(config.stt, model="whisper-base", language="zh", chinese_script=script)
+    heard = create_stt(replace(config, stt=stt), store).transcribe(decode_file(spoken)).text
+    assert has_cjk(heard), heard
+    assert in_script(heard, script) == heard, heard  # nothing left in the other script
+    assert " " not in heard, heard  # Chinese segments are joined without spaces
+    other = "traditional" if script == "simplified" else "simplified"
+    assert in_script(heard, other) != heard, heard  # it has characters that differ
+
+
+def test_chinese_script_is_a_checked_setting():
+    with pytest.raises(ConfigError, match=r"stt\.chinese_script"):
+        load_config(path=None, environ={}, overrides={"stt.chinese_script": "pinyin"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import numpy as np
 from ..audio.codec import resample
 from ..config import Config, threads_for
 from ..errors import AssistantError, UsageError
+from ..script import in_script
+from ..text import has_cjk
 from ..types import AudioChunk, Segment, Transcription
 from .store import ModelStore
 
@@ -26,6 +29,7 @@ class WhisperOptions:
     beam_size: int = 1
     language: str | None = None
     vad_filter: bool = True
+    chinese_script: str = "simplified"  # how Mandarin is written: see assistant/script.py
 
 
 class FasterWhisperSTT:
@@ -117,17 +121,28 @@ class FasterWhisperSTT:
         options = self.decode_options(language, prompt, temperature)
         segments, info = self._model.transcribe(samples, **options)
         language = options["language"]
+        script = self._options.chinese_script if info.language == "zh" else "as-heard"
         kept = tuple(  # the segments are lazy: decoding happens here, on the caller's thread
-            Segment(s.start, s.end, s.text.strip())
+            Segment(s.start, s.end, in_script(s.text.strip(), script))
             for s in segments
             if s.text.strip() and not _is_no_speech(s)
         )
         return Transcription(
-            text=" ".join(s.text for s in kept).strip(),
+            text=_joined(s.text for s in kept),
             language=info.language,
             duration=audio.seconds,
             segments=kept,
         )
+
+
+def _joined(texts: Iterable[str]) -> str:
+    """Segments' texts as one: a space between words, none between Chinese characters."""
+    out = ""
+    for text in texts:
+        if out and not (has_cjk(text[0]) and has_cjk(out[-1])):
+            out += " "
+        out += text
+    return out
 
 
 def _language(setting: str) -> str | None:
@@ -177,5 +192,7 @@ def create(config: Config, store: ModelStore) -> FasterWhisperSTT:
         device=stt.device,
         compute_type=stt.compute_type,
         threads=stt.threads,
-        options=WhisperOptions(stt.beam_size, _language(stt.language), stt.vad_filter),
+        options=WhisperOptions(
+            stt.beam_size, _language(stt.language), stt.vad_filter, stt.chinese_script
+        ),
     )
