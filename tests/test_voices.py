@@ -15,7 +15,14 @@ from conftest import word_error_rate
 from assistant.audio.codec import concat
 from assistant.bench.corpus import char_error_rate
 from assistant.config import voice_map
-from assistant.conversation.language import answer_line, voice_for, with_language
+from assistant.conversation.events import Notice
+from assistant.conversation.language import (
+    answer_line,
+    unvoiced_notice,
+    voice_for,
+    with_language,
+)
+from assistant.conversation.turn import voice_turn
 from assistant.errors import ModelMissingError, UnknownNameError, UsageError
 from assistant.providers import speak_text
 from assistant.providers.instructions import read_instructions
@@ -23,7 +30,7 @@ from assistant.providers.local_voices import VoiceRouter
 from assistant.providers.registry import create_stt, create_tts
 from assistant.providers.store import ModelStore
 from assistant.text import MAX_CHUNK_CHARS
-from assistant.types import ChatMessage, Voice
+from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
 ENGLISH = "The weather today is sunny with a light breeze."
@@ -142,8 +149,12 @@ def test_each_turn_gets_the_voice_of_its_language():
 def test_the_model_is_told_the_language_to_answer_in():
     history = [ChatMessage("system", "Be brief."), ChatMessage("user", "北京在哪里？")]
     told = with_language(history, "zh")
-    assert told[0].content == "Be brief.\nAnswer in Mandarin Chinese (简体中文)."
-    assert told[1:] == history[1:]
+    # just before the question, so the system prompt (llama.cpp's cached prefix) stays the same
+    assert told == [
+        history[0],
+        ChatMessage("system", "Answer in Mandarin Chinese (简体中文)."),
+        history[1],
+    ]
     assert with_language(history, "en") == history and answer_line(None) == ""
     assert with_language(history[1:], "zh")[0].role == "system"
 
@@ -223,3 +234,23 @@ def test_the_conversation_settings_carry_the_voices_by_language_and_instructions
     assert settings.instructions == "speak slowly"
     with pytest.raises(UsageError, match="LANGUAGE=VOICE"):
         conversation_options(replace(config, tts=replace(tts, voices_by_language="zh")))
+
+
+class HearsFrench:
+    """Speech-to-text that heard a French question (no French voice is installed)."""
+
+    def transcribe(self, audio, **options) -> Transcription:
+        return Transcription("Où est Paris ?", language="fr", duration=audio.seconds)
+
+
+def test_a_language_no_voice_speaks_is_read_by_the_default_voice_with_a_notice(chat, tts):
+    voices = tts.voices()
+    assert unvoiced_notice(voices, None, "zh") == ""  # Kokoro speaks it
+    assert unvoiced_notice(voices, None, "en") == ""
+    events = []
+    silence = AudioChunk(bytes(32000), 16000)
+    turn = voice_turn(silence, HearsFrench(), chat, tts, on_event=events.append)
+    assert turn.audio is not None  # still answered aloud, by the default voice
+    notices = [event.message for event in events if isinstance(event, Notice)]
+    assert notices == [unvoiced_notice(voices, None, "fr")], events
+    assert "French" in notices[0] and "models pull --language fr" in notices[0]

@@ -33,14 +33,18 @@ def answer_line(language: str | None) -> str:
 
 
 def with_language(messages: Sequence[ChatMessage], language: str | None) -> list[ChatMessage]:
-    """`messages` with the answer line added to the system prompt (or as one, when none)."""
+    """`messages` with the answer line as a system message just before the last user message.
+
+    Not in the first system prompt: changing that would make llama.cpp evaluate the whole
+    conversation again when the language changes, where this way its cached prefix still holds.
+    """
     line = answer_line(language)
     if not line:
         return list(messages)
-    if messages and messages[0].role == "system":
-        first = ChatMessage("system", f"{messages[0].content}\n{line}".strip())
-        return [first, *messages[1:]]
-    return [ChatMessage("system", line), *messages]
+    told = list(messages)
+    last_user = next((i for i in range(len(told) - 1, -1, -1) if told[i].role == "user"), len(told))
+    told.insert(last_user, ChatMessage("system", line))
+    return told
 
 
 def typed_language(text: str) -> str | None:
@@ -69,3 +73,16 @@ def voice_for(
     if mapped and mapped.partition(":")[0] in known:
         return mapped
     return next((voice.id for voice in voices if voice.speaks(code)), preferred)
+
+
+def unvoiced_notice(voices: Sequence[Voice], voice: str | None, language: str | None) -> str:
+    """What to tell the user when no installed voice speaks `language`; empty when one does."""
+    code = language_code(language)
+    if not code or code == "en" or any(v.speaks(code) for v in voices):
+        return ""
+    name = LANGUAGE_NAMES.get(code, code).split(" (")[0]
+    reader = voice or (voices[0].id if voices else "the default voice")
+    return (
+        f"no installed voice speaks {name}: {reader} reads the reply; "
+        f"`assistant models pull --language {code}` adds one if the catalog has one"
+    )

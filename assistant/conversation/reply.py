@@ -22,7 +22,7 @@ from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from ..text import SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
-from .language import typed_language, voice_for, with_language
+from .language import typed_language, unvoiced_notice, voice_for, with_language
 from .sinks import AudioSink
 
 DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
@@ -228,6 +228,8 @@ class Reply:
         if tts is not None and self.language:
             voices = tts.voices()
             self._voice = voice_for(voices, self.settings.voice, self.language, by_language)
+            if notice := unvoiced_notice(voices, self._voice, self.language):
+                self._on_event(Notice(notice))
 
     def _announce_heard(self) -> None:
         """What the user said, once it is both transcribed and known to be a turn."""
