@@ -1,0 +1,287 @@
+"""`assistant wyoming` run for real on a loopback port, driven by the wyoming package's own
+client (what Home Assistant uses): describe, speech to text in English and Chinese, speech
+(whole and streamed) that transcribes back to its text, a conversation over two transcripts,
+bad events answered with `error` while the server goes on serving, and three clients at once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+import wave
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import word_error_rate, words
+from serving import ASSISTANT, clean_env, free_port, stop_process
+from test_chinese import mandarin
+from wyoming.asr import Transcribe, Transcript
+from wyoming.audio import AudioChunk, AudioStart, wav_to_chunks
+from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
+from wyoming.handle import Handled
+from wyoming.info import Describe, Info
+from wyoming.tts import (
+    Synthesize,
+    SynthesizeChunk,
+    SynthesizeStart,
+    SynthesizeStop,
+    SynthesizeVoice,
+)
+
+from assistant.types import AudioChunk as Audio
+
+START_TIMEOUT_S = 180
+READ_TIMEOUT_S = 120
+SPOKEN = "The weather is sunny today. We can walk to the park after lunch."
+
+
+@pytest.fixture(scope="module")
+def wyoming_port(tmp_path_factory) -> Iterator[int]:
+    """`assistant wyoming` with the multilingual speech to text (whisper-base, so Chinese is
+    heard too) and greedy decoding (a repeatable conversation), until the module is done."""
+    tmp = tmp_path_factory.mktemp("wyoming")
+    port = free_port()
+    log = tmp / "wyoming.log"
+    command = [ASSISTANT, "--set", "stt.language=auto", "--set", "llm.temperature=0",
+               "wyoming", "--uri", f"tcp://127.0.0.1:{port}"]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=clean_env(tmp)
+        )
+    try:
+        _wait_ready(process, log)
+        yield port
+        assert process.poll() is None, f"the server died: {log.read_text()}"
+    finally:
+        stop_process(process)
+    assert "Traceback" not in log.read_text(), log.read_text()
+
+
+def _wait_ready(process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"assistant wyoming exited: {log.read_text()}")
+        if "Wyoming server on tcp://" in log.read_text():
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"assistant wyoming did not start in time: {log.read_text()}")
+
+
+def run(coroutine):
+    return asyncio.run(coroutine)
+
+
+@contextlib.asynccontextmanager
+async def connected(port: int):
+    async with AsyncTcpClient("127.0.0.1", port, read_timeout=READ_TIMEOUT_S) as client:
+        yield client
+
+
+async def read_until(client: AsyncTcpClient, *types: str) -> list[Event]:
+    """Events up to and including the first of `types` (an error ends it too)."""
+    events = []
+    while True:
+        event = await client.read_event()
+        assert event is not None, f"the server closed the connection after {events}"
+        events.append(event)
+        if event.type in (*types, "error"):
+            return events
+
+
+async def transcribe(port: int, wav: Path, language: str | None = None) -> list[Event]:
+    async with connected(port) as client:
+        await client.write_event(Transcribe(language=language).event())
+        with wave.open(str(wav), "rb") as reader:
+            for part in wav_to_chunks(reader, 1024, start_event=True, stop_event=True):
+                await client.write_event(part.event())
+        return await read_until(client, "transcript")
+
+
+def audio_of(events: list[Event]) -> Audio:
+    chunks = [AudioChunk.from_event(e) for e in events if AudioChunk.is_type(e.type)]
+    assert chunks, [e.type for e in events]
+    assert {(c.width, c.channels) for c in chunks} == {(2, 1)}
+    return Audio(b"".join(c.audio for c in chunks), chunks[0].rate)
+
+
+# --- describe ---------------------------------------------------------------------------------
+
+
+def test_describe_lists_every_program_model_and_voice(wyoming_port):
+    async def ask():
+        async with connected(wyoming_port) as client:
+            await client.write_event(Describe().event())
+            return await read_until(client, "info")
+
+    info = Info.from_event(run(ask())[-1])
+    (asr,) = info.asr
+    assert asr.supports_transcript_streaming and asr.installed
+    (model,) = asr.models
+    assert model.name == "whisper-base" and {"en", "zh"} <= set(model.languages)
+    assert "MIT" in model.description and model.attribution.url.endswith("faster-whisper-base")
+    assert model.version  # the installed weights' sha256 prefix
+    (tts,) = info.tts
+    assert tts.supports_synthesize_streaming
+    voices = {voice.name: voice for voice in tts.voices}
+    assert "en_US-joe-medium" in voices and "en" in voices["en_US-joe-medium"].languages
+    kokoro = [voice for name, voice in voices.items() if name.startswith("kokoro-")]
+    assert kokoro and all("zh" in v.languages and "Apache" in v.description for v in kokoro)
+    assert all(v.attribution.name and v.version and "licence" in v.description
+               for v in voices.values())  # fmt: skip
+    (handle,) = info.handle
+    assert handle.models[0].name == "smollm2-135m-instruct"
+
+
+# --- speech to text ---------------------------------------------------------------------------
+
+
+def test_english_speech_is_transcribed_with_streamed_parts(wyoming_port, question_wav):
+    events = run(transcribe(wyoming_port, question_wav, language="en"))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "transcript-start" and kinds[-2:] == ["transcript-stop", "transcript"]
+    transcript = Transcript.from_event(events[-1])
+    assert {"romeo", "juliet"} <= set(words(transcript.text)), transcript.text
+    streamed = "".join(e.data["text"] for e in events if e.type == "transcript-chunk")
+    assert streamed == transcript.text and transcript.language == "en"
+
+
+def test_chinese_speech_is_heard_in_chinese(wyoming_port, tmp_path):
+    question = mandarin("我想喝一杯热茶，你呢？", tmp_path / "question.wav")
+    transcript = Transcript.from_event(run(transcribe(wyoming_port, question))[-1])
+    assert transcript.language == "zh" and "喝" in transcript.text, transcript
+
+
+# --- text to speech ---------------------------------------------------------------------------
+
+
+def test_synthesized_speech_transcribes_back(wyoming_port, stt):
+    async def speak():
+        async with connected(wyoming_port) as client:
+            voice = SynthesizeVoice(name="en_US-joe-medium")
+            await client.write_event(Synthesize(SPOKEN, voice=voice).event())
+            return await read_until(client, "audio-stop")
+
+    events = run(speak())
+    assert events[0].type == "audio-start" and events[-1].type == "audio-stop"
+    audio = audio_of(events)
+    assert audio.sample_rate == 22050
+    assert word_error_rate(stt.transcribe(audio).text, SPOKEN) <= 0.2
+
+
+def test_streamed_synthesis_speaks_each_sentence_as_it_arrives(wyoming_port, stt):
+    pieces = ["The weather is sun", "ny today. We can walk", " to the park after lunch."]
+
+    async def speak():
+        async with connected(wyoming_port) as client:
+            await client.write_event(SynthesizeStart().event())
+            await client.write_event(SynthesizeChunk(pieces[0]).event())
+            await client.write_event(SynthesizeChunk(pieces[1]).event())
+            first = await read_until(client, "audio-stop")  # the first sentence, already
+            await client.write_event(SynthesizeChunk(pieces[2]).event())
+            # Home Assistant also sends the whole text, for servers that do not stream
+            await client.write_event(Synthesize("".join(pieces)).event())
+            await client.write_event(SynthesizeStop().event())
+            return first, await read_until(client, "synthesize-stopped")
+
+    first, rest = run(speak())
+    assert first[0].type == "audio-start"
+    assert sum(e.type == "audio-start" for e in rest) == 1  # the second sentence, once
+    sentence = stt.transcribe(audio_of(first)).text
+    assert word_error_rate(sentence, "The weather is sunny today.") <= 0.2, sentence
+    heard = stt.transcribe(audio_of(first + rest)).text
+    assert word_error_rate(heard, SPOKEN) <= 0.2, heard
+
+
+# --- conversation agent -----------------------------------------------------------------------
+
+
+def test_a_conversation_remembers_its_first_turn(wyoming_port):
+    async def talk():
+        answers = []
+        for said in ("My name is Ada.", "What is my name?"):
+            async with connected(wyoming_port) as client:  # a connection per request, as HA
+                context = {"conversation_id": "kitchen-1"}
+                await client.write_event(Transcript(said, context=context).event())
+                answers.append((await read_until(client, "handled", "not-handled"))[-1])
+        return answers
+
+    first, second = run(talk())
+    assert first.type == second.type == "handled", (first, second)
+    assert Handled.from_event(second).context["conversation_id"] == "kitchen-1"
+    assert "ada" in words(Handled.from_event(second).text), second.data
+
+
+# --- bad events -------------------------------------------------------------------------------
+
+
+def test_bad_events_get_errors_and_the_server_goes_on(wyoming_port):
+    async def misbehave():
+        errors = []
+        async with connected(wyoming_port) as client:
+            huge = b"\0" * (3 * 1024 * 1024)
+            bad = [
+                Event("fly-to-the-moon"),
+                AudioChunk(16000, 2, 1, b"\0\0" * 160).event(),  # audio before audio-start
+                AudioStart(5, 2, 1).event(),  # an absurd rate
+                Event("audio-chunk", {"rate": 16000, "width": 2, "channels": 1}, payload=huge),
+                Event("synthesize", {"text": 42}),
+                Event("transcript", {"text": ""}),
+            ]
+            for event in bad:
+                await client.write_event(event)
+                errors.append((await read_until(client, "error"))[-1])
+            client._writer.write(b"this is not json\n")
+            errors.append((await read_until(client, "error"))[-1])
+            await client.write_event(Describe().event())  # the same connection still works
+            still = (await read_until(client, "info"))[-1]
+        async with connected(wyoming_port) as client:  # and so does a new one
+            await client.write_event(Describe().event())
+            fresh = (await read_until(client, "info"))[-1]
+        return errors, still, fresh
+
+    errors, still, fresh = run(misbehave())
+    assert [e.type for e in errors] == ["error"] * 7
+    codes = [e.data.get("code") for e in errors]
+    assert codes[:4] == ["unknown-event", "audio-not-started", "bad-event", "too-big"], errors
+    assert "5 Hz" in errors[2].data["text"] and "fly-to-the-moon" in errors[0].data["text"]
+    assert still.type == fresh.type == "info"
+
+
+# --- several clients --------------------------------------------------------------------------
+
+
+def test_three_clients_at_once(wyoming_port, question_wav):
+    async def synthesize():
+        async with connected(wyoming_port) as client:
+            await client.write_event(Synthesize("Good morning to you.").event())
+            return audio_of(await read_until(client, "audio-stop"))
+
+    async def handle():
+        async with connected(wyoming_port) as client:
+            await client.write_event(Transcript("Say hello.").event())
+            return (await read_until(client, "handled", "not-handled"))[-1]
+
+    async def together():
+        return await asyncio.gather(
+            transcribe(wyoming_port, question_wav, language="en"), synthesize(), handle()
+        )
+
+    heard, spoken, handled = run(together())
+    assert "romeo" in words(Transcript.from_event(heard[-1]).text)
+    assert spoken.seconds > 0.5
+    assert handled.type == "handled" and Handled.from_event(handled).text
+    assert Handled.from_event(handled).context["conversation_id"]  # a new one, for the next turn
+
+
+def test_chinese_text_is_spoken_by_a_voice_that_speaks_it(wyoming_port):
+    async def speak():
+        async with connected(wyoming_port) as client:
+            voice = SynthesizeVoice(language="zh")
+            await client.write_event(Synthesize("你好，今天天气很好。", voice=voice).event())
+            return await read_until(client, "audio-stop")
+
+    assert audio_of(run(speak())).sample_rate == 24000  # Kokoro's Mandarin voice
