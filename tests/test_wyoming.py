@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from conftest import word_error_rate, words
 from serving import ASSISTANT, clean_env, free_port, stop_process
 from test_chinese import mandarin
@@ -31,7 +32,9 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from assistant.cli.main import cli
 from assistant.types import AudioChunk as Audio
+from assistant.wyoming.server import Address, check_address
 
 START_TIMEOUT_S = 180
 READ_TIMEOUT_S = 120
@@ -285,3 +288,39 @@ def test_chinese_text_is_spoken_by_a_voice_that_speaks_it(wyoming_port):
             return await read_until(client, "audio-stop")
 
     assert audio_of(run(speak())).sample_rate == 24000  # Kokoro's Mandarin voice
+
+
+# --- the command line -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--uri", "tcp://0.0.0.0:10700"], "refusing to listen on 0.0.0.0"),
+        (["--uri", "http://localhost:10700"], "is not a Wyoming address"),
+        (["--uri", "tcp://127.0.0.1"], "is not a Wyoming address"),
+        (["--zeroconf"], "needs an IPv4 network address"),
+        (["--no-stt", "--no-tts", "--no-llm"], "leave nothing to serve"),
+    ],
+)
+def test_unusable_options_are_refused_before_any_model_loads(args, said):
+    result = CliRunner().invoke(cli, ["wyoming", *args])
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_network_address_is_allowed_only_explicitly_and_with_a_warning():
+    warnings: list[str] = []
+    address = Address.parse("tcp://0.0.0.0:10700")
+    check_address(address, allow_remote=True, warn=warnings.append)
+    assert "no authentication" in warnings[0] and "firewall" in warnings[0]
+    check_address(Address.parse("tcp://[::1]:10700"), allow_remote=False, warn=warnings.append)
+    check_address(Address.parse("unix:///tmp/wyoming.sock"), allow_remote=False, warn=print)
+    assert len(warnings) == 1
+
+
+def test_help_explains_each_option():
+    result = CliRunner().invoke(cli, ["wyoming", "--help"])
+    for option in ("--uri", "--allow-remote", "--zeroconf", "--no-stt", "--no-tts", "--no-llm",
+                   "--language", "tcp://127.0.0.1:10700", "authentication"):  # fmt: skip
+        assert option in result.output, option
