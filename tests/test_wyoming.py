@@ -32,6 +32,8 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from assistant.bench.corpus import QUICK_TEXTS, make_corpus
+from assistant.bench.wyoming_trip import run_wyoming_trips, table
 from assistant.cli.main import cli
 from assistant.types import AudioChunk as Audio
 from assistant.wyoming.server import Address, check_address
@@ -324,3 +326,14 @@ def test_help_explains_each_option():
     for option in ("--uri", "--allow-remote", "--zeroconf", "--no-stt", "--no-tts", "--no-llm",
                    "--language", "tcp://127.0.0.1:10700", "authentication"):  # fmt: skip
         assert option in result.output, option
+
+
+def test_the_benchmark_times_the_round_trips(tmp_path):
+    """`assistant bench --wyoming`: the figures come from a real server and client."""
+    utterances = make_corpus(tmp_path / "corpus", QUICK_TEXTS[:1])
+    results = run_wyoming_trips(utterances, iterations=1, cli_args=[], say=lambda line: None)
+    assert results["n"] == 1 and results["transcript_wer"] <= 0.5
+    for key in ("transcript_after_audio_stop_ms", "synthesis_first_audio_ms",
+                "synthesis_done_ms", "streamed_first_audio_ms"):  # fmt: skip
+        assert results[key]["p50"] > 0, results
+    assert "audio-stop -> transcript" in table(results)
