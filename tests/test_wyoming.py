@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import subprocess
 import time
 import wave
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -43,8 +45,14 @@ READ_TIMEOUT_S = 120
 SPOKEN = "The weather is sunny today. We can walk to the park after lunch."
 
 
+@dataclass(frozen=True)
+class Running:
+    port: int
+    database: Path  # its history
+
+
 @pytest.fixture(scope="module")
-def wyoming_port(tmp_path_factory) -> Iterator[int]:
+def wyoming(tmp_path_factory) -> Iterator[Running]:
     """`assistant wyoming` with the multilingual speech to text (whisper-base, so Chinese is
     heard too) and greedy decoding (a repeatable conversation), until the module is done."""
     tmp = tmp_path_factory.mktemp("wyoming")
@@ -53,12 +61,11 @@ def wyoming_port(tmp_path_factory) -> Iterator[int]:
     command = [ASSISTANT, "--set", "stt.language=auto", "--set", "llm.temperature=0",
                "wyoming", "--uri", f"tcp://127.0.0.1:{port}"]  # fmt: skip
     with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env=clean_env(tmp)
-        )
+        env = {**clean_env(tmp), "ASSISTANT_HISTORY_PATH": str(tmp / "history.db")}
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
     try:
         _wait_ready(process, log)
-        yield port
+        yield Running(port, tmp / "history.db")
         assert process.poll() is None, f"the server died: {log.read_text()}"
     finally:
         stop_process(process)
@@ -116,9 +123,9 @@ def audio_of(events: list[Event]) -> Audio:
 # --- describe ---------------------------------------------------------------------------------
 
 
-def test_describe_lists_every_program_model_and_voice(wyoming_port):
+def test_describe_lists_every_program_model_and_voice(wyoming):
     async def ask():
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             await client.write_event(Describe().event())
             return await read_until(client, "info")
 
@@ -144,8 +151,8 @@ def test_describe_lists_every_program_model_and_voice(wyoming_port):
 # --- speech to text ---------------------------------------------------------------------------
 
 
-def test_english_speech_is_transcribed_with_streamed_parts(wyoming_port, question_wav):
-    events = run(transcribe(wyoming_port, question_wav, language="en"))
+def test_english_speech_is_transcribed_with_streamed_parts(wyoming, question_wav):
+    events = run(transcribe(wyoming.port, question_wav, language="en"))
     kinds = [e.type for e in events]
     assert kinds[0] == "transcript-start" and kinds[-2:] == ["transcript-stop", "transcript"]
     transcript = Transcript.from_event(events[-1])
@@ -154,18 +161,18 @@ def test_english_speech_is_transcribed_with_streamed_parts(wyoming_port, questio
     assert streamed == transcript.text and transcript.language == "en"
 
 
-def test_chinese_speech_is_heard_in_chinese(wyoming_port, tmp_path):
+def test_chinese_speech_is_heard_in_chinese(wyoming, tmp_path):
     question = mandarin("我想喝一杯热茶，你呢？", tmp_path / "question.wav")
-    transcript = Transcript.from_event(run(transcribe(wyoming_port, question))[-1])
+    transcript = Transcript.from_event(run(transcribe(wyoming.port, question))[-1])
     assert transcript.language == "zh" and "喝" in transcript.text, transcript
 
 
 # --- text to speech ---------------------------------------------------------------------------
 
 
-def test_synthesized_speech_transcribes_back(wyoming_port, stt):
+def test_synthesized_speech_transcribes_back(wyoming, stt):
     async def speak():
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             voice = SynthesizeVoice(name="en_US-joe-medium")
             await client.write_event(Synthesize(SPOKEN, voice=voice).event())
             return await read_until(client, "audio-stop")
@@ -177,11 +184,11 @@ def test_synthesized_speech_transcribes_back(wyoming_port, stt):
     assert word_error_rate(stt.transcribe(audio).text, SPOKEN) <= 0.2
 
 
-def test_streamed_synthesis_speaks_each_sentence_as_it_arrives(wyoming_port, stt):
+def test_streamed_synthesis_speaks_each_sentence_as_it_arrives(wyoming, stt):
     pieces = ["The weather is sun", "ny today. We can walk", " to the park after lunch."]
 
     async def speak():
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             await client.write_event(SynthesizeStart().event())
             await client.write_event(SynthesizeChunk(pieces[0]).event())
             await client.write_event(SynthesizeChunk(pieces[1]).event())
@@ -204,11 +211,11 @@ def test_streamed_synthesis_speaks_each_sentence_as_it_arrives(wyoming_port, stt
 # --- conversation agent -----------------------------------------------------------------------
 
 
-def test_a_conversation_remembers_its_first_turn(wyoming_port):
+def test_a_conversation_remembers_its_first_turn(wyoming):
     async def talk():
         answers = []
         for said in ("My name is Ada.", "What is my name?"):
-            async with connected(wyoming_port) as client:  # a connection per request, as HA
+            async with connected(wyoming.port) as client:  # a connection per request, as HA
                 context = {"conversation_id": "kitchen-1"}
                 await client.write_event(Transcript(said, context=context).event())
                 answers.append((await read_until(client, "handled", "not-handled"))[-1])
@@ -218,15 +225,23 @@ def test_a_conversation_remembers_its_first_turn(wyoming_port):
     assert first.type == second.type == "handled", (first, second)
     assert Handled.from_event(second).context["conversation_id"] == "kitchen-1"
     assert "ada" in words(Handled.from_event(second).text), second.data
+    with sqlite3.connect(wyoming.database) as db:  # saved like the browser's conversations
+        turns = db.execute(
+            "SELECT t.role, t.text, c.meta FROM turns t JOIN conversations c"
+            " ON c.id = t.conversation_id WHERE t.text IN (?, ?)",
+            ("My name is Ada.", "What is my name?"),
+        ).fetchall()
+    assert [role for role, _, _ in turns] == ["user", "user"]
+    assert len({meta for _, _, meta in turns}) == 1 and '"wyoming"' in turns[0][2]
 
 
 # --- bad events -------------------------------------------------------------------------------
 
 
-def test_bad_events_get_errors_and_the_server_goes_on(wyoming_port):
+def test_bad_events_get_errors_and_the_server_goes_on(wyoming):
     async def misbehave():
         errors = []
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             huge = b"\0" * (3 * 1024 * 1024)
             bad = [
                 Event("fly-to-the-moon"),
@@ -243,7 +258,7 @@ def test_bad_events_get_errors_and_the_server_goes_on(wyoming_port):
             errors.append((await read_until(client, "error"))[-1])
             await client.write_event(Describe().event())  # the same connection still works
             still = (await read_until(client, "info"))[-1]
-        async with connected(wyoming_port) as client:  # and so does a new one
+        async with connected(wyoming.port) as client:  # and so does a new one
             await client.write_event(Describe().event())
             fresh = (await read_until(client, "info"))[-1]
         return errors, still, fresh
@@ -259,20 +274,20 @@ def test_bad_events_get_errors_and_the_server_goes_on(wyoming_port):
 # --- several clients --------------------------------------------------------------------------
 
 
-def test_three_clients_at_once(wyoming_port, question_wav):
+def test_three_clients_at_once(wyoming, question_wav):
     async def synthesize():
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             await client.write_event(Synthesize("Good morning to you.").event())
             return audio_of(await read_until(client, "audio-stop"))
 
     async def handle():
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             await client.write_event(Transcript("Say hello.").event())
             return (await read_until(client, "handled", "not-handled"))[-1]
 
     async def together():
         return await asyncio.gather(
-            transcribe(wyoming_port, question_wav, language="en"), synthesize(), handle()
+            transcribe(wyoming.port, question_wav, language="en"), synthesize(), handle()
         )
 
     heard, spoken, handled = run(together())
@@ -282,9 +297,9 @@ def test_three_clients_at_once(wyoming_port, question_wav):
     assert Handled.from_event(handled).context["conversation_id"]  # a new one, for the next turn
 
 
-def test_chinese_text_is_spoken_by_a_voice_that_speaks_it(wyoming_port):
+def test_chinese_text_is_spoken_by_a_voice_that_speaks_it(wyoming):
     async def speak():
-        async with connected(wyoming_port) as client:
+        async with connected(wyoming.port) as client:
             voice = SynthesizeVoice(language="zh")
             await client.write_event(Synthesize("你好，今天天气很好。", voice=voice).event())
             return await read_until(client, "audio-stop")
