@@ -22,7 +22,7 @@ from serving import ASSISTANT, clean_env, free_port, stop_process
 from test_chinese import mandarin
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, wav_to_chunks
-from wyoming.client import AsyncTcpClient
+from wyoming.client import AsyncTcpClient, AsyncUnixClient
 from wyoming.event import Event
 from wyoming.handle import Handled
 from wyoming.info import Describe, Info
@@ -57,19 +57,27 @@ def wyoming(tmp_path_factory) -> Iterator[Running]:
     heard too) and greedy decoding (a repeatable conversation), until the module is done."""
     tmp = tmp_path_factory.mktemp("wyoming")
     port = free_port()
+    settings = ("--set", "stt.language=auto", "--set", "llm.temperature=0")
+    with started(tmp, *settings, "wyoming", "--uri", f"tcp://127.0.0.1:{port}"):
+        yield Running(port, tmp / "history.db")
+
+
+@contextlib.contextmanager
+def started(tmp: Path, *args: str) -> Iterator[None]:
+    """`assistant ARGS...` until it says where it listens; then SIGTERM must end it cleanly."""
     log = tmp / "wyoming.log"
-    command = [ASSISTANT, "--set", "stt.language=auto", "--set", "llm.temperature=0",
-               "wyoming", "--uri", f"tcp://127.0.0.1:{port}"]  # fmt: skip
     with log.open("wb") as output:
         env = {**clean_env(tmp), "ASSISTANT_HISTORY_PATH": str(tmp / "history.db")}
-        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env=env)
+        process = subprocess.Popen(
+            [ASSISTANT, *args], stdout=output, stderr=subprocess.STDOUT, env=env
+        )
     try:
         _wait_ready(process, log)
-        yield Running(port, tmp / "history.db")
+        yield
         assert process.poll() is None, f"the server died: {log.read_text()}"
     finally:
         stop_process(process)
-    assert "Traceback" not in log.read_text(), log.read_text()
+    assert process.returncode == 0 and "Traceback" not in log.read_text(), log.read_text()
 
 
 def _wait_ready(process: subprocess.Popen, log: Path) -> None:
@@ -77,7 +85,7 @@ def _wait_ready(process: subprocess.Popen, log: Path) -> None:
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"assistant wyoming exited: {log.read_text()}")
-        if "Wyoming server on tcp://" in log.read_text():
+        if "Wyoming server on " in log.read_text():
             return
         time.sleep(0.2)
     raise RuntimeError(f"assistant wyoming did not start in time: {log.read_text()}")
@@ -305,6 +313,27 @@ def test_chinese_text_is_spoken_by_a_voice_that_speaks_it(wyoming):
             return await read_until(client, "audio-stop")
 
     assert audio_of(run(speak())).sample_rate == 24000  # Kokoro's Mandarin voice
+
+
+def test_a_unix_socket_with_speech_only(tmp_path):
+    """`--uri unix://...` with one stage: info lists only it, the others are refused clearly,
+    and SIGTERM removes the socket."""
+    socket_path = tmp_path / "wyoming.sock"
+
+    async def use():
+        async with AsyncUnixClient(str(socket_path), read_timeout=READ_TIMEOUT_S) as client:
+            await client.write_event(Describe().event())
+            info = Info.from_event((await read_until(client, "info"))[-1])
+            await client.write_event(Transcript("Hello?").event())
+            refused = (await read_until(client, "error"))[-1]
+            await client.write_event(Synthesize("Hello there.").event())
+            return info, refused, audio_of(await read_until(client, "audio-stop"))
+
+    with started(tmp_path, "wyoming", "--no-stt", "--no-llm", "--uri", f"unix://{socket_path}"):
+        info, refused, audio = run(use())
+    assert info.tts and not info.asr and not info.handle
+    assert refused.data["code"] == "no-handle" and audio.seconds > 0.3
+    assert not socket_path.exists()
 
 
 # --- the command line -------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class ClientHandler:
                                 code="unknown-event")  # fmt: skip
         try:
             await route(event)
-        except ProtocolError:
+        except (ProtocolError, ConnectionError):
             raise
         except (KeyError, TypeError, ValueError) as error:
             raise ProtocolError(f"malformed {event.type} event: {error}") from None

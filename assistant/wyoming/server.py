@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,22 +96,37 @@ async def serve(
     on_ready: Callable[[str], None],
     zeroconf_name: str | None = None,
 ) -> None:
-    """Serve until cancelled; `on_ready` gets the address actually listened on."""
+    """Serve until SIGTERM (or cancelled: Ctrl-C); `on_ready` gets the address listened on.
+    Stopping closes the clients' connections rather than waiting for them to hang up."""
+    writers: set[asyncio.StreamWriter] = set()
 
     async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await ClientHandler(shared, reader, writer).run()
+        writers.add(writer)
+        try:
+            await ClientHandler(shared, reader, writer).run()
+        finally:
+            writers.discard(writer)
 
     server = await _listen(address, connected)
-    async with server:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):  # signal handlers: Unix only
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    announcement = None
+    try:
         bound = _bound(address, server)
         announcement = await _announce(zeroconf_name, bound) if zeroconf_name else None
         on_ready(bound)
-        try:
-            await server.serve_forever()
-        finally:
-            if announcement is not None:
-                await announcement.async_close()
-            shared.workers.shutdown()
+        await stop.wait()
+    finally:
+        server.close()
+        for writer in list(writers):
+            writer.close()
+        if announcement is not None:
+            await announcement.async_close()
+        shared.workers.shutdown()
+        if address.scheme == "unix":
+            Path(address.path).unlink(missing_ok=True)
 
 
 async def _listen(address: Address, connected) -> asyncio.Server:
