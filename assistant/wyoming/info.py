@@ -196,8 +196,8 @@ def _languages(entry: ModelEntry | None) -> list[str]:
 def _voice(catalog: ModelCatalog, voice: Voice) -> TtsVoice:
     entry = _described(catalog, voice.id, "tts") or _kokoro_entry(catalog, voice)
     artifact = _artifact(entry, voice.id)
-    if voice.description:  # its character first, then the model's own line and licence
-        artifact["description"] = f"{voice.description}; {artifact['description']}"
+    if voice.description and entry is not None:  # its character, and the model's licence
+        artifact["description"] = f"{voice.description} ({entry.name}, licence {entry.license})"
     artifact["name"] = voice.id
     languages = list(dict.fromkeys([voice.language, *voice.languages]))  # en_US, en, zh...
     speakers = [TtsVoiceSpeaker(name) for name in voice.speakers] or None
