@@ -258,6 +258,7 @@ def test_bad_events_get_errors_and_the_server_goes_on(wyoming):
                 Event("audio-chunk", {"rate": 16000, "width": 2, "channels": 1}, payload=huge),
                 Event("synthesize", {"text": 42}),
                 Event("transcript", {"text": ""}),
+                Transcribe(language="xx").event(),  # no such language
             ]
             for event in bad:
                 await client.write_event(event)
@@ -272,9 +273,10 @@ def test_bad_events_get_errors_and_the_server_goes_on(wyoming):
         return errors, still, fresh
 
     errors, still, fresh = run(misbehave())
-    assert [e.type for e in errors] == ["error"] * 7
+    assert [e.type for e in errors] == ["error"] * 8
     codes = [e.data.get("code") for e in errors]
     assert codes[:4] == ["unknown-event", "audio-not-started", "bad-event", "too-big"], errors
+    assert codes[6] == "unsupported-language" and "--language auto" in errors[6].data["text"]
     assert "5 Hz" in errors[2].data["text"] and "fly-to-the-moon" in errors[0].data["text"]
     assert still.type == fresh.type == "info"
 

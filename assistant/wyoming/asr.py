@@ -12,6 +12,7 @@ from wyoming.asr import Transcript, TranscriptChunk, TranscriptStart, Transcript
 from wyoming.event import Event
 
 from ..audio.codec import StreamResampler
+from ..config import language_code
 from ..conversation.reply import Workers
 from ..providers import SpeechToText
 from ..types import AudioChunk
@@ -57,8 +58,15 @@ class _Utterance:
 class Transcriber:
     """One client's transcription: the language asked for and the audio of the utterance."""
 
-    def __init__(self, stt: SpeechToText | None, workers: Workers, language: str | None) -> None:
+    def __init__(
+        self,
+        stt: SpeechToText | None,
+        workers: Workers,
+        language: str | None,
+        languages: frozenset[str] = frozenset(),
+    ) -> None:
         self._stt, self._workers = stt, workers
+        self._languages = languages  # what the model speaks; empty: not known (remote)
         self._default_language = language  # None: the model's own setting (detect, or English)
         self._language = language
         self._utterance: _Utterance | None = None
@@ -70,7 +78,15 @@ class Transcriber:
     def transcribe(self, event: Event) -> None:
         """`transcribe`: the language (and model name) of the audio that follows."""
         language = checked(event.data, "language", str, "transcribe", required=False)
-        self._language = language or self._default_language
+        if language and self._languages and language_code(language) not in self._languages:
+            known = sorted(self._languages)
+            listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            raise ProtocolError(
+                f"this server's speech-to-text does not know '{language}' (it knows {listed}); "
+                "start it with --language auto for a multilingual model",
+                code="unsupported-language",
+            )
+        self._language = language_code(language) if language else self._default_language
 
     def start(self, event: Event) -> None:
         if self._stt is None:

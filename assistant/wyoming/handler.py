@@ -35,6 +35,7 @@ class Shared:
     conversations: Conversations
     info: Event
     language: str | None  # stt.language for Whisper (None: the model's default)
+    stt_languages: frozenset[str]  # what the speech-to-text model speaks (empty: not known)
     voices: VoiceSettings
 
 
@@ -45,7 +46,9 @@ class ClientHandler:
         self, shared: Shared, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self._shared, self._reader, self._writer = shared, reader, writer
-        self._transcriber = Transcriber(shared.engines.stt, shared.workers, shared.language)
+        self._transcriber = Transcriber(
+            shared.engines.stt, shared.workers, shared.language, shared.stt_languages
+        )
         self._synthesizer = Synthesizer(shared.engines.tts, shared.workers, shared.voices)
         self._routes: dict[str, Callable[[Event], Awaitable[None]]] = {
             "describe": self._describe,

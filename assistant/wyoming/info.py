@@ -184,6 +184,11 @@ def _artifact(entry: ModelEntry | None, name: str) -> dict:
     }
 
 
+def model_languages(catalog: ModelCatalog, name: str, role: str) -> list[str]:
+    """The language codes a configured model speaks ([] when unknown: a remote endpoint's)."""
+    return _languages(_described(catalog, name, role))
+
+
 def _languages(entry: ModelEntry | None) -> list[str]:
     if entry is None:
         return []

@@ -24,7 +24,7 @@ from ..providers.store import ModelStore
 from . import DEFAULT_URI
 from .handle import Conversations
 from .handler import ClientHandler, Shared
-from .info import build_info
+from .info import build_info, model_languages
 from .protocol import MAX_HEADER_BYTES
 from .tts import VoiceSettings
 
@@ -85,7 +85,8 @@ def shared_parts(config: Config, engines: Engines, history: History) -> Shared:
     )
     return Shared(
         engines, workers, conversations, build_info(config, engines, catalog),
-        None if language in ("", "auto") else language_code(language) or language, voices,
+        None if language in ("", "auto") else language_code(language) or language,
+        frozenset(model_languages(catalog, config.stt.model, "stt")), voices,
     )  # fmt: skip
 
 
