@@ -1,7 +1,7 @@
 """A real third-party inference server as the language model stage: llama-cpp-python's own
 OpenAI-compatible server (`python -m llama_cpp.server`, the tiny tier's GGUF) behind `reply`,
-`serve` and the browser's session (the engine `talk` drives too): streaming, closing the stream
-stops generation on that server, and a server that goes away mid-reply is a notice, after which
+`serve`, the browser's session and `talk`: streaming, closing the stream (a barge-in) stops
+generation on that server, and a server that goes away mid-reply is a notice, after which
 the conversation goes on once it is back."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import httpx
 import openai
 import pytest
 from serving import ASSISTANT, clean_env, free_port, running_server, stop_process
+from test_talk import pulse, rig, speech, start_talk  # noqa: F401  (the audio rig fixtures)
 from test_web import ScriptedBrowser, is_type, session_url
 
 from assistant.providers.registry import create_chat
@@ -147,3 +148,22 @@ def test_serve_on_the_remote_model_streams_and_outlives_it(llama_server, tmp_pat
         turn = browser.until(lambda m: m["type"] == "turn" and m["spoken"], timeout=180)
         assert not turn["interrupted"] and server.health()["status"] == "ok"
         browser.close()
+
+
+def test_talk_barge_in_stops_the_remote_generation(llama_server, rig, espeak):  # noqa: F811
+    """`assistant talk` thinking on llama.cpp's server: speaking over a long story interrupts
+    it, and the reply's stream is closed, so that server stops writing the story."""
+    microphone, _, environment = rig
+    talk = start_talk(
+        environment, *(arg for s in remote(llama_server) for arg in ("--set", s)),
+        "--set", "llm.max_tokens=1500", "--set", "llm.system_prompt=You tell long stories.",
+    )  # fmt: skip
+    microphone.say(speech(espeak, "Tell me a long story about a dragon."))
+    talk.wait_for(r"^assistant: ")
+    logged = llama_server.log.stat().st_size
+    time.sleep(2.0)  # a couple of seconds of the story play
+    microphone.say(speech(espeak, "Stop. Please stop talking now."))
+    talk.wait_for(r"^\(interrupted; heard: ", timeout=30)
+    talk.send("q")
+    assert talk.finish() == 0, talk.output()
+    assert llama_server.log_says("Disconnected from client", after=logged), talk.output()
