@@ -247,38 +247,63 @@ def test_a_conversation_remembers_its_first_turn(wyoming):
 
 
 def test_bad_events_get_errors_and_the_server_goes_on(wyoming):
+    """Events outside any request: an error each, and the same connection goes on."""
+
     async def misbehave():
         errors = []
         async with connected(wyoming.port) as client:
             huge = b"\0" * (3 * 1024 * 1024)
-            bad = [
+            for event in (
                 Event("fly-to-the-moon"),
-                AudioChunk(16000, 2, 1, b"\0\0" * 160).event(),  # audio before audio-start
-                AudioStart(5, 2, 1).event(),  # an absurd rate
                 Event("audio-chunk", {"rate": 16000, "width": 2, "channels": 1}, payload=huge),
-                Event("synthesize", {"text": 42}),
-                Event("transcript", {"text": ""}),
-                Transcribe(language="xx").event(),  # no such language
-            ]
-            for event in bad:
+            ):
                 await client.write_event(event)
                 errors.append((await read_until(client, "error"))[-1])
             client._writer.write(b"this is not json\n")
             errors.append((await read_until(client, "error"))[-1])
             await client.write_event(Describe().event())  # the same connection still works
             still = (await read_until(client, "info"))[-1]
-        async with connected(wyoming.port) as client:  # and so does a new one
-            await client.write_event(Describe().event())
-            fresh = (await read_until(client, "info"))[-1]
-        return errors, still, fresh
+        return errors, still
 
-    errors, still, fresh = run(misbehave())
-    assert [e.type for e in errors] == ["error"] * 8
-    codes = [e.data.get("code") for e in errors]
-    assert codes[:4] == ["unknown-event", "audio-not-started", "bad-event", "too-big"], errors
-    assert codes[6] == "unsupported-language" and "--language auto" in errors[6].data["text"]
-    assert "5 Hz" in errors[2].data["text"] and "fly-to-the-moon" in errors[0].data["text"]
-    assert still.type == fresh.type == "info"
+    errors, still = run(misbehave())
+    assert [e.data.get("code") for e in errors] == ["unknown-event", "too-big", "bad-event"]
+    assert "fly-to-the-moon" in errors[0].data["text"] and "3145728" in errors[1].data["text"]
+    assert still.type == "info"
+
+
+def test_a_bad_request_gets_an_error_and_its_connection_closed(wyoming):
+    """In a request (asr, tts, handle) the error is followed by closing the connection: Home
+    Assistant's clients pass over `error` and wait for `transcript` or `audio-stop`, so only a
+    closed connection ends their wait. The server goes on serving."""
+    bad = [
+        AudioChunk(16000, 2, 1, b"\0\0" * 160).event(),  # audio before audio-start
+        AudioStart(5, 2, 1).event(),  # an absurd rate
+        Transcribe(language="xx").event(),  # no such language
+        Event("synthesize", {"text": 42}),
+        Event("synthesize", {"text": "Hi.", "voice": {"name": "nobody"}}),
+        Event("transcript", {"text": ""}),
+    ]
+
+    async def one(event: Event) -> tuple[Event, Event | None]:
+        async with connected(wyoming.port) as client:
+            await client.write_event(event)
+            error = (await read_until(client, "error"))[-1]
+            return error, await client.read_event()  # None: the server hung up
+
+    async def misbehave():
+        answers = [await one(event) for event in bad]
+        async with connected(wyoming.port) as client:  # a new connection is served
+            await client.write_event(Describe().event())
+            return answers, (await read_until(client, "info"))[-1]
+
+    answers, fresh = run(misbehave())
+    assert all(error.type == "error" and after is None for error, after in answers), answers
+    codes = [error.data.get("code") for error, _ in answers]
+    assert codes == ["audio-not-started", "bad-event", "unsupported-language", "bad-event",
+                     "unknown-voice", "bad-event"], answers  # fmt: skip
+    texts = [error.data["text"] for error, _ in answers]
+    assert "5 Hz" in texts[1] and "--language auto" in texts[2] and "en_US-joe-medium" in texts[4]
+    assert fresh.type == "info"
 
 
 # --- several clients --------------------------------------------------------------------------
@@ -326,10 +351,10 @@ def test_a_unix_socket_with_speech_only(tmp_path):
         async with AsyncUnixClient(str(socket_path), read_timeout=READ_TIMEOUT_S) as client:
             await client.write_event(Describe().event())
             info = Info.from_event((await read_until(client, "info"))[-1])
-            await client.write_event(Transcript("Hello?").event())
-            refused = (await read_until(client, "error"))[-1]
             await client.write_event(Synthesize("Hello there.").event())
-            return info, refused, audio_of(await read_until(client, "audio-stop"))
+            audio = audio_of(await read_until(client, "audio-stop"))
+            await client.write_event(Transcript("Hello?").event())
+            return info, (await read_until(client, "error"))[-1], audio
 
     with started(tmp_path, "wyoming", "--no-stt", "--no-llm", "--uri", f"unix://{socket_path}"):
         info, refused, audio = run(use())

@@ -1,7 +1,12 @@
 """One client's connection: its events read within limits and dispatched to its own
-transcription and speech state and to the shared conversations. A bad event is answered with
-an `error` event and the connection goes on; an engine's failure likewise; nothing a client
-sends stops the server."""
+transcription and speech state and to the shared conversations.
+
+Nothing a client sends stops the server. A bad event gets an `error` event. When it was part
+of a request (asr, tts, handle), the connection is closed after the error, as the reference
+Wyoming servers do: Home Assistant's speech clients read until `transcript` or `audio-stop`
+and pass over `error`, so only a closed connection ends their wait. Other bad events (an
+unknown type, a malformed or oversized event) leave the connection open.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,12 @@ from .protocol import ConnectionBroken, ProtocolError, error_event, read_event
 from .tts import Synthesizer, VoiceSettings
 
 log = logging.getLogger("assistant.wyoming")
+# the events of a request a client then waits on; an error in one also closes the connection
+REQUESTS = frozenset({
+    "transcribe", "audio-start", "audio-chunk", "audio-stop",
+    "synthesize", "synthesize-start", "synthesize-chunk", "synthesize-stop",
+    "transcript",
+})  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class ClientHandler:
     async def run(self) -> None:
         try:
             while True:
+                event = None
                 try:
                     event = await read_event(self._reader)
                     if event is None:
@@ -77,6 +89,8 @@ class ClientHandler:
                     await self._dispatch(event)
                 except ProtocolError as error:
                     await self.send(error_event(str(error), error.code))
+                    if event is not None and event.type in REQUESTS:
+                        return  # the request failed: its client stops waiting
         except ConnectionBroken as error:
             with contextlib.suppress(ConnectionError):
                 await self.send(error_event(str(error), "too-big"))
