@@ -71,10 +71,6 @@ class Transcriber:
         self._language = language
         self._utterance: _Utterance | None = None
 
-    @property
-    def listening(self) -> bool:
-        return self._utterance is not None
-
     def transcribe(self, event: Event) -> None:
         """`transcribe`: the language (and model name) of the audio that follows."""
         language = checked(event.data, "language", str, "transcribe", required=False)
@@ -121,8 +117,9 @@ class Transcriber:
             "stt", partial(self._stt.transcribe, audio, language=self._language)
         )
         self._language = self._default_language
-        chunks = [TranscriptChunk(f"{' ' if i else ''}{s.text}").event()
-                  for i, s in enumerate(heard.segments)]  # fmt: skip
+        parts = [s.text for s in heard.segments] or ([heard.text] if heard.text else [])
+        chunks = [TranscriptChunk(f"{' ' if i else ''}{part}").event()
+                  for i, part in enumerate(parts)]  # fmt: skip
         return [
             TranscriptStart(language=heard.language).event(),
             *chunks,

@@ -16,7 +16,7 @@ from wyoming.tts import SynthesizeStopped
 from ..conversation.language import typed_language, voice_for
 from ..conversation.reply import Workers
 from ..providers import TextToSpeech
-from ..text import SpeakableStream
+from ..text import SpeakableStream, speakable_chunks
 from ..types import AudioChunk
 from .protocol import ProtocolError
 from .protocol import field as checked
@@ -58,8 +58,7 @@ class Synthesizer:
         if len(text) > MAX_TEXT_CHARS:
             raise ProtocolError(f"synthesize text is over {MAX_TEXT_CHARS} characters", "too-big")
         voice = self._voice(event.data.get("voice"), text)
-        stream = SpeakableStream()
-        if not await self._speak([*stream.feed(text), *stream.flush()], voice, send):
+        if not await self._speak(list(speakable_chunks(text)), voice, send):
             raise ProtocolError("synthesize text has nothing speakable in it (only symbols)")
 
     def start(self, event: Event) -> None:
