@@ -85,7 +85,7 @@ def shared_parts(config: Config, engines: Engines, history: History) -> Shared:
     )
     return Shared(
         engines, workers, conversations, build_info(config, engines, catalog),
-        None if language in ("", "auto") else language_code(language) or language,
+        None if language in ("", "auto") else language_code(language),
         frozenset(model_languages(catalog, config.stt.model, "stt")), voices,
     )  # fmt: skip
 
