@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import tomllib
@@ -159,6 +160,16 @@ def _checked(config: Config) -> Config:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
     voice_map(config.tts.voices_by_language)
     return config
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening address (server.host, a Wyoming URI's host) is this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
 
 
 def language_code(language: str | None) -> str:

@@ -18,6 +18,7 @@ LAYERS = {
     "assistant.history": 4,
     "assistant.server": 5,
     "assistant.bench": 5,
+    "assistant.wyoming": 5,  # the Home Assistant protocol server, beside the HTTP one
     "assistant.cli": 6,
     "assistant.__main__": 7,  # `python -m assistant`: the command line
 }

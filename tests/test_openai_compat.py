@@ -18,7 +18,7 @@ from assistant.audio.codec import concat, decode_file, silence
 from assistant.config import load_config
 from assistant.conversation.turn import voice_turn
 from assistant.errors import UsageError
-from assistant.providers import ChatModel, SpeechToText, TextToSpeech
+from assistant.providers import ChatModel, SpeechToText, TextToSpeech, usage_of
 from assistant.providers.openai_client import Endpoint, EndpointClient, EndpointError
 from assistant.providers.openai_compat import OpenAICompatChat
 from assistant.providers.registry import create_chat, create_stt, create_tts
@@ -91,6 +91,18 @@ def test_remote_chat_streams(remote):
         )
     )
     assert "." not in stopped
+
+
+def test_a_remote_servers_usage_is_passed_through(remote, chat):
+    """The remote server's own token counts (here `assistant serve`'s, llama.cpp's) reach the
+    caller as the stream's usage once it has been read."""
+    _, remote_chat, _ = remote
+    stream = remote_chat.stream_chat(HELLO, max_tokens=16, temperature=0)
+    assert usage_of(stream) is None  # not before the end
+    "".join(stream)
+    here = chat.stream_chat(HELLO, max_tokens=16, temperature=0)
+    "".join(here)
+    assert usage_of(stream) == usage_of(here) and usage_of(stream).total_tokens > 0
 
 
 def test_closing_a_remote_stream_stops_the_generation(server, remote):

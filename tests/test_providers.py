@@ -12,8 +12,8 @@ from conftest import word_error_rate, words
 
 from assistant.audio.codec import concat, decode_file, resample, silence
 from assistant.errors import UnknownNameError, UsageError
-from assistant.providers import ChatModel, SpeechToText, TextToSpeech, speak_text
-from assistant.providers.llama_cpp import LlamaCppChat
+from assistant.providers import ChatModel, SpeechToText, TextToSpeech, speak_text, usage_of
+from assistant.providers.llama_cpp import LlamaCppChat, StopSequences
 from assistant.providers.piper import PiperTTS, VoiceFiles
 from assistant.types import AudioChunk, ChatMessage
 
@@ -257,3 +257,32 @@ def test_a_gpu_whisper_cannot_use_is_found_at_load(monkeypatch, tmp_path, device
         stt = FasterWhisperSTT.load(tmp_path / "whisper-tiny.en", device=device)
         assert stt.engine.device == "cpu"
         assert _CudaWithoutCublas.loaded == ["cuda", "cpu"]
+
+
+def test_chat_usage_is_llama_cpps_own_count(chat):
+    """The stream's usage, once read, is what llama.cpp's own non-streamed completion reports
+    for the same prompt: at the end of the reply, at max_tokens and at a stop sequence."""
+    said = [ChatMessage("user", "Say hi.")]
+    for max_tokens, stop in ((100, None), (5, None), (100, ["corner"])):
+        stream = chat.stream_chat(said, max_tokens=max_tokens, temperature=0, stop=stop)
+        text = "".join(stream)
+        own = chat.llama.create_completion(
+            chat.prompt_tokens(said), max_tokens=max_tokens, temperature=0, stop=stop
+        )
+        assert text == own["choices"][0]["text"]
+        usage = usage_of(stream)
+        assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (
+            own["usage"]["prompt_tokens"], own["usage"]["completion_tokens"],
+            own["usage"]["total_tokens"],
+        )  # fmt: skip
+        assert usage.finish_reason == own["choices"][0]["finish_reason"]
+
+
+def test_a_stop_sequence_split_across_deltas_is_still_found():
+    watch = StopSequences(["</end>", "STOP"])
+    out = [watch.feed(part) for part in ("Hello </e", "nd> and more")]
+    assert out == ["Hello ", ""] and watch.met and watch.flush() == ""
+    watch = StopSequences(["STOP"])
+    out = [watch.feed(part) for part in ("a ST", "ep S", "T")]
+    assert "".join(out) + watch.flush() == "a STep ST" and not watch.met
+    assert StopSequences([]).feed("anything") == "anything"

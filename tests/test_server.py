@@ -16,7 +16,7 @@ from conftest import word_error_rate, words
 from serving import ASSISTANT, clean_env, free_port, running_server
 
 from assistant.audio.codec import decode_bytes, wav_bytes
-from assistant.types import AudioChunk
+from assistant.types import AudioChunk, ChatMessage
 
 KEY = "sk-local-test-7f3a9c"
 LIGHTS = "Please turn off the kitchen lights."
@@ -213,6 +213,54 @@ def test_chat_max_tokens_and_stop(client):
         model="gpt-4o", messages=story, max_tokens=60, temperature=0, stop=["."]
     )
     assert "." not in stopped.choices[0].message.content
+
+
+def test_usage_and_finish_reason_are_llama_cpps_own_counts(client, chat):
+    """What Home Assistant's OpenAI integrations read: exact `usage` and `finish_reason`, the
+    counts llama.cpp itself gives for the same prompt (greedy, so the reply is the same)."""
+    said = [ChatMessage("user", "Say hi.")]
+    messages = [{"role": m.role, "content": m.content} for m in said]
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, max_tokens=100, temperature=0
+    )
+    own = chat.llama.create_completion(chat.prompt_tokens(said), max_tokens=100, temperature=0)
+    assert reply.choices[0].message.content == own["choices"][0]["text"].strip()
+    assert reply.usage.prompt_tokens == own["usage"]["prompt_tokens"]
+    assert reply.usage.completion_tokens == own["usage"]["completion_tokens"]
+    assert reply.usage.total_tokens == own["usage"]["total_tokens"]
+    assert reply.choices[0].finish_reason == own["choices"][0]["finish_reason"] == "stop"
+    cut = client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, max_tokens=4, temperature=0
+    )
+    assert cut.choices[0].finish_reason == "length" and cut.usage.completion_tokens == 4
+    stopped = client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, max_tokens=100, temperature=0, stop=["corner"]
+    )
+    assert stopped.choices[0].finish_reason == "stop"
+    assert "corner" in reply.choices[0].message.content
+    assert "corner" not in stopped.choices[0].message.content
+    assert 0 < stopped.usage.completion_tokens < reply.usage.completion_tokens
+
+
+def test_streamed_usage_when_asked_for_as_openai_sends_it(client):
+    hello = [{"role": "user", "content": "Say hello."}]
+    chunks = list(client.chat.completions.create(
+        model="gpt-4o-mini", messages=hello, max_tokens=16, temperature=0, stream=True,
+        stream_options={"include_usage": True},
+    ))  # fmt: skip
+    last = chunks[-1]
+    assert last.choices == [] and all(c.usage is None for c in chunks[:-1])
+    whole = client.chat.completions.create(
+        model="gpt-4o-mini", messages=hello, max_tokens=16, temperature=0
+    )
+    assert last.usage.prompt_tokens == whole.usage.prompt_tokens
+    assert last.usage.completion_tokens == whole.usage.completion_tokens
+    assert last.usage.total_tokens == whole.usage.total_tokens
+    assert chunks[-2].choices[0].finish_reason == whole.choices[0].finish_reason
+    plain = list(client.chat.completions.create(
+        model="gpt-4o-mini", messages=hello, max_tokens=16, stream=True
+    ))  # fmt: skip
+    assert all(c.usage is None and c.choices for c in plain)
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -45,6 +45,13 @@ def default_output() -> Path:
     help="With --quality: the tiers to measure (default tiny,default,large).",
 )
 @click.option(
+    "--wyoming",
+    is_flag=True,
+    help="Measure the Wyoming round trips instead (`assistant wyoming` as Home Assistant uses "
+    "it): audio-stop -> transcript, synthesize -> first audio and -> audio-stop, streamed "
+    "synthesis. Writes OUTPUT/wyoming.json and OUTPUT/wyoming.md.",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -58,6 +65,7 @@ def bench(
     output: Path | None,
     quality: bool,
     tiers: str | None,
+    wyoming: bool,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -93,6 +101,9 @@ def bench(
     if quality:
         _quality(config, tiers, quick, output, cli_args)
         return
+    if wyoming:
+        _wyoming(quick, iterations or (1 if quick else 3), output, cli_args)
+        return
     results = run_benchmark(
         config,
         quick=quick,
@@ -118,6 +129,20 @@ def _quality(config, tiers: str | None, quick: bool, output: Path, cli_args: lis
         say=lambda line: click.echo(line, err=True),
     )
     _show(*write_quality_report(results, output))
+
+
+def _wyoming(quick: bool, iterations: int, output: Path, cli_args: list[str]) -> None:
+    from ..bench.corpus import QUICK_TEXTS, TEXTS, make_corpus
+    from ..bench.wyoming_trip import run_wyoming_trips, write
+
+    utterances = make_corpus(output / "corpus", QUICK_TEXTS if quick else TEXTS)
+    results = run_wyoming_trips(
+        utterances,
+        iterations=iterations,
+        cli_args=cli_args,
+        say=lambda line: click.echo(line, err=True),
+    )
+    _show(*write(results, output))
 
 
 def _show(json_path: Path, md_path: Path) -> None:

@@ -19,6 +19,7 @@ from .serve import serve
 from .speech import reply, say, transcribe
 from .talk import talk
 from .voices import voices
+from .wyoming import wyoming
 
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
@@ -95,6 +96,7 @@ def config_show(ctx: click.Context) -> None:
 
 for command in (transcribe, say, reply, chat, talk, devices, voices, models, history, serve, bench):
     cli.add_command(command)
+cli.add_command(wyoming)
 
 
 def main() -> None:

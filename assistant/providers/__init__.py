@@ -7,7 +7,8 @@ every caller of the interfaces shares.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..text import speakable_chunks
@@ -60,6 +61,46 @@ class TextToSpeech(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Usage:
+    """One chat reply's exact token counts, as OpenAI's `usage` reports them."""
+
+    prompt_tokens: int  # the rendered prompt (chat template included)
+    completion_tokens: int  # tokens the model wrote (a stop sequence's included)
+    finish_reason: str  # "stop": the model ended (or met a stop sequence); "length": max_tokens
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatStream:
+    """A chat reply's text deltas (closing it stops decoding) and, once they have all been read,
+    the reply's `usage` (None before that, or when the engine cannot count)."""
+
+    def __init__(self, deltas: Callable[[Callable[[Usage], None]], Iterator[str]]) -> None:
+        """`deltas(report)` makes the delta iterator, which calls `report` as it ends."""
+        self.usage: Usage | None = None
+        self._deltas = deltas(self._report)
+
+    def _report(self, usage: Usage) -> None:
+        self.usage = usage
+
+    def __iter__(self) -> ChatStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._deltas)
+
+    def close(self) -> None:
+        close_stream(self._deltas)
+
+
+def usage_of(stream: Iterator[str]) -> Usage | None:
+    """A finished chat stream's usage; None from an engine that does not count."""
+    return getattr(stream, "usage", None)
+
+
 def close_stream(stream: Iterator) -> None:
     """Close a provider's stream if it can be closed; for a chat stream that stops decoding."""
     close = getattr(stream, "close", None)
@@ -87,8 +128,11 @@ def speak_text(
 __all__ = [
     "WARM_UP_TEXT",
     "ChatModel",
+    "ChatStream",
     "SpeechToText",
     "TextToSpeech",
+    "Usage",
     "close_stream",
     "speak_text",
+    "usage_of",
 ]

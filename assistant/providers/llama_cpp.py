@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, threads_for
 from ..errors import AssistantError, UsageError
 from ..types import ChatMessage
+from . import ChatStream, Usage
 from .context import fit_messages
 from .store import ModelStore
 
@@ -120,13 +121,14 @@ class LlamaCppChat:
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         if not messages:
             raise UsageError("a chat needs at least one message")
         limit = min(max_tokens or self._max_tokens, self.context_size // 2)
         if limit < 1:
             raise UsageError(f"max_tokens must be at least 1, not {max_tokens}")
-        return self._stream(messages, limit, temperature, list(stop or ()))
+        stops = [s for s in stop or () if s]
+        return ChatStream(lambda report: self._stream(messages, limit, temperature, stops, report))
 
     def _stream(
         self,
@@ -134,6 +136,7 @@ class LlamaCppChat:
         limit: int,
         temperature: float | None,
         stop: list[str],
+        report: Callable[[Usage], None],
     ) -> Iterator[str]:
         with self._lock:
             budget = self.context_size - limit
@@ -143,15 +146,60 @@ class LlamaCppChat:
                 tokens,
                 max_tokens=limit,
                 temperature=self._temperature if temperature is None else temperature,
-                stop=stop or None,
                 stream=True,
             )
+            watch = StopSequences(stop)  # here, not in llama.cpp: so a stop is told from the end
+            finish = "stop"
             try:
                 for part in stream:
-                    if text := part["choices"][0]["text"]:
+                    choice = part["choices"][0]
+                    finish = choice["finish_reason"] or finish
+                    if text := watch.feed(choice["text"]):
                         yield text
+                    if watch.met:
+                        break
+                if text := watch.flush():
+                    yield text
+                report(self._usage(len(tokens), finish, watch.met))
             finally:
                 stream.close()  # stops decoding when the consumer closes us early
+
+    def _usage(self, prompt_tokens: int, finish: str, stopped: bool) -> Usage:
+        """Counted from llama.cpp's context: each token sampled is evaluated into it when the
+        next one is asked for, so the last one sampled is not there yet, unless the reply ended
+        with the end-of-generation token (not part of the reply, as llama.cpp counts it)."""
+        ended_by_model = finish == "stop" and not stopped
+        written = self.tokens_in_context - prompt_tokens + (0 if ended_by_model else 1)
+        return Usage(prompt_tokens, written, finish)
+
+
+class StopSequences:
+    """Ends a streamed reply at the first stop sequence, holding back text that may begin one."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self._stops = list(stops)
+        self._held = ""
+        self.met = False
+
+    def feed(self, text: str) -> str:
+        """The text that can be let out now."""
+        if not self._stops:
+            return text
+        held = self._held + text
+        found = [i for i in (held.find(stop) for stop in self._stops) if i >= 0]
+        if found:
+            self.met, self._held = True, ""
+            return held[: min(found)]
+        keep = max(
+            (n for stop in self._stops for n in range(1, len(stop)) if held.endswith(stop[:n])),
+            default=0,
+        )
+        self._held = held[len(held) - keep :] if keep else ""
+        return held[: len(held) - keep]
+
+    def flush(self) -> str:
+        held, self._held = self._held, ""
+        return "" if self.met else held
 
 
 def _token_text(llm: Any, token: int) -> str:

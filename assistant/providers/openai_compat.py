@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -19,6 +19,7 @@ from ..audio.codec import decode_bytes, riff_chunks, wav_bytes
 from ..config import Config
 from ..errors import UsageError
 from ..types import AudioChunk, ChatMessage, Segment, Transcription, Voice
+from . import ChatStream, Usage
 from .openai_api import LANGUAGE_CODES, OPENAI_PCM_RATE, OPENAI_VOICES, check_speed
 from .openai_client import EndpointClient, EndpointError, endpoint_of
 from .store import ModelStore
@@ -117,7 +118,7 @@ class OpenAICompatChat:
         max_tokens: int | None = None,
         temperature: float | None = None,
         stop: Sequence[str] | None = None,
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         if not messages:
             raise UsageError("a chat needs at least one message")
         limit = max_tokens or self._max_tokens
@@ -127,31 +128,38 @@ class OpenAICompatChat:
             "model": self._model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "stream": True,
+            "stream_options": {"include_usage": True},  # the server's own token counts
             "max_tokens": limit,
             "temperature": self._temperature if temperature is None else temperature,
         }
         if stop:
             body["stop"] = list(stop)
-        return self._stream(body)
+        return ChatStream(lambda report: self._stream(body, report))
 
-    def _stream(self, body: dict[str, Any]) -> Iterator[str]:
+    def _stream(self, body: dict[str, Any], report: Callable[[Usage], None]) -> Iterator[str]:
         response = self._client.open("/chat/completions", json=body)
+        usage, finish = None, "stop"
         try:  # closing this generator closes the response: the server stops generating
             for line in response.iter_lines():
                 if not line.startswith("data:"):
                     continue
                 data = line[5:].strip()
                 if data == "[DONE]":
-                    return
+                    break
                 event = json.loads(data)
+                usage = event.get("usage") or usage  # the last event, when the server counts
                 if event.get("error"):
                     raise EndpointError(
                         f"the chat endpoint {self._client.url} failed mid-reply: "
                         f"{_event_error(event['error'])}"
                     )
                 for choice in event.get("choices") or ():
+                    finish = choice.get("finish_reason") or finish
                     if content := (choice.get("delta") or {}).get("content"):
                         yield content
+            if isinstance(usage, dict):  # passed through as the server counted
+                report(Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0),
+                             finish))  # fmt: skip
         except httpx.HTTPError as error:
             raise self._client.transport_error(error) from None
         except ValueError:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from ..audio.codec import decode_bytes
 from ..config import Config, voice_map
 from ..conversation.language import typed_language, voice_for
-from ..providers import speak_text
+from ..providers import speak_text, usage_of
 from ..providers.instructions import SpeechStyle, read_instructions
 from ..providers.loading import Engines
 from ..types import AudioChunk
@@ -203,25 +203,32 @@ async def chat_completions(request: Request) -> Response:
     chat, worker = service.stage("chat")
     params = wire.chat_request(await read_json(request, service.config.server.timeout_s))
     model = service.catalog.chat.resolve(params.model)
-    job = worker.submit(
-        lambda: chat.stream_chat(
+    streams: list[Iterator[str]] = []  # the model's stream, for its usage once it has ended
+
+    def produce() -> Iterator[str]:
+        stream = chat.stream_chat(
             params.messages,
             max_tokens=params.max_tokens,
             temperature=params.temperature,
             stop=params.stop or None,
         )
-    )
+        streams.append(stream)
+        return stream
+
+    job = worker.submit(produce)
     reply = _Reply(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), model)
-    # Deltas are about one token each, so as many as the limit means it was reached.
+    # An engine that cannot count: deltas are about one token each, so as many as the limit
+    # means it was reached.
     limit = params.max_tokens or service.config.llm.max_tokens
     if not params.stream:
         deltas = await _watching(request, job, job.collect())
-        finish = "length" if len(deltas) >= limit else "stop"
-        body = wire.completion_body(reply.id, reply.created, model, "".join(deltas), finish)
+        usage = usage_of(streams[0]) if streams else None
+        finish = usage.finish_reason if usage else "length" if len(deltas) >= limit else "stop"
+        body = wire.completion_body(reply.id, reply.created, model, "".join(deltas), finish, usage)
         return JSONResponse(body)
     first = await _watching(request, job, job.first())  # errors so far still get their status
     return StreamingResponse(
-        _events(job, first, reply, limit),
+        _events(job, first, reply, limit, streams, include_usage=params.include_usage),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -235,10 +242,21 @@ class _Reply:
 
 
 async def _events(
-    job: Job[str], first: str | None, reply: _Reply, limit: int
+    job: Job[str],
+    first: str | None,
+    reply: _Reply,
+    limit: int,
+    streams: list[Iterator[str]],
+    *,
+    include_usage: bool,
 ) -> AsyncIterator[str]:
+    """The completion's chunks; with stream_options.include_usage every chunk carries
+    `usage: null`, and a last one, with no choices, the usage."""
+
     def event(delta: dict[str, str], finish: str | None = None) -> str:
-        return wire.chunk_event(reply.id, reply.created, reply.model, delta, finish)
+        return wire.chunk_event(
+            reply.id, reply.created, reply.model, delta, finish, with_usage=include_usage
+        )
 
     count = 0
     try:
@@ -249,7 +267,10 @@ async def _events(
         async for delta in job:
             count += 1
             yield event({"content": delta})
-        yield event({}, "length" if count >= limit else "stop")
+        usage = usage_of(streams[0]) if streams else None
+        yield event({}, usage.finish_reason if usage else "length" if count >= limit else "stop")
+        if include_usage:
+            yield wire.usage_event(reply.id, reply.created, reply.model, usage)
         yield wire.DONE_EVENT
     except Exception as error:  # after the headers: an error event, as OpenAI sends it
         yield wire.error_event(to_api_error(error))

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..config import ServerConfig
+from ..config import ServerConfig, is_loopback
 from ..errors import UsageError
 from .errors import ApiError
 
 PROTECTED_PREFIXES = ("/v1/",)  # the API and the voice session; `/health` and the page stay open
-
-
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def check_bind(server: ServerConfig) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..providers import Usage
 from ..providers.openai_api import LANGUAGE_NAMES, MAX_SPEECH_INPUT, MAX_SPEED, MIN_SPEED
 from ..types import ChatMessage, Transcription
 from .errors import ApiError, bad_request
@@ -44,6 +45,7 @@ class ChatRequest:
     max_tokens: int | None
     temperature: float | None
     stop: tuple[str, ...]
+    include_usage: bool = False  # stream_options.include_usage: a last chunk with the usage
 
 
 # --- requests
@@ -109,7 +111,16 @@ def chat_request(body: Any) -> ChatRequest:
         max_tokens=max_tokens,
         temperature=None if temperature is None else _float(temperature, "temperature", 0.0, 2.0),
         stop=_stop(body.get("stop")),
+        include_usage=_include_usage(body.get("stream_options")),
     )
+
+
+def _include_usage(options: Any) -> bool:
+    if options is None:
+        return False
+    if not isinstance(options, dict):
+        raise bad_request("'stream_options' must be an object", "stream_options")
+    return bool(_optional(options, "include_usage", bool))
 
 
 def _message(raw: Any, index: int) -> ChatMessage:
@@ -254,8 +265,9 @@ def completion_body(
     model: str,
     text: str,
     finish_reason: str,
+    usage: Usage | None = None,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "id": id,
         "object": "chat.completion",
         "created": created,
@@ -269,6 +281,17 @@ def completion_body(
             }
         ],
     }
+    if usage is not None:
+        body["usage"] = usage_body(usage)
+    return body
+
+
+def usage_body(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+    }
 
 
 def chunk_event(
@@ -277,14 +300,28 @@ def chunk_event(
     model: str,
     delta: dict[str, str],
     finish_reason: str | None = None,
+    *,
+    with_usage: bool = False,
 ) -> str:
-    """One server-sent event of a streamed completion."""
+    """One server-sent event of a streamed completion (`usage: null` in it `with_usage`)."""
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+    return _chunk(id, created, model, [choice], {"usage": None} if with_usage else {})
+
+
+def usage_event(id: str, created: int, model: str, usage: Usage | None) -> str:
+    """The last event of a stream asked with stream_options.include_usage: no choices, the
+    usage (null from an engine that cannot count)."""
+    return _chunk(id, created, model, [], {"usage": usage_body(usage) if usage else None})
+
+
+def _chunk(id: str, created: int, model: str, choices: list, extra: dict[str, Any]) -> str:
     chunk = {
         "id": id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": choices,
+        **extra,
     }
     return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
 
