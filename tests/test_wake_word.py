@@ -154,3 +154,25 @@ def test_talk_answers_only_after_the_wake_word_and_within_the_follow_up(
     talk.wait_for(r"^  timings: ", after=again)
     talk.send("q")
     assert talk.finish() == 0, talk.output()
+
+
+def test_the_benchmark_makes_its_negative_audio_and_reports(tmp_path):
+    from assistant.bench.wake import _negative_stream, wake_markdown, write_wake_report
+
+    clips = [silence(1.0, 16000), AudioChunk(bytes(2 * 8000), 16000)]
+    made = list(_negative_stream(clips, 60.0))
+    seconds = sum(chunk.seconds for chunk in made)
+    assert 60.0 <= seconds < 80.0 and all(chunk.sample_rate == 16000 for chunk in made)
+    assert max(max(abs(chunk.to_float32())) for chunk in made) > 0  # noise, not silence
+    results = {
+        "meta": {"cpu": "test CPU", "load_average": "0", "quick": True, "time": "now"},
+        "wake_words": [{
+            "name": WAKE, "phrase": "Hey Jarvis", "false_wakes": 1, "negative_hours": 0.5,
+            "false_wakes_per_hour": 2.0, "cpu_s_per_audio_hour": 9.5,
+            "detected": {"Piper": {"heard": 3, "of": 4}, "espeak-ng": {"heard": 0, "of": 2}},
+        }],
+    }  # fmt: skip
+    table = wake_markdown(results)
+    assert "| Hey Jarvis | 3/4 (75%) | 0/2 (0%) | 2 | 9.5 |" in table
+    json_path, md_path = write_wake_report(results, tmp_path)
+    assert json_path.name == "benchmark-wake.json" and md_path.read_text() == table
