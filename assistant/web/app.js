@@ -64,12 +64,7 @@ function addRating(line, turnId) {
     button.className = rating;
     button.setAttribute("aria-label", label);
     button.setAttribute("aria-pressed", "false");
-    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-    svg.setAttribute("viewBox", "0 0 24 24");
-    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
-    path.setAttribute("d", THUMB);
-    svg.append(path);
-    button.append(svg);
+    button.innerHTML = `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${THUMB}"/></svg>`;
     button.addEventListener("click", () => sendRating(group, button, turnId, rating));
     group.append(button);
   }
