@@ -176,3 +176,51 @@ def test_the_benchmark_makes_its_negative_audio_and_reports(tmp_path):
     assert "| Hey Jarvis | 3/4 (75%) | 0/2 (0%) | 2 | 9.5 |" in table
     json_path, md_path = write_wake_report(results, tmp_path)
     assert json_path.name == "benchmark-wake.json" and md_path.read_text() == table
+
+
+def test_the_engine_waits_wakes_with_a_chime_and_sleeps_after_the_window(wake_store, piper_says):
+    import asyncio
+
+    from test_conversation import ScriptedChat, ScriptedSTT, WordTTS
+
+    from assistant.audio.vad import SileroVAD
+    from assistant.conversation.engine import Conversation
+    from assistant.conversation.events import State, TurnEnded, UserSaid
+    from assistant.conversation.options import ConversationOptions
+    from assistant.conversation.sinks import CollectingSink
+
+    sink, events = CollectingSink(), []
+    options = ConversationOptions(system_prompt="Be brief.", follow_up_s=1.0)
+    conversation = Conversation(
+        ScriptedSTT("What is the capital of France?"), ScriptedChat("Paris."), WordTTS(),
+        SileroVAD.load(), sink, options, on_event=events.append,
+        wake_word=load_wake_word(wake_store, WAKE),
+    )  # fmt: skip
+
+    async def feed(audio: AudioChunk) -> None:
+        step = 2 * audio.sample_rate // 50  # 20 ms, faster than real time
+        for start in range(0, len(audio.pcm), step):
+            conversation.feed(AudioChunk(audio.pcm[start : start + step], audio.sample_rate))
+            await asyncio.sleep(0)
+
+    async def scenario() -> None:
+        assert conversation.state == State.WAITING and conversation.wake_phrase == "Hey Jarvis"
+        conversation.mute()
+        assert conversation.state == State.MUTED
+        conversation.unmute()
+        conversation.submit_text("Hello?")  # typed turns need no wake word
+        await conversation.wait_idle()
+        assert conversation.state == State.LISTENING  # the follow-up window
+        await feed(silence(1.5, 16000))
+        assert conversation.state == State.WAITING and sink.chunks[0] != earcon()
+        sink.chunks.clear()
+        woken = piper_says("Hey Jarvis, what is the capital of France?")
+        await feed(concat([woken, silence(1.0, woken.sample_rate)]))
+        await conversation.wait_idle()
+        assert sink.chunks[0] == earcon()  # the chime, then the reply
+        said = [e.text for e in events if isinstance(e, UserSaid)]
+        assert said == ["Hello?", "What is the capital of France?"]
+        assert len([e for e in events if isinstance(e, TurnEnded)]) == 2
+        await conversation.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))

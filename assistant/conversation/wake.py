@@ -61,7 +61,8 @@ class WakeGate:
         return AudioChunk(pcm[offset:], rate)
 
     def replied(self) -> None:
-        """A reply ended: the follow-up window opens now."""
+        """A reply ended (to a typed turn too): the follow-up window opens now."""
+        self.awake = True
         self._left = self.follow_up_s
 
     def unused(self, audio: AudioChunk) -> bool:
