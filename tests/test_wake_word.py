@@ -159,7 +159,7 @@ def test_talk_answers_only_after_the_wake_word_and_within_the_follow_up(
 def test_the_benchmark_makes_its_negative_audio_and_reports(tmp_path):
     from assistant.bench.wake import _negative_stream, wake_markdown, write_wake_report
 
-    clips = [silence(1.0, 16000), AudioChunk(bytes(2 * 8000), 16000)]
+    clips = [silence(1.0, 16000), AudioChunk(bytes(2 * 32387), 16000)]  # any length
     made = list(_negative_stream(clips, 60.0))
     seconds = sum(chunk.seconds for chunk in made)
     assert 60.0 <= seconds < 80.0 and all(chunk.sample_rate == 16000 for chunk in made)

@@ -164,18 +164,18 @@ def _negative_stream(clips: list[AudioChunk], seconds: float) -> Iterator[AudioC
     while made < seconds:
         noise_level = 10 ** rng.uniform(-3.5, -1.5)  # of full scale: a quiet room to a loud one
         if rng.random() < 0.15:
-            samples = _noise(rng, rng.uniform(3, 15), noise_level)
+            samples = _noise(rng, int(rng.uniform(3, 15) * RATE), noise_level)
         else:
             clip = clips[rng.integers(len(clips))].to_float32() * rng.uniform(0.2, 1.0)
-            gap = _noise(rng, rng.uniform(0.2, 2.0), noise_level)
-            samples = np.concatenate([clip + _noise(rng, len(clip) / RATE, noise_level), gap])
+            gap = _noise(rng, int(rng.uniform(0.2, 2.0) * RATE), noise_level)
+            samples = np.concatenate([clip + _noise(rng, len(clip), noise_level), gap])
         made += len(samples) / RATE
         yield AudioChunk((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes(), RATE)
 
 
-def _noise(rng: np.random.Generator, seconds: float, level: float) -> np.ndarray:
-    """White or brown (rumbling) noise with an RMS of `level`."""
-    noise = rng.standard_normal(int(seconds * RATE))
+def _noise(rng: np.random.Generator, samples: int, level: float) -> np.ndarray:
+    """`samples` of white or brown (rumbling) noise with an RMS of `level`."""
+    noise = rng.standard_normal(samples)
     if rng.random() < 0.5:
         noise = np.cumsum(noise)
         noise -= np.convolve(noise, np.ones(400) / 400, mode="same")  # no slow drift
