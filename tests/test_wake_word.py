@@ -224,3 +224,19 @@ def test_the_engine_waits_wakes_with_a_chime_and_sleeps_after_the_window(wake_st
         await conversation.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_a_damaged_wake_word_model_is_refused_not_run(tmp_path):
+    import shutil
+
+    store = ModelStore.open()
+    shutil.copytree(store.path("microwakeword"), tmp_path / "microwakeword")
+    model = tmp_path / "microwakeword" / "hey_jarvis.tflite"
+    model.write_bytes(bytes(model.stat().st_size))  # same size, nothing right in it
+    environment = {**clean_environment(), "ASSISTANT_MODELS_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [ASSISTANT, "talk", "--wake-word", WAKE], capture_output=True, text=True, env=environment
+    )
+    assert result.returncode == 2, result.stderr
+    assert "hey_jarvis.tflite fails its sha256 check" in result.stderr
+    assert "assistant models pull microwakeword" in result.stderr

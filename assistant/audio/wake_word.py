@@ -50,14 +50,25 @@ class MicroWakeWordDetector:
 
     sample_rate = WAKE_RATE
 
-    def __init__(self, model: WakeWordModel) -> None:
-        from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
-
+    def __init__(self, model: WakeWordModel, network, features) -> None:
         self.model = model
         self.phrase = model.phrase
-        self._network = MicroWakeWord.from_config(model.manifest)
-        self._features = MicroWakeWordFeatures()
+        self._network = network  # pymicro_wakeword.MicroWakeWord: the TFLite interpreter
+        self._features = features  # pymicro_wakeword.MicroWakeWordFeatures: the frontend
         self._pending = b""
+
+    @classmethod
+    def load(cls, model: WakeWordModel) -> MicroWakeWordDetector:
+        from pymicro_wakeword import MicroWakeWord, MicroWakeWordFeatures
+
+        try:
+            network = MicroWakeWord.from_config(model.manifest)
+        except (OSError, ValueError, RuntimeError) as error:
+            raise AssistantError(
+                f"wake-word model {model.name} could not be loaded ({error}); fetch it again: "
+                "assistant models pull microwakeword"
+            ) from None
+        return cls(model, network, MicroWakeWordFeatures())
 
     def detect(self, pcm: bytes) -> int | None:
         """Feed audio in order; the byte offset in `pcm` just after the wake word when it was

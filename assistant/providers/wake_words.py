@@ -54,8 +54,12 @@ def load_wake_word(store: ModelStore, name: str) -> MicroWakeWordDetector:
         raise UnknownNameError("wake word", name, known)
     if not word.downloaded:
         raise ModelMissingError(word.model, f"it holds the wake word {word.name}")
+    entry = store.catalog.get(word.model, "wake")
+    for model_file in entry.files:  # a damaged model crashes the TFLite runtime: check it first
+        if model_file.name.startswith(f"{word.name}.") and not store.verified(entry, model_file):
+            raise ModelMissingError(word.model, f"{model_file.name} fails its sha256 check")
     manifest = store.path(word.model) / f"{word.name}{MANIFEST}"
-    return MicroWakeWordDetector(WakeWordModel.read(manifest))
+    return MicroWakeWordDetector.load(WakeWordModel.read(manifest))
 
 
 def wake_word_factory(config: Config) -> Callable[[], MicroWakeWordDetector] | None:
