@@ -36,6 +36,17 @@ if (page.scrollHeight > innerHeight || page.scrollWidth > innerWidth) out.push('
 return out;
 """
 
+EARLIER_TURNS = """
+for (let i = 1; i <= 8; i++) {
+  for (const role of ['user', 'assistant']) {
+    const line = document.createElement('p');
+    line.className = `line ${role} earlier`;
+    line.textContent = `Earlier ${role} line ${i}, long enough to take a line or two.`;
+    document.getElementById('transcript').append(line);
+  }
+}
+"""
+
 
 @pytest.fixture(scope="module")
 def kiosk(tmp_path_factory):
@@ -139,9 +150,10 @@ def test_the_page_fits_a_kiosk_screen_and_rates_replies(kiosk, wake_question, sc
         assert waiting["label"] == "Say “Hey Jarvis”" and "Hey Jarvis" in waiting["wake"]
         assert out_of_view(driver, [*ALWAYS, "#wake"]) == []
         driver.save_screenshot(str(ARTIFACTS / f"kiosk-{screen}-waiting.png"))
+        driver.execute_script(EARLIER_TURNS)  # a long conversation so far: the transcript overflows
 
         answered = wait_page(driver, lambda s: s["user"] and s["rated"] == 2)
-        assert "france" in answered["user"][0].lower() and answered["assistant"][0]
+        assert "france" in answered["user"][-1].lower() and answered["assistant"][-1]
         last = [".line.user", ".line.assistant", ".line.assistant .rate .up",
                 ".line.assistant .rate .down"]  # fmt: skip
         assert out_of_view(driver, [*ALWAYS, *last]) == []
@@ -157,7 +169,7 @@ def test_the_page_fits_a_kiosk_screen_and_rates_replies(kiosk, wake_question, sc
                 "SELECT t.role, t.text, f.rating FROM feedback f JOIN turns t ON t.id = f.turn_id"
                 " ORDER BY f.created_at DESC LIMIT 1"
             ).fetchone()
-        assert rated[0] == "assistant" and rated[2] == 1 and rated[1] == answered["assistant"][0]
+        assert rated[0] == "assistant" and rated[2] == 1 and rated[1] == answered["assistant"][-1]
         # the follow-up window passes with nothing said: waiting for the wake word again
         wait_page(driver, lambda s: s["state"] == "waiting", timeout=30)
     finally:
