@@ -93,6 +93,8 @@ class ConversationConfig:
     barge_in_hold_ms: int = 64  # speech that holds playback until it interrupts or stops; 0: off
     speculate_ms: int = 64  # silence after which the reply is begun, dropped if you go on; 0: off
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
+    wake_word: str = ""  # e.g. hey_jarvis: wait for it before each conversation; empty: off
+    follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,11 @@ def _checked(config: Config) -> Config:
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
     voice_map(config.tts.voices_by_language)
+    if not config.conversation.follow_up_s >= 0:
+        raise ConfigError(
+            "setting 'conversation.follow_up_s' must be 0 or more seconds, "
+            f"got {config.conversation.follow_up_s!r}"
+        )
     return config
 
 

@@ -57,6 +57,8 @@ fi
 
 # The configured tier's models (models.tier, default "default"); each pull fetches only what is missing.
 "$VENV/bin/assistant" models pull --quiet >&2
+# the wake words (in no tier; 0.25 MB): `assistant talk --wake-word hey_jarvis` works out of the box
+"$VENV/bin/assistant" models pull --quiet microwakeword >&2
 if [ "$WITH_TESTS" = test ]; then
   # the tests run on the tiny tier, a few end-to-end ones on the default tier, Chinese included
   "$VENV/bin/assistant" models pull --quiet --tier tiny --language zh >&2

@@ -103,7 +103,8 @@ class LiveMicrophone:
         fifo.unlink(missing_ok=True)
         os.mkfifo(fifo)
         self.fifo, self.rate = fifo, rate
-        self._fd = os.open(fifo, os.O_RDWR)  # never blocks, and readers never see end-of-file
+        self._fd = os.open(fifo, os.O_RDWR)  # readers never see end-of-file
+        os.set_blocking(self._fd, False)  # a full pipe (no reader yet) drops audio, see _write
         self._speech: queue.Queue[np.ndarray] = queue.Queue()
         self._current = np.zeros(0, dtype="<i2")
         self._stop = threading.Event()
@@ -130,6 +131,10 @@ class LiveMicrophone:
                 block = self._take(due)
                 try:
                     os.write(self._fd, block.tobytes())
+                except BlockingIOError:
+                    # No one reads yet (the assistant is loading): drop what was due rather than
+                    # queue it, or every later word would reach the reader that much late.
+                    pass
                 except OSError:
                     return
                 written += due

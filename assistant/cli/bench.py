@@ -39,6 +39,12 @@ def default_output() -> Path:
     "first audio, tokens/s, peak memory, and the STT error rate per model and language.",
 )
 @click.option(
+    "--wake-words",
+    is_flag=True,
+    help="Measure the wake words instead: detection rate on spoken '<wake word>, <question>' "
+    "(Piper, Kokoro, espeak-ng) and false wakes per hour on an hour of other speech and noise.",
+)
+@click.option(
     "--tiers",
     default=None,
     metavar="T1,T2",
@@ -64,6 +70,7 @@ def bench(
     iterations: int | None,
     output: Path | None,
     quality: bool,
+    wake_words: bool,
     tiers: str | None,
     wyoming: bool,
     cold_start_probe: bool,
@@ -103,6 +110,13 @@ def bench(
         return
     if wyoming:
         _wyoming(quick, iterations or (1 if quick else 3), output, cli_args)
+        return
+    if wake_words:
+        from ..bench.wake import run_wake_benchmark, write_wake_report
+
+        say = lambda line: click.echo(line, err=True)  # noqa: E731
+        _show(*write_wake_report(run_wake_benchmark(config, quick=quick, output=output, say=say),
+                                 output))  # fmt: skip
         return
     results = run_benchmark(
         config,

@@ -20,6 +20,7 @@ from .speech import reply, say, transcribe
 from .talk import talk
 from .voices import voices
 from .wyoming import wyoming
+from .wake_words import wake_words
 
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
@@ -94,9 +95,9 @@ def config_show(ctx: click.Context) -> None:
     click.echo(to_toml(config_of(ctx)), nl=False)
 
 
-for command in (transcribe, say, reply, chat, talk, devices, voices, models, history, serve, bench):
+for command in (transcribe, say, reply, chat, talk, devices, voices, wake_words, models, history,
+                serve, wyoming, bench):  # fmt: skip
     cli.add_command(command)
-cli.add_command(wyoming)
 
 
 def main() -> None:

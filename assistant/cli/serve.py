@@ -12,6 +12,7 @@ from ..config import Config
 from ..errors import UsageError
 from .context import config_of
 from .voices import language_option
+from .wake_words import wake_word_option, with_wake_word
 
 GRACEFUL_SHUTDOWN_S = 5  # seconds open streams get to finish on Ctrl-C or SIGTERM
 MAX_CONNECTIONS = 256  # beyond this uvicorn answers 503 at once
@@ -25,8 +26,12 @@ MAX_CONNECTIONS = 256  # beyond this uvicorn answers 503 at once
 )
 @click.option("--port", type=int, help="Port (default: server.port, 8000; 0 picks a free one).")
 @language_option("the browser's users speak")
+@wake_word_option
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, language: str | None) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, language: str | None,
+    wake_word: str | None,
+) -> None:  # fmt: skip
     """Serve OpenAI's API (transcriptions, speech, chat completions, models) from the local models.
 
     Any OpenAI client works against http://HOST:PORT/v1; OpenAI's model and voice names
@@ -34,9 +39,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None, language: str 
     """
     from ..conversation.options import conversation_options
     from ..providers.loading import load_engines, warm_up
+    from ..providers.wake_words import wake_word_factory
     from ..server.security import check_bind
 
-    config = config_of(ctx, language=language)
+    config = with_wake_word(config_of(ctx, language=language), wake_word)
+    wake_word_factory(config)  # an unknown or missing wake word fails before the models load
     server = replace(
         config.server,
         host=host or config.server.host,

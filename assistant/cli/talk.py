@@ -17,6 +17,7 @@ from ..types import ChatMessage
 from .context import config_of, keep_audio_option
 from .terminal import TalkDisplay, TerminalView, run_talk
 from .voices import language_option
+from .wake_words import wake_word_option, with_wake_word
 
 
 @click.command()
@@ -32,13 +33,14 @@ from .voices import language_option
 @click.option("--continue", "resume", is_flag=True, help="Resume the last conversation.")
 @keep_audio_option("this conversation's audio")
 @language_option("you speak; each turn is answered in it")
+@wake_word_option
 @click.pass_context
-def talk(ctx: click.Context, language: str | None, **options) -> None:
+def talk(ctx: click.Context, language: str | None, wake_word: str | None, **options) -> None:
     """Hands-free voice conversation through the microphone and speaker.
 
     Keys: p pause/resume, m mute/unmute, s stop speaking, n new conversation, q quit.
     """
-    run_talk_command(config_of(ctx, language=language), **options)
+    run_talk_command(with_wake_word(config_of(ctx, language=language), wake_word), **options)
 
 
 def run_talk_command(
@@ -57,7 +59,9 @@ def run_talk_command(
     from ..history.keep_audio import NO_AUDIO, AudioKeeper
     from ..history.recorder import Recorder, recording
     from ..history.store import open_history
+    from ..providers.wake_words import wake_word_factory
 
+    make_detector = wake_word_factory(config)  # an unknown wake word fails before devices open
     microphone = Microphone(find_device(input_device or config.audio.input_device, "input"))
     speaker = Speaker(find_device(output_device or config.audio.output_device, "output"))
     options = conversation_options(
@@ -71,8 +75,13 @@ def run_talk_command(
     context = recorder.resume() if resume else []
     engines, vad = load_conversation_engines(config, options.system_prompt)
     live = sys.stdout.isatty()
-    view = TerminalView(TalkDisplay(sys.stdout, live=live, timings=timings))
+    detector = make_detector() if make_detector else None
+    display = TalkDisplay(sys.stdout, live, timings, detector.phrase if detector else "")
+    view = TerminalView(display)
     record = recording(recorder, keeper)
+    if detector:
+        view.message(f"(say '{detector.phrase}' to begin; after a reply, go on without it for "
+                     f"{options.follow_up_s:g} s)")  # fmt: skip
     if resume:
         view.message(
             f"(continuing conversation {recorder.conversation_id}: {len(context)} earlier messages)"
@@ -88,7 +97,7 @@ def run_talk_command(
         history = [ChatMessage("system", options.system_prompt), *context]
         return Conversation(
             engines.stt, engines.chat, engines.tts, vad, sink, options,
-            on_event=on_event, history=history,
+            on_event=on_event, history=history, wake_word=detector,
         )  # fmt: skip
 
     asyncio.run(run_talk(make_conversation, microphone, speaker, view))

@@ -28,6 +28,7 @@ from ..conversation.events import (
 
 KEYS = "keys: [p] pause/resume  [m] mute/unmute  [s] stop speaking  [n] new conversation  [q] quit"
 STATE_MARKS = {
+    State.WAITING: "◌ waiting for the wake word",
     State.LISTENING: "● listening",
     State.THINKING: "… thinking",
     State.SPEAKING: "▶ speaking",
@@ -43,6 +44,7 @@ class TalkDisplay:
     out: TextIO
     live: bool  # a terminal: redraw one status line; otherwise one line per event
     timings: bool = False  # print each turn's latencies
+    wake_phrase: str = ""  # the wake word waited for ("": none)
 
 
 class TerminalView:
@@ -50,14 +52,14 @@ class TerminalView:
 
     def __init__(self, display: TalkDisplay) -> None:
         self.display = display
-        self.state = State.LISTENING
+        self.state = State.WAITING if display.wake_phrase else State.LISTENING
 
     def __call__(self, event: ConversationEvent) -> None:
         match event:
             case StateChanged(state):
                 self.state = state
                 if not self.display.live:
-                    self._line(f"[{state.value}]")
+                    self._line(f"[{state.value}]{self._wake_hint()}")
             case UserSaid(text):
                 self._line(f"you: {text}")
             case AssistantSaying(text):
@@ -82,9 +84,14 @@ class TerminalView:
         self.display.out.write(f"{prefix}{text}\n")
         self.display.out.flush()
 
+    def _wake_hint(self) -> str:
+        waiting = self.state == State.WAITING and self.display.wake_phrase
+        return f" say '{self.display.wake_phrase}'" if waiting else ""
+
     def _status(self) -> None:
         if self.display.live:
-            self.display.out.write(f"\r\033[2K{STATE_MARKS[self.state]}   ({KEYS})")
+            mark = STATE_MARKS[self.state] + self._wake_hint()
+            self.display.out.write(f"\r\033[2K{mark}   ({KEYS})")
             self.display.out.flush()
 
 

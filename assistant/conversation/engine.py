@@ -33,11 +33,13 @@ from .hearing import Frame, Hearing, VoiceActivity
 from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
 from .sinks import AudioSink
+from .wake import WakeGate, WakeWordDetector, earcon
 
 
 class TurnState(StrEnum):
     """Who has the turn. Paused and muted are switches on top of it (see `State`)."""
 
+    WAITING = "waiting"  # for the wake word: nothing else is heard
     LISTENING = "listening"  # the user's turn
     SPECULATING = "speculating"  # a short pause: a reply is being prepared, not yet said
     THINKING = "thinking"  # the user's turn is over: transcribing, writing, synthesizing
@@ -46,13 +48,15 @@ class TurnState(StrEnum):
 
 
 TRANSITIONS: dict[TurnState, frozenset[TurnState]] = {
-    TurnState.LISTENING: frozenset({TurnState.SPECULATING, TurnState.THINKING}),
+    TurnState.WAITING: frozenset({TurnState.LISTENING, TurnState.THINKING}),  # typed: THINKING
+    TurnState.LISTENING: frozenset({TurnState.SPECULATING, TurnState.THINKING, TurnState.WAITING}),
     TurnState.SPECULATING: frozenset({TurnState.LISTENING, TurnState.THINKING}),
     TurnState.THINKING: frozenset({TurnState.LISTENING, TurnState.SPEAKING}),
     TurnState.SPEAKING: frozenset({TurnState.LISTENING, TurnState.HELD, TurnState.THINKING}),
     TurnState.HELD: frozenset({TurnState.LISTENING, TurnState.SPEAKING, TurnState.THINKING}),
 }
 SHOWN = {  # what the user is shown for each turn state
+    TurnState.WAITING: State.WAITING,
     TurnState.LISTENING: State.LISTENING,
     TurnState.SPECULATING: State.LISTENING,
     TurnState.THINKING: State.THINKING,
@@ -75,6 +79,7 @@ class Conversation:
         *,
         on_event: Callable[[ConversationEvent], None] = lambda event: None,
         history: list[ChatMessage] | None = None,
+        wake_word: WakeWordDetector | None = None,
     ) -> None:
         self._stages = Stages(stt, chat, tts)
         self._workers = Workers()
@@ -84,9 +89,10 @@ class Conversation:
         self.history: list[ChatMessage] = list(history or [])
         self._hearing = Hearing(vad, options.endpointing)
         self._guard = BargeInGuard(options.barge_in_settings())
-        self._turn = TurnState.LISTENING
+        self._wake = WakeGate(wake_word, options.follow_up_s) if wake_word is not None else None
+        self._turn = TurnState.WAITING if self._wake else TurnState.LISTENING
         self._paused = self._muted = False
-        self._shown = State.LISTENING
+        self._shown = SHOWN[self._turn]
         self._reply: Reply | None = None
         self._reply_task: asyncio.Task | None = None
         self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
@@ -98,7 +104,9 @@ class Conversation:
     def state(self) -> State:
         if self._paused:
             return State.PAUSED
-        if self._muted and self._turn in (TurnState.LISTENING, TurnState.SPECULATING):
+        if self._muted and self._turn in (
+            TurnState.WAITING, TurnState.LISTENING, TurnState.SPECULATING
+        ):  # fmt: skip
             return State.MUTED
         return SHOWN[self._turn]
 
@@ -110,6 +118,11 @@ class Conversation:
     def busy(self) -> bool:
         """A reply is under way (including one begun at a pause, not yet known to be needed)."""
         return self._reply_task is not None and not self._reply_task.done()
+
+    @property
+    def wake_phrase(self) -> str:
+        """The wake word listened for ("": none, every turn is heard)."""
+        return self._wake.phrase if self._wake else ""
 
     @property
     def muted(self) -> bool:
@@ -200,12 +213,34 @@ class Conversation:
 
     def feed(self, audio: AudioChunk) -> None:
         """Microphone audio, in order, at any rate. Runs VAD and endpointing on the loop."""
-        if self._paused or self._muted:
+        if self._paused or self._muted or (audio := self._through_wake_gate(audio)) is None:
             return
         for frame in self._hearing.feed(audio):
             for event in frame.events:
                 self._on_speech(event)
             self._check_barge_in(frame)
+
+    def _through_wake_gate(self, audio: AudioChunk) -> AudioChunk | None:
+        """With a wake word: None while waiting for it (the chime plays when it is heard, and
+        what follows it is heard), and back to waiting when a follow-up window passes unused."""
+        wake = self._wake
+        if wake is None:
+            return audio
+        if self._turn == TurnState.WAITING:
+            if (audio := wake.listen(audio)) is not None:
+                self._sink.play(earcon())
+                self._hearing.reset()
+                self._enter(TurnState.LISTENING)
+            return audio
+        if (
+            self._turn == TurnState.LISTENING
+            and not (self.busy or self._hearing.in_speech)
+            and wake.unused(audio)
+        ):
+            wake.sleep()
+            self._enter(TurnState.WAITING)
+            return None
+        return audio
 
     def _on_speech(self, event: SpeechEvent) -> None:
         if isinstance(event, SpeechStarted):
@@ -342,3 +377,5 @@ class Conversation:
                     self._hearing.reset()  # what was heard over our voice is not a turn
                 self._release_hold()
                 self._enter(TurnState.LISTENING)
+                if self._wake:
+                    self._wake.replied()

@@ -15,6 +15,7 @@ STAGES = ("endpoint", "transcript", "first_token", "first_sentence", "first_audi
 class State(StrEnum):
     """What the user is shown: the engine's turn-taking state, paused and muted folded in."""
 
+    WAITING = "waiting"  # for the wake word
     LISTENING = "listening"
     THINKING = "thinking"
     SPEAKING = "speaking"

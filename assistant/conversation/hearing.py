@@ -70,6 +70,11 @@ class Hearing:
         """A moment of stream time on the monotonic clock."""
         return stream_seconds + self._clock_offset
 
+    @property
+    def in_speech(self) -> bool:
+        """The user is speaking (between the start of an utterance and its end)."""
+        return self._endpointer.in_speech
+
     def reset(self) -> None:
         """Forget the speech under way (paused, muted, or heard over our own voice)."""
         self._endpointer.reset()

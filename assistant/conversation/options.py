@@ -25,6 +25,7 @@ class ConversationOptions:
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
+    follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
@@ -58,6 +59,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         barge_in_hold_ms=settings.barge_in_hold_ms,
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
+        follow_up_s=settings.follow_up_s,
         endpointing=EndpointSettings(
             threshold=settings.vad_threshold,
             min_speech_ms=settings.min_speech_ms,

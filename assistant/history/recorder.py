@@ -85,10 +85,11 @@ def recording(recorder: Recorder, keeper: AudioKeeping = NO_AUDIO):
     """An event listener for a voice conversation that saves each turn as it ends.
 
     The user's words are saved as soon as they are transcribed; the assistant's turn when it
-    ends, with what was generated, what was actually heard, and the stage latencies.
+    ends, with what was generated, what was actually heard, and the stage latencies. Returns
+    the id of the assistant's turn it saved (for feedback on it), else None.
     """
 
-    def on_event(event: ConversationEvent) -> None:
+    def on_event(event: ConversationEvent) -> int | None:
         if isinstance(event, UserSaid):
             turn = recorder.record("user", event.text, started_at=event.ended_at,
                                    ended_at=event.ended_at)  # fmt: skip
@@ -102,7 +103,9 @@ def recording(recorder: Recorder, keeper: AudioKeeping = NO_AUDIO):
             )  # fmt: skip
             if event.audio:
                 keeper.keep(recorder.conversation_id or 0, turn, "assistant", concat(event.audio))
+            return turn or None
         elif isinstance(event, ConversationReset):
             recorder.new_conversation()
+        return None
 
     return on_event

@@ -9,7 +9,9 @@ Protocol (one WebSocket per conversation, at /v1/session):
     {"type": "played", "epoch": 3, "seconds": 1.25}   playback progress since the last clear
 - browser -> server, binary: microphone audio, int16 little-endian mono at the hello's rate.
 - server -> browser, text (JSON): ready, state, user, assistant, turn, reset, notice, error,
-  clear {"epoch"}, pause, resume.
+  clear {"epoch"}, pause, resume. With a wake word (conversation.wake_word), ready carries its
+  phrase ("wake_word": "Hey Jarvis") and the state is "waiting" until it is heard. A turn saved
+  in the history carries its id ("turn_id"), for feedback (POST /v1/history/turns/ID/feedback).
 - server -> browser, binary: reply audio, an 8-byte header (uint32 LE sample rate, uint32 LE
   epoch) then int16 little-endian mono samples.
 Frames over MAX_FRAME_BYTES close the socket (1009); malformed ones get an error message.
@@ -87,8 +89,8 @@ class SessionParts:
     make_conversation: Callable[[BrowserSink, Callable[[ConversationEvent], None]], Conversation]
     voices: list[str]
     record: Callable[
-        [History], Callable[[ConversationEvent], None]
-    ]  # a history listener per session
+        [History], Callable[[ConversationEvent], int | None]
+    ]  # a history listener per session: the id of an assistant turn it saved
     voice_labels: dict[str, str] = field(default_factory=dict)  # id -> "Name: character (en)"
 
 
@@ -118,8 +120,10 @@ async def run_session(websocket: WebSocket, parts: SessionParts, history: Histor
     record = parts.record(history)
 
     def on_event(event: ConversationEvent) -> None:
-        record(event)
+        saved = record(event)
         if (message := event_message(event)) is not None:
+            if saved and isinstance(event, TurnEnded):
+                message["turn_id"] = saved  # the page's thumbs up/down rate this turn
             outbox.put_nowait(json.dumps(message))
 
     conversation = parts.make_conversation(sink, on_event)
@@ -127,7 +131,7 @@ async def run_session(websocket: WebSocket, parts: SessionParts, history: Histor
     outbox.put_nowait(json.dumps({
         "type": "ready", "state": conversation.state.value, "voices": parts.voices,
         "voice_labels": parts.voice_labels, "voice": conversation.options.voice,
-        "max_frame_bytes": MAX_FRAME_BYTES,
+        "max_frame_bytes": MAX_FRAME_BYTES, "wake_word": conversation.wake_phrase,
     }))  # fmt: skip
     rate: int | None = None
     try:

@@ -17,6 +17,7 @@ from ..conversation.options import conversation_options
 from ..history.recorder import Recorder, recording
 from ..history.records import History
 from ..providers.loading import Engines
+from ..providers.wake_words import wake_word_factory
 from ..types import ChatMessage
 from .session import BrowserSink, SessionParts, run_session
 
@@ -33,11 +34,13 @@ PAGE_HEADERS = {
 def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
     """Routes for the browser: the page, its assets and the voice session."""
     options = conversation_options(config)
+    make_detector = wake_word_factory(config)  # conversation.wake_word: each session waits for it
 
     def make_conversation(sink: BrowserSink, on_event) -> Conversation:
         return Conversation(
             engines.stt, engines.chat, engines.tts, SileroVAD.load(), sink, options,
             on_event=on_event, history=[ChatMessage("system", options.system_prompt)],
+            wake_word=make_detector() if make_detector else None,
         )  # fmt: skip
 
     def record(history: History):

@@ -3,16 +3,20 @@
 
 const $ = (id) => document.getElementById(id);
 const LABELS = {
-  idle: "Tap to start", connecting: "Connecting…", listening: "Listening", thinking: "Thinking",
-  speaking: "Speaking", paused: "Paused", muted: "Muted",
+  idle: "Tap to start", connecting: "Connecting…", waiting: "Waiting", listening: "Listening",
+  thinking: "Thinking", speaking: "Speaking", paused: "Paused", muted: "Muted",
 };
+// a thumb (Material Design icon "thumb_up", Apache-2.0); turned over for "down"
+const THUMB = "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06"
+  + "L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05"
+  + "c.09-.23.14-.47.14-.73v-2z";
 const REPORT_MS = 100;  // how often the page tells the server how much it has played
 const BLOCK_SECONDS = 0.02;
 
 const session = {
   socket: null, context: null, stream: null, capture: null,
   epoch: 0, sources: [], nextStart: 0, receivedSeconds: 0,
-  muted: false, state: "idle", reply: null, reportTimer: 0,
+  muted: false, state: "idle", reply: null, reportTimer: 0, wakeWord: "",
 };
 window.assistantSession = session;  // read by the end-to-end tests
 
@@ -22,7 +26,10 @@ let apiKey = params.get("key") || localStorage.getItem("assistant-api-key") || "
 function setState(state) {
   session.state = state;
   $("app").dataset.state = state;
-  $("state-label").textContent = LABELS[state] || state;
+  const waiting = state === "waiting" && session.wakeWord;
+  $("state-label").textContent = waiting ? `Say “${session.wakeWord}”` : LABELS[state] || state;
+  $("wake").hidden = !waiting;
+  $("wake").textContent = waiting ? `Waiting for “${session.wakeWord}”` : "";
   const live = state !== "idle" && state !== "connecting";
   $("start").disabled = live || state === "connecting";
   for (const id of ["pause", "mute", "interrupt", "new", "end"]) $(id).disabled = !live;
@@ -39,8 +46,39 @@ function addLine(role, text) {
   line.className = `line ${role}`;
   line.textContent = text;
   $("transcript").append(line);
-  line.scrollIntoView({ block: "end" });
+  showLatest();
   return line;
+}
+
+function showLatest() {  // scrolls the transcript only, never the page
+  const transcript = $("transcript");
+  transcript.scrollTop = transcript.scrollHeight;
+}
+
+function addRating(line, turnId) {
+  const group = document.createElement("span");
+  group.className = "rate";
+  for (const [rating, label] of [["up", "Good answer"], ["down", "Bad answer"]]) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = rating;
+    button.setAttribute("aria-label", label);
+    button.setAttribute("aria-pressed", "false");
+    button.innerHTML = `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${THUMB}"/></svg>`;
+    button.addEventListener("click", () => sendRating(group, button, turnId, rating));
+    group.append(button);
+  }
+  line.append(group);
+  showLatest();
+}
+
+async function sendRating(group, chosen, turnId, rating) {
+  try {
+    await api(`/v1/history/turns/${turnId}/feedback`, { method: "POST", body: { rating } });
+    for (const button of group.children) button.setAttribute("aria-pressed", String(button === chosen));
+  } catch (error) {
+    notice(`The rating was not saved: ${error.message}`);
+  }
 }
 
 function send(message) {
@@ -200,6 +238,7 @@ function receive(message) {
   switch (message.type) {
     case "ready":
       fillVoices(message.voices, message.voice, message.voice_labels || {});
+      session.wakeWord = message.wake_word || "";
       setState(message.state);
       break;
     case "state":
@@ -212,13 +251,14 @@ function receive(message) {
     case "assistant":
       if (!session.reply) session.reply = addLine("assistant", "");
       session.reply.textContent = `${session.reply.textContent} ${message.text}`.trim();
-      session.reply.scrollIntoView({ block: "end" });
+      showLatest();
       break;
     case "turn":
       if (message.interrupted && session.reply) {
         session.reply.textContent = message.spoken || "…";
         session.reply.classList.add("interrupted");
       }
+      if (session.reply && message.turn_id) addRating(session.reply, message.turn_id);
       session.reply = null;
       break;
     case "reset":
@@ -287,13 +327,17 @@ document.addEventListener("keydown", (event) => {
   if (keys[event.key]) { event.preventDefault(); keys[event.key](); }
 });
 
-// --- past conversations ----------------------------------------------------------------------
+// --- the history API: past conversations, ratings -------------------------------------------
 
-async function api(path) {
-  const response = await fetch(path, { headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {} });
-  const body = await response.json();
-  if (!response.ok) throw new Error((body.error && body.error.message) || response.statusText);
-  return body;
+async function api(path, { method = "GET", body } = {}) {
+  const headers = apiKey ? { Authorization: `Bearer ${apiKey}` } : {};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  if (!response.ok) throw new Error((answer.error && answer.error.message) || response.statusText);
+  return answer;
 }
 
 async function openHistory() {
