@@ -19,8 +19,8 @@ from .serve import serve
 from .speech import reply, say, transcribe
 from .talk import talk
 from .voices import voices
-from .wyoming import wyoming
 from .wake_words import wake_words
+from .wyoming import wyoming
 
 
 @click.group(cls=CommandGroup, context_settings=CONTEXT_SETTINGS, invoke_without_command=True)
