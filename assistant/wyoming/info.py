@@ -29,7 +29,7 @@ from ..types import Voice
 
 PROJECT = Attribution(name="offline voice assistant", url="")  # runs on this machine
 HUB = "https://huggingface.co"
-MICROWAKEWORD = Attribution(name="microWakeWord", url="https://github.com/kahrendt/microWakeWord")
+MICROWAKEWORD_URL = "https://github.com/kahrendt/microWakeWord"
 # Whisper's languages, for a multilingual model ("multi" in the catalog)
 WHISPER_LANGUAGES = (
     "af",
@@ -175,14 +175,15 @@ def build_info(
 
 
 def _wake_model(catalog: ModelCatalog, word: WakeWord) -> WakeModel:
+    """A wake word, described by its phrase: what Home Assistant shows in its wake word list."""
     entry = _described(catalog, word.model, "wake")
     licence = entry.license if entry is not None else "unknown"
     files = entry.files if entry is not None else ()
     weights = next((f for f in files if f.name == f"{word.name}.tflite"), None)
     return WakeModel(
         name=word.name, phrase=word.phrase, languages=list(word.languages),
-        attribution=MICROWAKEWORD, installed=True,
-        description=f"{word.phrase} ({word.model}, licence {licence})",
+        attribution=Attribution(name=f"microWakeWord (licence {licence})", url=MICROWAKEWORD_URL),
+        installed=True, description=word.phrase,
         version=weights.sha256[:12] if weights is not None and weights.sha256 else None,
     )  # fmt: skip
 

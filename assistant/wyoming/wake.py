@@ -1,7 +1,10 @@
 """Wake-word detection: `detect` (the wake words wanted, by name), then `audio-start` /
 `audio-chunk`s / `audio-stop`. Each detection is answered at once with `detection` (its name
-and the time in the audio, in ms, where it ended) and listening goes on; an `audio-stop` with
-no detection is answered with `not-detected`, as wyoming-microwakeword does."""
+and the time, in ms, where it ended: on the client's clock when its chunks carry timestamps, as
+Home Assistant's do, else from the start of the audio) and listening goes on; an `audio-stop` with
+no detection is answered with `not-detected`, as wyoming-microwakeword does. A satellite that
+streams its microphone (wyoming-satellite) sends `detect` and then only `audio-chunk`s: the
+first chunk starts the stream then."""
 
 from __future__ import annotations
 
@@ -65,9 +68,10 @@ class WakeListener:
             raise ProtocolError(f"unknown wake word {unknown[0]!r}. Wake words: "
                                 f"{', '.join(known)}", code="unknown-wake-word")  # fmt: skip
         self._wanted = tuple(dict.fromkeys(wake_word_name(name) for name in names))
+        self._listening = None  # the audio that follows is a new stream
 
     def start(self, event: Event) -> None:
-        """`audio-start`: a fresh stream, every wanted detector ready to listen."""
+        """`audio-start` (or a first chunk): a fresh stream, each wanted detector listening."""
         assert self._wake is not None  # detect came first
         audio = AudioFormat.of(event)
         for name in self._wanted:
@@ -78,15 +82,23 @@ class WakeListener:
 
     def chunk(self, event: Event) -> list[Event]:
         """`audio-chunk`: a `detection` for each wake word that ended in it."""
+        if self._listening is None:
+            self.start(event)
         listening = self._listening
-        if listening is None:
-            raise ProtocolError("audio-chunk before audio-start", code="audio-not-started")
+        assert listening is not None
         if AudioFormat.of(event) != listening.format:
             raise ProtocolError("audio-chunk's rate, width or channels differ from audio-start's")
         pcm = listening.resampler.push(mono(event.payload or b"", listening.format).pcm)
-        detections = [self._heard(name, pcm, listening) for name in self._wanted]
+        clock = checked(event.data, "timestamp", int, "audio-chunk", required=False)
+        chunk_ms = _ms(listening.heard_bytes) if clock is None else clock  # where it starts
+        detections = []
+        for name in self._wanted:
+            ended = self._heard(name, pcm, listening)
+            if ended is not None:
+                at = chunk_ms + _ms(ended - listening.heard_bytes)
+                detections.append(Detection(name, timestamp=at).event())
         listening.heard_bytes += len(pcm)
-        return [detection for detection in detections if detection is not None]
+        return detections
 
     def stop(self) -> list[Event]:
         """`audio-stop`: `not-detected` when the stream held no wake word."""
@@ -95,7 +107,8 @@ class WakeListener:
             raise ProtocolError("audio-stop before audio-start", code="audio-not-started")
         return [] if listening.detected else [NotDetected().event()]
 
-    def _heard(self, name: str, pcm: bytes, listening: _Listening) -> Event | None:
+    def _heard(self, name: str, pcm: bytes, listening: _Listening) -> int | None:
+        """Where (in bytes of the stream) wake word `name` ended in `pcm`, if it did."""
         detector, start = self._detectors[name], listening.heard_bytes
         deaf_until = listening.deaf_until.get(name, 0)
         if start + len(pcm) <= deaf_until:
@@ -108,8 +121,13 @@ class WakeListener:
         detector.reset()
         listening.deaf_until[name] = ended + _bytes_of(REFRACTORY_S)
         listening.detected = True
-        return Detection(name=name, timestamp=ended * 1000 // _bytes_of(1.0)).event()
+        return ended
 
 
 def _bytes_of(seconds: float) -> int:
     return int(seconds * WAKE_RATE) * SAMPLE_WIDTH
+
+
+def _ms(length: int) -> int:
+    """Milliseconds of `length` bytes of 16 kHz 16-bit mono audio."""
+    return length * 1000 // (WAKE_RATE * SAMPLE_WIDTH)
