@@ -1,7 +1,8 @@
 """`assistant wyoming` run for real on a loopback port, driven by the wyoming package's own
 client (what Home Assistant uses): describe, speech to text in English and Chinese, speech
-(whole and streamed) that transcribes back to its text, a conversation over two transcripts,
-bad events answered with `error` while the server goes on serving, and three clients at once."""
+(whole and streamed) that transcribes back to its text, wake words heard in streamed speech, a
+conversation over two transcripts, bad events answered with `error` while the server goes on
+serving, and three clients at once."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import word_error_rate, words
 from serving import ASSISTANT, clean_env, free_port, stop_process
 from test_chinese import mandarin
 from wyoming.asr import Transcribe, Transcript
-from wyoming.audio import AudioChunk, AudioStart, wav_to_chunks
+from wyoming.audio import AudioChunk, AudioStart, AudioStop, wav_to_chunks
 from wyoming.client import AsyncTcpClient, AsyncUnixClient
 from wyoming.event import Event
 from wyoming.handle import Handled
@@ -33,7 +35,9 @@ from wyoming.tts import (
     SynthesizeStop,
     SynthesizeVoice,
 )
+from wyoming.wake import Detect, Detection
 
+from assistant.audio.codec import concat, silence
 from assistant.bench.corpus import QUICK_TEXTS, make_corpus
 from assistant.bench.wyoming_trip import run_wyoming_trips, table
 from assistant.cli.main import cli
@@ -43,6 +47,8 @@ from assistant.wyoming.server import Address, check_address
 START_TIMEOUT_S = 180
 READ_TIMEOUT_S = 120
 SPOKEN = "The weather is sunny today. We can walk to the park after lunch."
+WAKE_WORDS = ["alexa", "hey_jarvis", "hey_mycroft", "okay_nabu"]
+PIPER = SynthesizeVoice(name="en_US-joe-medium")  # microWakeWord hears "Hey Jarvis" in its voice
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,12 @@ def test_describe_lists_every_program_model_and_voice(wyoming):
                for v in voices.values())  # fmt: skip
     (handle,) = info.handle
     assert handle.models[0].name == "smollm2-135m-instruct"
+    (wake,) = info.wake
+    assert [model.name for model in wake.models] == WAKE_WORDS
+    jarvis = wake.models[1]
+    assert jarvis.phrase == jarvis.description == "Hey Jarvis" and jarvis.languages == ["en"]
+    assert jarvis.attribution.name == "microWakeWord (licence Apache-2.0)" and jarvis.installed
+    assert jarvis.version  # the model's sha256 prefix
 
 
 # --- speech to text ---------------------------------------------------------------------------
@@ -214,6 +226,92 @@ def test_streamed_synthesis_speaks_each_sentence_as_it_arrives(wyoming, stt):
     assert word_error_rate(sentence, "The weather is sunny today.") <= 0.2, sentence
     heard = stt.transcribe(audio_of(first + rest)).text
     assert word_error_rate(heard, SPOKEN) <= 0.2, heard
+
+
+# --- wake words -------------------------------------------------------------------------------
+
+
+async def spoken(client: AsyncTcpClient, text: str) -> Audio:
+    """`text` in the server's own Piper voice (22050 Hz), after half a second of silence."""
+    await client.write_event(Synthesize(text, voice=PIPER).event())
+    speech = audio_of(await read_until(client, "audio-stop"))
+    return concat([silence(0.5, speech.sample_rate), speech])
+
+
+async def stream(client: AsyncTcpClient, audio: Audio, clock_ms: int = 0) -> None:
+    """`audio` as a satellite sends it: audio-start, chunks timestamped from `clock_ms`,
+    audio-stop."""
+    rate, step = audio.sample_rate, 2 * 1024
+    await client.write_event(AudioStart(rate, 2, 1, timestamp=clock_ms).event())
+    for at in range(0, len(audio.pcm), step):
+        milliseconds = clock_ms + at // 2 * 1000 // rate
+        await client.write_event(AudioChunk(rate, 2, 1, audio.pcm[at : at + step],
+                                            timestamp=milliseconds).event())  # fmt: skip
+    await client.write_event(AudioStop(timestamp=clock_ms + int(audio.seconds * 1000)).event())
+
+
+async def answers_to_the_stream(client: AsyncTcpClient) -> list[Event]:
+    """What the server sent about a stream: everything up to the `info` of a describe sent
+    after its audio-stop (so an absent `not-detected` is seen to be absent)."""
+    await client.write_event(Describe().event())
+    return (await read_until(client, "info"))[:-1]
+
+
+def test_the_wake_word_is_detected_each_time_it_is_said(wyoming):
+    async def listen():
+        async with connected(wyoming.port) as client:
+            woken = await spoken(client, "Hey Jarvis, what time is it?")
+            await client.write_event(Detect(names=["hey_jarvis", "Okay Nabu"]).event())
+            # the second time after the refractory period (2 s after the first detection)
+            twice = concat([woken, silence(1.0, woken.sample_rate), woken])
+            await stream(client, twice, clock_ms=60_000)  # a minute into the satellite's audio
+            return woken, await answers_to_the_stream(client)
+
+    woken, answers = run(listen())
+    assert [e.type for e in answers] == ["detection", "detection"], answers  # no not-detected
+    first, second = (Detection.from_event(e) for e in answers)
+    assert first.name == second.name == "hey_jarvis"
+    assert 60_800 < first.timestamp < 62_000, first  # after "Hey Jarvis", before the question
+    repeat_ms = round((woken.seconds + 1.0) * 1000)
+    assert abs(second.timestamp - first.timestamp - repeat_ms) < 300, (first, second, repeat_ms)
+
+
+def test_speech_without_the_wake_word_is_not_detected_then_transcribed(wyoming):
+    """detect, then transcribe on the same connection: each audio stream goes where asked."""
+
+    async def listen():
+        async with connected(wyoming.port) as client:
+            question = await spoken(client, "What time is it?")
+            await client.write_event(Detect(names=["hey_jarvis"]).event())
+            await stream(client, question)
+            answers = await answers_to_the_stream(client)
+            await client.write_event(Transcribe(language="en").event())
+            await stream(client, question)
+            return answers, (await read_until(client, "transcript"))[-1]
+
+    answers, transcript = run(listen())
+    assert [e.type for e in answers] == ["not-detected"], answers
+    assert {"what", "time"} <= set(words(Transcript.from_event(transcript).text)), transcript
+
+
+def test_a_satellite_streaming_stereo_chunks_without_audio_start_is_heard(wyoming):
+    """wyoming-satellite sends `detect`, then its microphone's chunks (here stereo, without
+    timestamps: the detection is timed from the first chunk)."""
+
+    async def listen():
+        async with connected(wyoming.port) as client:
+            woken = await spoken(client, "Hey Jarvis, what time is it?")
+            await client.write_event(Detect(names=["hey_jarvis"]).event())
+            samples = np.frombuffer(woken.pcm, dtype="<i2")
+            stereo = np.repeat(samples, 2).tobytes()
+            step = 4 * 512  # 512 frames of two samples
+            for at in range(0, len(stereo), step):
+                chunk = AudioChunk(woken.sample_rate, 2, 2, stereo[at : at + step])
+                await client.write_event(chunk.event())
+            return (await read_until(client, "detection"))[-1]
+
+    detection = Detection.from_event(run(listen()))
+    assert detection.name == "hey_jarvis" and 800 < detection.timestamp < 2000, detection
 
 
 # --- conversation agent -----------------------------------------------------------------------
@@ -282,6 +380,7 @@ def test_a_bad_request_gets_an_error_and_its_connection_closed(wyoming):
         Event("synthesize", {"text": 42}),
         Event("synthesize", {"text": "Hi.", "voice": {"name": "nobody"}}),
         Event("transcript", {"text": ""}),
+        Detect(names=["hey_jarvis", "ok_google"]).event(),  # no such wake word
     ]
 
     async def one(event: Event) -> tuple[Event, Event | None]:
@@ -300,9 +399,10 @@ def test_a_bad_request_gets_an_error_and_its_connection_closed(wyoming):
     assert all(error.type == "error" and after is None for error, after in answers), answers
     codes = [error.data.get("code") for error, _ in answers]
     assert codes == ["audio-not-started", "bad-event", "unsupported-language", "bad-event",
-                     "unknown-voice", "bad-event"], answers  # fmt: skip
+                     "unknown-voice", "bad-event", "unknown-wake-word"], answers  # fmt: skip
     texts = [error.data["text"] for error, _ in answers]
     assert "5 Hz" in texts[1] and "--language auto" in texts[2] and "en_US-joe-medium" in texts[4]
+    assert "'ok_google'" in texts[6] and "hey_jarvis" in texts[6]
     assert fresh.type == "info"
 
 
@@ -343,8 +443,8 @@ def test_chinese_text_is_spoken_by_a_voice_that_speaks_it(wyoming):
 
 
 def test_a_unix_socket_with_speech_only(tmp_path):
-    """`--uri unix://...` with one stage: info lists only it, the others are refused clearly,
-    and SIGTERM removes the socket."""
+    """`--uri unix://...` with one stage (--no-wake too): info lists only it, the others are
+    refused clearly, and SIGTERM removes the socket."""
     socket_path = tmp_path / "wyoming.sock"
 
     async def use():
@@ -356,9 +456,10 @@ def test_a_unix_socket_with_speech_only(tmp_path):
             await client.write_event(Transcript("Hello?").event())
             return info, (await read_until(client, "error"))[-1], audio
 
-    with started(tmp_path, "wyoming", "--no-stt", "--no-llm", "--uri", f"unix://{socket_path}"):
+    with started(tmp_path, "wyoming", "--no-stt", "--no-llm", "--no-wake",
+                 "--uri", f"unix://{socket_path}"):  # fmt: skip
         info, refused, audio = run(use())
-    assert info.tts and not info.asr and not info.handle
+    assert info.tts and not info.asr and not info.handle and not info.wake
     assert refused.data["code"] == "no-handle" and audio.seconds > 0.3
     assert not socket_path.exists()
 
@@ -373,7 +474,7 @@ def test_a_unix_socket_with_speech_only(tmp_path):
         (["--uri", "http://localhost:10700"], "is not a Wyoming address"),
         (["--uri", "tcp://127.0.0.1"], "is not a Wyoming address"),
         (["--zeroconf"], "needs an IPv4 network address"),
-        (["--no-stt", "--no-tts", "--no-llm"], "leave nothing to serve"),
+        (["--no-stt", "--no-tts", "--no-llm", "--no-wake"], "leave nothing to serve"),
     ],
 )
 def test_unusable_options_are_refused_before_any_model_loads(args, said):
@@ -395,7 +496,8 @@ def test_a_network_address_is_allowed_only_explicitly_and_with_a_warning():
 def test_help_explains_each_option():
     result = CliRunner().invoke(cli, ["wyoming", "--help"])
     for option in ("--uri", "--allow-remote", "--zeroconf", "--no-stt", "--no-tts", "--no-llm",
-                   "--language", "tcp://127.0.0.1:10700", "authentication"):  # fmt: skip
+                   "--no-wake", "--language", "tcp://127.0.0.1:10700",
+                   "authentication"):  # fmt: skip
         assert option in result.output, option
 
 

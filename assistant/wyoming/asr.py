@@ -96,7 +96,7 @@ class Transcriber:
             raise ProtocolError("audio-chunk before audio-start", code="audio-not-started")
         if AudioFormat.of(event) != utterance.format:
             raise ProtocolError("audio-chunk's rate, width or channels differ from audio-start's")
-        audio = _mono(event.payload or b"", utterance.format)
+        audio = mono(event.payload or b"", utterance.format)
         utterance.seconds += audio.seconds
         if utterance.seconds > MAX_AUDIO_SECONDS:
             self._utterance = None
@@ -128,7 +128,8 @@ class Transcriber:
         ]
 
 
-def _mono(payload: bytes, audio: AudioFormat) -> AudioChunk:
+def mono(payload: bytes, audio: AudioFormat) -> AudioChunk:
+    """An audio-chunk's payload as mono 16-bit PCM at its own rate."""
     frame = audio.width * audio.channels
     if len(payload) % frame:
         raise ProtocolError(f"audio-chunk's payload is not a whole number of {frame}-byte frames")

@@ -2,7 +2,7 @@
 transcription and speech state and to the shared conversations.
 
 Nothing a client sends stops the server. A bad event gets an `error` event. When it was part
-of a request (asr, tts, handle), the connection is closed after the error, as the reference
+of a request (asr, tts, handle, wake), the connection is closed after the error, as the reference
 Wyoming servers do: Home Assistant's speech clients read until `transcript` or `audio-stop`
 and pass over `error`, so only a closed connection ends their wait. Other bad events (an
 unknown type, a malformed or oversized event) leave the connection open.
@@ -26,13 +26,14 @@ from .asr import Transcriber
 from .handle import Conversations
 from .protocol import ConnectionBroken, ProtocolError, error_event, read_event
 from .tts import Synthesizer, VoiceSettings
+from .wake import WakeListener, WakeWords
 
 log = logging.getLogger("assistant.wyoming")
 # the events of a request a client then waits on; an error in one also closes the connection
 REQUESTS = frozenset({
     "transcribe", "audio-start", "audio-chunk", "audio-stop",
     "synthesize", "synthesize-start", "synthesize-chunk", "synthesize-stop",
-    "transcript",
+    "transcript", "detect",
 })  # fmt: skip
 
 
@@ -48,6 +49,7 @@ class Shared:
     language: str | None  # stt.language for Whisper (None: the model's default)
     stt_languages: frozenset[str]  # what the speech-to-text model speaks (empty: not known)
     voices: VoiceSettings
+    wake: WakeWords | None = None  # None: no wake domain (--no-wake)
 
 
 class ClientHandler:
@@ -61,21 +63,22 @@ class ClientHandler:
             shared.engines.stt, shared.workers, shared.language, shared.stt_languages
         )
         self._synthesizer = Synthesizer(shared.engines.tts, shared.workers, shared.voices)
+        self._wake = WakeListener(shared.wake)
+        self._detecting = False  # audio-* go to the wake words after detect, until audio-stop
         self._routes: dict[str, Callable[[Event], Awaitable[None]]] = {
             "describe": self._describe,
             "ping": self._ping,
             "select-program": self._ignore,  # one program per domain here: any choice is it
-            "transcribe": self._call(self._transcriber.transcribe),
-            "audio-start": self._call(self._transcriber.start),
-            "audio-chunk": self._call(self._transcriber.chunk),
+            "transcribe": self._transcribe,
+            "detect": self._detect,
+            "audio-start": self._audio_start,
+            "audio-chunk": self._audio_chunk,
             "audio-stop": self._audio_stop,
             "synthesize": self._synthesize,
             "synthesize-start": self._call(self._synthesizer.start),
             "synthesize-chunk": self._synthesize_chunk,
             "synthesize-stop": self._synthesize_stop,
             "transcript": self._handle,
-            # wake words: `detect` (and audio-* while detecting) are routed here once the
-            # project has a wake-word detector; see info.build_info.
         }
 
     async def run(self) -> None:
@@ -139,8 +142,32 @@ class ClientHandler:
     async def _ignore(self, event: Event) -> None:
         pass
 
+    async def _transcribe(self, event: Event) -> None:
+        self._detecting = False
+        self._transcriber.transcribe(event)
+
+    async def _detect(self, event: Event) -> None:
+        self._detecting = False
+        self._wake.detect(event)
+        self._detecting = True
+
+    async def _audio_start(self, event: Event) -> None:
+        (self._wake if self._detecting else self._transcriber).start(event)
+
+    async def _audio_chunk(self, event: Event) -> None:
+        if not self._detecting:
+            self._transcriber.chunk(event)
+            return
+        for detection in self._wake.chunk(event):
+            await self.send(detection)
+
     async def _audio_stop(self, event: Event) -> None:
-        for answer in await self._transcriber.stop():
+        if self._detecting:
+            self._detecting = False
+            answers = self._wake.stop()
+        else:
+            answers = await self._transcriber.stop()
+        for answer in answers:
             await self.send(answer)
 
     async def _synthesize(self, event: Event) -> None:

@@ -1,5 +1,5 @@
 """What `describe` answers: an `info` event listing the programs this server offers (asr, tts,
-handle; wake once wake words exist) with every model and voice it serves, their languages,
+handle, wake) with every model and voice it serves, their languages,
 attribution (who made them, where from, under which licence) and version."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from wyoming.info import (
     TtsProgram,
     TtsVoice,
     TtsVoiceSpeaker,
+    WakeModel,
+    WakeProgram,
 )
 
 from .. import __version__
@@ -22,10 +24,12 @@ from ..config import Config
 from ..providers.catalog import MULTILINGUAL, ModelCatalog, ModelEntry
 from ..providers.kokoro import ID_PREFIX as KOKORO_PREFIX
 from ..providers.loading import Engines
+from ..providers.wake_words import WakeWord
 from ..types import Voice
 
 PROJECT = Attribution(name="offline voice assistant", url="")  # runs on this machine
 HUB = "https://huggingface.co"
+MICROWAKEWORD_URL = "https://github.com/kahrendt/microWakeWord"
 # Whisper's languages, for a multilingual model ("multi" in the catalog)
 WHISPER_LANGUAGES = (
     "af",
@@ -131,8 +135,11 @@ WHISPER_LANGUAGES = (
 )
 
 
-def build_info(config: Config, engines: Engines, catalog: ModelCatalog) -> Event:
-    """The `info` event for these engines (a stage this server lacks is simply not listed)."""
+def build_info(
+    config: Config, engines: Engines, catalog: ModelCatalog, wake_words: tuple[WakeWord, ...] = ()
+) -> Event:
+    """The `info` event for these engines and downloaded wake words (a stage this server lacks
+    is simply not listed)."""
     info = Info()
     if engines.stt is not None:
         model = _described(catalog, config.stt.model, "stt")
@@ -158,8 +165,27 @@ def build_info(config: Config, engines: Engines, catalog: ModelCatalog) -> Event
             models=[HandleModel(languages=_languages(model),
                                 **_artifact(model, config.llm.model or "remote"))],
         )]  # fmt: skip
-    # wake: the wake-word detectors are listed here (info.wake) once the project has them.
+    if wake_words:
+        info.wake = [WakeProgram(
+            name="assistant-wake", attribution=PROJECT, installed=True, version=__version__,
+            description="Wake words with microWakeWord (offline voice assistant)",
+            models=[_wake_model(catalog, word) for word in wake_words],
+        )]  # fmt: skip
     return info.event()
+
+
+def _wake_model(catalog: ModelCatalog, word: WakeWord) -> WakeModel:
+    """A wake word, described by its phrase: what Home Assistant shows in its wake word list."""
+    entry = _described(catalog, word.model, "wake")
+    licence = entry.license if entry is not None else "unknown"
+    files = entry.files if entry is not None else ()
+    weights = next((f for f in files if f.name == f"{word.name}.tflite"), None)
+    return WakeModel(
+        name=word.name, phrase=word.phrase, languages=list(word.languages),
+        attribution=Attribution(name=f"microWakeWord (licence {licence})", url=MICROWAKEWORD_URL),
+        installed=True, description=word.phrase,
+        version=weights.sha256[:12] if weights is not None and weights.sha256 else None,
+    )  # fmt: skip
 
 
 def _described(catalog: ModelCatalog, name: str, role: str) -> ModelEntry | None:

@@ -21,12 +21,14 @@ from ..errors import UsageError
 from ..history.records import History
 from ..providers.loading import Engines
 from ..providers.store import ModelStore
+from ..providers.wake_words import WakeWord, wake_words
 from . import DEFAULT_URI
 from .handle import Conversations
 from .handler import ClientHandler, Shared
 from .info import build_info, model_languages
 from .protocol import MAX_HEADER_BYTES
 from .tts import VoiceSettings
+from .wake import WakeWords
 
 
 @dataclass(frozen=True)
@@ -72,9 +74,13 @@ def check_address(address: Address, *, allow_remote: bool, warn: Callable[[str],
     )
 
 
-def shared_parts(config: Config, engines: Engines, history: History) -> Shared:
+def shared_parts(
+    config: Config, engines: Engines, history: History, *, wake_words: tuple[WakeWord, ...] = ()
+) -> Shared:
+    """What every connection shares; `wake_words`: the (downloaded) ones offered."""
     workers = Workers()
-    catalog = ModelStore.open(config.models.dir).catalog
+    store = ModelStore.open(config.models.dir)
+    catalog = store.catalog
     conversations = Conversations(
         engines.chat, workers, system_prompt=conversation_options(config).system_prompt,
         history=history, llm_model=config.llm.model,
@@ -84,10 +90,16 @@ def shared_parts(config: Config, engines: Engines, history: History) -> Shared:
         config.tts.voice or None, config.tts.speed, dict(voice_map(config.tts.voices_by_language))
     )
     return Shared(
-        engines, workers, conversations, build_info(config, engines, catalog),
+        engines, workers, conversations, build_info(config, engines, catalog, wake_words),
         None if language in ("", "auto") else language_code(language),
         frozenset(model_languages(catalog, config.stt.model, "stt")), voices,
+        WakeWords(store, wake_words) if wake_words else None,
     )  # fmt: skip
+
+
+def downloaded_wake_words(store: ModelStore) -> tuple[WakeWord, ...]:
+    """The wake words whose models are in the store (the ones the server can listen for)."""
+    return tuple(word for word in wake_words(store) if word.downloaded)
 
 
 async def serve(
