@@ -88,7 +88,7 @@ def run_talk_command(
         history = [ChatMessage("system", options.system_prompt), *context]
         return Conversation(
             engines.stt, engines.chat, engines.tts, vad, sink, options,
-            on_event=on_event, history=history,
+            on_event=on_event, history=history, turn_model=engines.turn,
         )  # fmt: skip
 
     asyncio.run(run_talk(make_conversation, microphone, speaker, view))

@@ -63,5 +63,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
             min_speech_ms=settings.min_speech_ms,
             silence_ms=settings.silence_ms,
             pause_ms=settings.speculate_ms,
+            turn_check_ms=settings.turn_check_ms if settings.turn_detection == "smart" else 0,
+            turn_max_ms=settings.turn_max_ms,
         ),
     )

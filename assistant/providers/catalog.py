@@ -12,7 +12,7 @@ from ..errors import UnknownNameError, UsageError
 CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
 PACKAGED_CATALOG = Path(__file__).resolve().parents[1] / "catalog.toml"
 LOCAL_CATALOG = "local.toml"  # the user's own models (`assistant models add`), in the models dir
-ROLES = ("stt", "llm", "tts")
+ROLES = ("stt", "llm", "tts", "turn")  # turn: semantic end of turn (all languages in one)
 MULTILINGUAL = "multi"  # in `languages`: every language the model family knows
 ENGLISH = "en"
 
@@ -52,7 +52,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    role: str  # stt | llm | tts
+    role: str  # stt | llm | tts | turn
     description: str
     license: str
     huggingface: str  # the Hugging Face repo of the `hub` files
@@ -91,7 +91,10 @@ class ModelCatalog:
         for entry in self.models:
             if entry.name == name and (role is None or entry.role == role):
                 return entry
-        kind = {"stt": "speech-to-text model", "llm": "language model", "tts": "voice"}
+        kind = {
+            "stt": "speech-to-text model", "llm": "language model", "tts": "voice",
+            "turn": "end-of-turn model",
+        }  # fmt: skip
         available = [e.name for e in self.models if role is None or e.role == role]
         raise UnknownNameError(kind.get(role or "", "model"), name, available)
 

@@ -38,6 +38,7 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
         return Conversation(
             engines.stt, engines.chat, engines.tts, SileroVAD.load(), sink, options,
             on_event=on_event, history=[ChatMessage("system", options.system_prompt)],
+            turn_model=engines.turn,
         )  # fmt: skip
 
     def record(history: History):
