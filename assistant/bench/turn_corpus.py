@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..audio.codec import concat, resample, silence
 from ..types import AudioChunk
 from .corpus import MANDARIN_VOICE, RATE, VOICE, make_corpus, speech_bounds
@@ -85,9 +87,14 @@ def complete_turns(voice: str, speak: Speaker, texts: Iterable[str]) -> list[Spo
 def paused_turns(
     voice: str, speak: Speaker, pairs: Iterable[tuple[str, str]] = PAUSED_EN
 ) -> list[SpokenTurn]:
+    """Each pair said as one sentence (so the words before the pause keep the voice's
+    going-on melody), with a pause put into its quietest moment near the words' boundary."""
     turns = []
     for index, (before, after) in enumerate(pairs):
-        first, second = _trimmed(speak(before)), _trimmed(speak(after))
+        speech = _trimmed(speak(f"{before} {after}"))
+        cut = _quietest(speech, (len(before) + 0.5) / len(f"{before} {after}"))
+        first = AudioChunk(speech.pcm[: 2 * cut], RATE)
+        second = AudioChunk(speech.pcm[2 * cut :], RATE)
         pause = PAUSES_S[index % len(PAUSES_S)]
         parts = [silence(LEAD_S, RATE), first, silence(pause, RATE), second, silence(TAIL_S, RATE)]
         pause_start = LEAD_S + first.seconds
@@ -99,6 +106,16 @@ def paused_turns(
             )
         )  # fmt: skip
     return turns
+
+
+def _quietest(speech: AudioChunk, fraction: float, reach_s: float = 0.25) -> int:
+    """The sample at the middle of the quietest 20 ms within `reach_s` of `fraction` of it."""
+    samples = np.abs(speech.to_float32())
+    window = RATE // 50
+    energy = np.convolve(samples, np.ones(window) / window, mode="same")
+    middle, reach = round(fraction * len(samples)), round(reach_s * RATE)
+    low, high = max(window, middle - reach), min(len(samples) - window, middle + reach)
+    return low + int(np.argmin(energy[low:high])) if high > low else middle
 
 
 def mandarin_speaker(cache: Path) -> Speaker:
