@@ -100,6 +100,7 @@ class ConversationConfig:
 class AudioConfig:
     input_device: str = ""  # name or index; empty: the system default
     output_device: str = ""
+    echo_cancellation: bool = True  # clean the microphone of the speaker's sound (where it loads)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,17 @@ from ..conversation.end_of_turn import COMPLETE_ABOVE, TurnModel
 from ..conversation.endpointing import Endpointer, EndpointSettings, SpeechEnded, TurnCheck
 from ..conversation.hearing import VoiceActivity
 from .stats import percentile
-from .turn_corpus import SpokenTurn
+from .turn_corpus import (
+    COMPLETE_EN,
+    COMPLETE_ZH,
+    PAUSED_EN,
+    SpokenTurn,
+    complete_turns,
+    espeak_speaker,
+    mandarin_speaker,
+    paused_turns,
+    tts_speaker,
+)
 
 FRAME_S = FRAME_SAMPLES / VAD_RATE
 
@@ -98,3 +108,75 @@ def summary(outcomes: list[TurnOutcome]) -> dict:
 def by_voice(outcomes: list[TurnOutcome]) -> dict[str, dict]:
     voices = dict.fromkeys(o.voice for o in outcomes)
     return {voice: summary([o for o in outcomes if o.voice == voice]) for voice in voices}
+
+
+def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
+    """Complete and paused turns from espeak-ng, Piper and Kokoro (quick: espeak-ng and Piper,
+    fewer turns), and complete Mandarin ones from espeak-ng and Kokoro."""
+    from ..providers.registry import create_tts
+
+    piper = create_tts(replace(config, tts=replace(config.tts, voice=PIPER_VOICE)), store)
+    speakers = {"espeak-ng": espeak_speaker(cache), "piper": tts_speaker(piper, PIPER_VOICE)}
+    chinese = {"espeak-ng zh": mandarin_speaker(cache)}
+    if not quick:
+        kokoro = create_tts(replace(config, tts=replace(config.tts, voice=KOKORO_VOICE)), store)
+        speakers["kokoro"] = tts_speaker(kokoro, KOKORO_ENGLISH)
+        chinese["kokoro zh"] = tts_speaker(kokoro, KOKORO_VOICE)
+    complete, paused = COMPLETE_EN[: 3 if quick else None], PAUSED_EN[: 4 if quick else None]
+    turns = []
+    for name, speak in speakers.items():
+        turns += complete_turns(name, speak, complete) + paused_turns(name, speak, paused)
+    for name, speak in chinese.items():
+        turns += complete_turns(name, speak, COMPLETE_ZH[: 1 if quick else None])
+    return turns
+
+
+PIPER_VOICE, KOKORO_VOICE, KOKORO_ENGLISH = "en_US-joe-medium", "kokoro-nezumi", "kokoro-alpha"
+
+
+def measure(turns: list[SpokenTurn], settings: EndpointSettings, model: TurnModel) -> dict:
+    """Smart end of turn side by side with fixed silence: at its configured length, and at the
+    length that gives the smart one's median delay on complete turns."""
+    from ..audio.vad import SileroVAD
+
+    vad = SileroVAD.load()
+    smart = [replay(turn, settings, vad, model) for turn in turns]
+    fixed = [replay(turn, settings, vad, None) for turn in turns]
+    results = {"smart": summary(smart), "by_voice": by_voice(smart), "silence": summary(fixed)}
+    same = results["smart"]["delay_p50_ms"]
+    if same:
+        matched = replace(settings, silence_ms=int(same))
+        results["silence_same_latency"] = summary([replay(t, matched, vad, None) for t in turns])
+        results["silence_same_latency"]["silence_ms"] = int(same)
+    return results
+
+
+def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
+    smart, fixed = results["smart"], results["silence"]
+    lines = [
+        f"end of turn (smart: ask after {settings.turn_check_ms} ms of silence, at most "
+        f"{settings.turn_max_ms} ms; silence: {settings.silence_ms} ms)",
+        f"  premature ends on paused turns: smart {smart['premature_ends']} of "
+        f"{smart['paused_turns']}, silence {fixed['premature_ends']} of {fixed['paused_turns']}",
+    ]
+    same = results.get("silence_same_latency")
+    if same:
+        lines.append(
+            f"  silence at the smart median delay ({same['silence_ms']} ms): "
+            f"{same['premature_ends']} of {same['paused_turns']} premature"
+        )
+    lines.append(
+        f"  complete turns, end of speech to endpoint: smart p50 {smart['delay_p50_ms']} ms, "
+        f"p95 {smart['delay_p95_ms']} ms; silence p50 {fixed['delay_p50_ms']} ms"
+    )
+    lines.append(
+        f"  false 'incomplete' (first answer) on complete turns: {smart['false_incomplete']} of "
+        f"{smart['asked']}; model call p50 {smart['model_call_p50_ms']} ms"
+    )
+    for voice, figures in results["by_voice"].items():
+        lines.append(
+            f"    {voice}: false incomplete {figures['false_incomplete']}/{figures['asked']}, "
+            f"premature {figures['premature_ends']}/{figures['paused_turns']}, "
+            f"delay p95 {figures['delay_p95_ms']} ms"
+        )
+    return lines

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -45,6 +46,12 @@ def default_output() -> Path:
     help="With --quality: the tiers to measure (default tiny,default,large).",
 )
 @click.option(
+    "--turns",
+    is_flag=True,
+    help="Measure the end of turn instead: premature ends on turns with a pause in the middle, "
+    "false 'incomplete' and delay on complete turns, smart (end-of-turn model) against silence.",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -58,6 +65,7 @@ def bench(
     output: Path | None,
     quality: bool,
     tiers: str | None,
+    turns: bool,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -93,6 +101,9 @@ def bench(
     if quality:
         _quality(config, tiers, quick, output, cli_args)
         return
+    if turns:
+        _turns(config, quick, output)
+        return
     results = run_benchmark(
         config,
         quick=quick,
@@ -124,3 +135,26 @@ def _show(json_path: Path, md_path: Path) -> None:
     """Print the tables; say where both files are."""
     click.echo(md_path.read_text(), nl=False)
     click.echo(f"wrote {json_path} and {md_path}", err=True)
+
+
+def _turns(config, quick: bool, output: Path) -> None:
+    """`assistant bench --turns`: the end of turn, smart against silence; benchmark-turns.json."""
+    import json
+
+    from ..bench.turn_taking import corpus, measure, report_lines
+    from ..conversation.options import conversation_options
+    from ..providers.loading import load_turn_model
+    from ..providers.store import ModelStore
+
+    store = ModelStore.open(config.models.dir)
+    settings = conversation_options(config).endpointing
+    smart_config = replace(
+        config, conversation=replace(config.conversation, turn_detection="smart")
+    )
+    model = load_turn_model(smart_config, store)
+    click.echo("making the spoken turns (espeak-ng, Piper, Kokoro)...", err=True)
+    spoken = corpus(config, store, output / "corpus", quick)
+    results = measure(spoken, settings, model)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))
+    click.echo("\n".join(report_lines(results, settings)))

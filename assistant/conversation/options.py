@@ -3,7 +3,7 @@ browser session and the benchmark)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Config, voice_map
 from .barge_in import BargeInSettings
@@ -25,6 +25,11 @@ class ConversationOptions:
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
+
+    def echo_cancelled(self) -> ConversationOptions:
+        """These options for a microphone cleaned of the speaker's echo: speech over the
+        assistant interrupts at the ordinary speech threshold."""
+        return replace(self, barge_in_threshold=self.endpointing.threshold)
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
