@@ -52,6 +52,12 @@ def default_output() -> Path:
     "false 'incomplete' and delay on complete turns, smart (end-of-turn model) against silence.",
 )
 @click.option(
+    "--echo",
+    is_flag=True,
+    help="Measure open speakers instead: long replies echoed through a synthetic room into the "
+    "microphone, self-interruptions and barge-in with echo cancellation on and off.",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -66,6 +72,7 @@ def bench(
     quality: bool,
     tiers: str | None,
     turns: bool,
+    echo: bool,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -103,6 +110,9 @@ def bench(
         return
     if turns:
         _turns(config, quick, output)
+        return
+    if echo:
+        _echo(config, quick, output)
         return
     results = run_benchmark(
         config,
@@ -158,3 +168,35 @@ def _turns(config, quick: bool, output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))
     click.echo("\n".join(report_lines(results, settings)))
+
+
+def _echo(config, quick: bool, output: Path) -> None:
+    """`assistant bench --echo`: open speakers, offline; benchmark-echo.json."""
+    import json
+    import shutil
+    import subprocess
+
+    from ..audio.codec import decode_file
+    from ..bench.echo_rig import USER_TEXT, compare
+    from ..conversation.options import conversation_options
+    from ..providers.registry import create_tts
+    from ..providers.store import ModelStore
+
+    options = conversation_options(config)
+    tts = create_tts(config, ModelStore.open(config.models.dir))
+    output.mkdir(parents=True, exist_ok=True)
+    user_wav = output / "echo-user.wav"
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise click.ClickException("the echo benchmark's user speaks with espeak-ng: install it")
+    subprocess.run([espeak, "-v", "en-us", "-s", "140", "-w", str(user_wav), USER_TEXT], check=True)
+    guard = options.echo_cancelled().barge_in_settings()
+    results = compare(tts, options.voice, decode_file(user_wav), 4 if quick else 20, guard)
+    (output / "benchmark-echo.json").write_text(json.dumps(results, indent=2))
+    for mode, figures in results.items():
+        click.echo(
+            f"{mode.replace('_', ' ')}: {figures['self_interruptions']} self-interruptions and "
+            f"{figures['self_holds']} holds over {figures['replies']} replies; user over the echo: "
+            f"held p50 {figures['hold_p50_ms']} ms, interrupted p50 {figures['interrupt_p50_ms']} "
+            f"ms, missed {figures['barge_in_missed']}"
+        )
