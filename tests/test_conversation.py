@@ -634,3 +634,18 @@ def test_without_a_turn_model_the_fixed_silence_ends_the_turn():
         assert silence - 0.05 < t.endpoint - t.speech_end < silence + 0.15
 
     run(scenario())
+
+
+def test_with_a_gap_allowance_short_quiet_gaps_do_not_reset_barge_in():
+    frame = 0.032
+    strict = BargeInGuard(BargeInSettings(threshold=0.5, interrupt_ms=160, hold_ms=64))
+    bridged = BargeInGuard(BargeInSettings(threshold=0.5, interrupt_ms=160, hold_ms=64, gap_ms=96))
+    bursts = [0.9, 0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9]  # speech, a 64 ms dip, speech
+    strict_actions = [strict.push(p, frame, True) for p in bursts]
+    bridged_actions = [bridged.push(p, frame, True) for p in bursts]
+    assert not any(BargeIn.INTERRUPT in a for a in strict_actions)
+    assert BargeIn.RELEASE in strict_actions[3]
+    assert bridged_actions[3] == bridged_actions[4] == []  # the hold stays through the dip
+    assert BargeIn.INTERRUPT in bridged_actions[6]  # 5 loud frames = 160 ms
+    quiet = [bridged.push(0.1, frame, True) for _ in range(4)]
+    assert BargeIn.RELEASE in quiet[-1]  # a gap longer than 96 ms ends it

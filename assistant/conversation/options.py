@@ -10,6 +10,9 @@ from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .reply import ReplySettings
 
+# a voice over the speaker comes out of the echo canceller in bursts: gaps this short are bridged
+ECHO_CANCELLED_GAP_MS = 160
+
 
 @dataclass(frozen=True)
 class ConversationOptions:
@@ -21,6 +24,7 @@ class ConversationOptions:
     barge_in_threshold: float = 0.8  # stricter than listening: the assistant's own echo is quieter
     barge_in_hold_ms: int = 0  # voiced time during playback that holds it until barge_in_ms
     # tells (speech goes on: interrupt) or the speech stops (playback goes on); 0: no hold
+    barge_in_gap_ms: int = 0  # quieter gaps this short do not end speech over playback
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
@@ -28,8 +32,9 @@ class ConversationOptions:
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
-        assistant interrupts at the ordinary speech threshold."""
-        return replace(self, barge_in_threshold=self.endpointing.threshold)
+        assistant interrupts at the ordinary speech threshold, its bursts bridged."""
+        threshold = self.endpointing.threshold
+        return replace(self, barge_in_threshold=threshold, barge_in_gap_ms=ECHO_CANCELLED_GAP_MS)
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
@@ -37,6 +42,7 @@ class ConversationOptions:
             interrupt_ms=self.barge_in_ms,
             threshold=self.barge_in_threshold,
             hold_ms=self.barge_in_hold_ms,
+            gap_ms=self.barge_in_gap_ms,
         )
 
     def reply_settings(self) -> ReplySettings:
