@@ -151,7 +151,7 @@ def compare(tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSetti
         concat([c for k in range(3) for c in tts.synthesize(REPLY_TEXTS[(n + k) % 4], voice=voice)])
         for n in range(replies)
     ]
-    strict = replace(guard, threshold=BargeInSettings().threshold)  # as without cancellation
+    strict = replace(guard, threshold=BargeInSettings().threshold, gap_ms=0)  # as without it
     return {
         "echo_cancellation_on": measure(spoken, user, WebRtcEchoCanceller, guard),
         "echo_cancellation_off": measure(spoken, user, lambda: None, strict),
