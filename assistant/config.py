@@ -25,6 +25,7 @@ DEFAULT_SYSTEM_PROMPT = (
 
 MODEL_TIERS = ("tiny", "default", "large")  # model sets, small and fast to large and better
 MODEL_SOURCES = ("pypi", "huggingface")
+TURN_DETECTIONS = ("smart", "silence")  # end of turn: the end-of-turn model, or fixed silence
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 
 
@@ -85,7 +86,10 @@ class TtsConfig:
 
 @dataclass(frozen=True)
 class ConversationConfig:
-    silence_ms: int = 500  # silence that ends the user's turn
+    turn_detection: str = "smart"  # smart: the end-of-turn model decides; silence: silence_ms
+    silence_ms: int = 500  # silence that ends the user's turn (turn_detection = "silence")
+    turn_check_ms: int = 200  # smart: silence after which (and then as often) the model is asked
+    turn_max_ms: int = 1000  # smart: silence that ends the turn whatever the model says
     min_speech_ms: int = 250  # shorter sounds are not speech
     vad_threshold: float = 0.5  # Silero speech probability
     barge_in: bool = True  # the user's speech interrupts the assistant
@@ -101,6 +105,7 @@ class ConversationConfig:
 class AudioConfig:
     input_device: str = ""  # name or index; empty: the system default
     output_device: str = ""
+    echo_cancellation: bool = True  # clean the microphone of the speaker's sound (where it loads)
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,7 @@ def _checked(config: Config) -> Config:
         ("models.tier", config.models.tier, MODEL_TIERS),
         ("models.source", config.models.source, MODEL_SOURCES),
         ("stt.chinese_script", config.stt.chinese_script, CHINESE_SCRIPTS),
+        ("conversation.turn_detection", config.conversation.turn_detection, TURN_DETECTIONS),
     ):
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.bench.echo_rig import room_impulse_response  # noqa: F401  (for the tests)
 from assistant.types import AudioChunk
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
@@ -107,6 +108,8 @@ class LiveMicrophone:
         os.set_blocking(self._fd, False)  # a full pipe (no reader yet) drops audio, see _write
         self._speech: queue.Queue[np.ndarray] = queue.Queue()
         self._current = np.zeros(0, dtype="<i2")
+        self._echo = np.zeros(0, dtype=np.float32)  # the room's echo of the speaker, to mix in
+        self._echo_lock = threading.Lock()
         self._stop = threading.Event()
         self.spoken_until = 0.0  # monotonic time the last queued speech ends
         self._thread = threading.Thread(target=self._write, daemon=True)
@@ -140,7 +143,19 @@ class LiveMicrophone:
                 written += due
             time.sleep(0.01)
 
+    def add_echo(self, samples: np.ndarray) -> None:
+        """Mix `samples` (float, at the microphone's rate) into what it hears next."""
+        with self._echo_lock:
+            self._echo = np.concatenate([self._echo, samples.astype(np.float32)])
+
     def _take(self, count: int) -> np.ndarray:
+        block = self._take_speech(count).astype(np.float32)
+        with self._echo_lock:
+            echo, self._echo = self._echo[:count], self._echo[count:]
+        block[: len(echo)] += echo
+        return np.clip(block, -32768, 32767).astype("<i2")
+
+    def _take_speech(self, count: int) -> np.ndarray:
         parts = []
         while count > 0:
             if not len(self._current):
@@ -158,6 +173,44 @@ class LiveMicrophone:
         self._stop.set()
         self._thread.join(2)
         os.close(self._fd)
+
+
+class EchoPath:
+    """The room between the test speaker and the test microphone: what the assistant plays
+    (the speaker's raw file, read as it grows) convolved with `response`, scaled by `gain`, and
+    mixed into the microphone."""
+
+    def __init__(
+        self, speaker: Path, microphone: LiveMicrophone, response: np.ndarray, gain: float
+    ) -> None:
+        self.speaker, self.microphone = speaker, microphone
+        self.response, self.gain = response, gain
+        self._tail = np.zeros(len(response) - 1)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        offset = 0
+        while not self._stop.is_set():
+            time.sleep(0.01)
+            size = self.speaker.stat().st_size if self.speaker.exists() else 0
+            size -= size % 2
+            if size <= offset:
+                continue
+            with self.speaker.open("rb") as file:
+                file.seek(offset)
+                data = file.read(size - offset)
+            offset += len(data)
+            played = np.frombuffer(data, dtype="<i2").astype(np.float64) * self.gain
+            wet = np.convolve(played, self.response)
+            wet[: len(self._tail)] += self._tail
+            self._tail = wet[len(played) :].copy()
+            self.microphone.add_echo(wet[: len(played)])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
 
 
 class AssistantProcess:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -142,7 +143,10 @@ OPTIONS = ConversationOptions(
 
 
 class Harness:
-    def __init__(self, stt, chat, tts=None, sink=None, options: ConversationOptions = OPTIONS):
+    def __init__(
+        self, stt, chat, tts=None, sink=None, options: ConversationOptions = OPTIONS,
+        turn_model=None,
+    ):  # fmt: skip
         self.events: list = []
         self.stt, self.chat, self.tts, self.sink = stt, chat, tts or WordTTS(), sink or ClockSink()
         self.conversation = Conversation(
@@ -154,6 +158,7 @@ class Harness:
             options,
             on_event=self.events.append,
             history=[ChatMessage("system", options.system_prompt)],
+            turn_model=turn_model,
         )
 
     async def sound(self, seconds: float, level: int) -> None:
@@ -567,3 +572,80 @@ def test_the_barge_in_guard_holds_then_interrupts_only_on_loud_speech_over_playb
     assert guard.push(0.95, frame, speaking=True) == []  # counting starts again after it
     off = BargeInGuard(BargeInSettings(enabled=False))
     assert all(off.push(0.99, frame, speaking=True) == [BargeIn.RELEASE] for _ in range(20))
+
+
+class LengthTurnModel:
+    """An end-of-turn model that finds a turn complete once it is `complete_s` long, answering
+    after `delay` seconds (as the real one takes its time)."""
+
+    def __init__(self, complete_s: float, delay: float = 0.05) -> None:
+        self.complete_s, self.delay, self.asked = complete_s, delay, 0
+
+    def probability(self, audio: AudioChunk) -> float:
+        time.sleep(self.delay)
+        self.asked += 1
+        return 0.9 if audio.seconds >= self.complete_s else 0.1
+
+
+SMART = replace(
+    SPECULATING,
+    endpointing=replace(SPECULATING.endpointing, turn_check_ms=96, turn_max_ms=1000),
+)
+
+
+def test_smart_end_of_turn_complete_ends_the_turn_before_the_fixed_silence():
+    async def scenario():
+        model = LengthTurnModel(0.0)
+        h = Harness(ScriptedSTT("Book a table."), ScriptedChat("Done."), options=SMART,
+                    turn_model=model)  # fmt: skip
+        await h.sound(0.4, LOUD)
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        [turn] = h.of(TurnEnded)
+        assert model.asked == 1 and h.stt.calls == 1  # the reply begun at the pause was used
+        t = turn.timings
+        assert t.speech_end < t.speculated < t.endpoint
+        assert t.endpoint - t.speech_end < 0.5  # far sooner than turn_max_ms (1 s)
+
+    run(scenario())
+
+
+def test_smart_end_of_turn_incomplete_waits_and_the_user_goes_on():
+    async def scenario():
+        model = LengthTurnModel(1.0)
+        h = Harness(ScriptedSTT("I'd like to", "I'd like to book a table."),
+                    ScriptedChat("Done."), options=SMART, turn_model=model)  # fmt: skip
+        await h.sound(0.4, LOUD)
+        await h.sound(0.45, QUIET)  # a thinking pause: the model says "incomplete", twice
+        assert not h.of(UserSaid) and model.asked >= 2
+        await h.sound(0.4, LOUD)  # ...and the user goes on
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        assert [e.text for e in h.of(UserSaid)] == ["I'd like to book a table."]
+
+    run(scenario())
+
+
+def test_without_a_turn_model_the_fixed_silence_ends_the_turn():
+    async def scenario():
+        h = Harness(ScriptedSTT("Hello."), ScriptedChat("Hi."), options=SMART)
+        await h.sound(0.4, LOUD)
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        t = h.of(TurnEnded)[0].timings
+        silence = SMART.endpointing.silence_ms / 1000
+        assert silence - 0.05 < t.endpoint - t.speech_end < silence + 0.15
+
+    run(scenario())
+
+
+def test_with_a_gap_allowance_short_quiet_gaps_do_not_reset_barge_in():
+    frame = 0.032
+    strict = BargeInGuard(BargeInSettings(threshold=0.5, interrupt_ms=160, hold_ms=64))
+    bridged = BargeInGuard(BargeInSettings(threshold=0.5, interrupt_ms=160, hold_ms=64, gap_ms=96))
+    bursts = [0.9, 0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.9]  # speech, a 64 ms dip, speech
+    strict_actions = [strict.push(p, frame, True) for p in bursts]
+    bridged_actions = [bridged.push(p, frame, True) for p in bursts]
+    assert not any(BargeIn.INTERRUPT in a for a in strict_actions)
+    assert BargeIn.RELEASE in strict_actions[3]
+    assert bridged_actions[3] == bridged_actions[4] == []  # the hold stays through the dip
+    assert BargeIn.INTERRUPT in bridged_actions[6]  # 5 loud frames = 160 ms
+    quiet = [bridged.push(0.1, frame, True) for _ in range(4)]
+    assert BargeIn.RELEASE in quiet[-1]  # a gap longer than 96 ms ends it

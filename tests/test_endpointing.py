@@ -11,6 +11,7 @@ from assistant.conversation.endpointing import (
     SpeechPaused,
     SpeechResumed,
     SpeechStarted,
+    TurnCheck,
 )
 
 FRAME = 512  # samples at 16 kHz: 32 ms
@@ -125,3 +126,77 @@ def test_no_pause_events_unless_the_pause_is_shorter_than_the_end_silence():
         settings = EndpointSettings(silence_ms=500, pause_ms=pause_ms)
         _, events = run(probabilities, settings)
         assert [type(e) for _, e in events] == [SpeechStarted, SpeechEnded], pause_ms
+
+
+SMART = EndpointSettings(min_speech_ms=250, silence_ms=500, turn_check_ms=192, turn_max_ms=960)
+
+
+def smart_run(probabilities: list[float], answers: dict[int, bool]):
+    """Push frames; each TurnCheck is answered at once with `answers` (by check number; a number
+    not in it stays unanswered, as a model too slow to answer)."""
+    endpointer = Endpointer(SMART)
+    events = []
+    for index, probability in enumerate(probabilities):
+        for event in endpointer.push(frame(index), probability):
+            events.append((index, event))
+            if isinstance(event, TurnCheck) and event.number in answers:
+                verdict = endpointer.verdict(event.number, answers[event.number])
+                events += [(index, e) for e in verdict]
+    return endpointer, events
+
+
+def test_a_complete_verdict_ends_the_turn_at_the_first_check():
+    _, events = smart_run([0.0] * 5 + [0.9] * 20 + [0.0] * 40, {1: True})
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, TurnCheck, SpeechEnded]
+    (check_index, check), (end_index, ended) = events[1], events[2]
+    assert check_index == end_index == 25 + 6 - 1  # 192 ms = 6 frames of silence
+    assert ended.endpoint_at == pytest.approx(31 * 0.032)
+    assert frames_in(ended)[-1] == 24 + 6  # the tail of silence heard so far
+    assert check.audio == ended.audio
+
+
+def test_incomplete_asks_again_and_the_longer_limit_ends_the_turn():
+    _, events = smart_run([0.0] * 5 + [0.9] * 20 + [0.0] * 40, {1: False, 2: False, 3: False})
+    checks = [(i, e) for i, e in events if isinstance(e, TurnCheck)]
+    assert [i - 24 for i, _ in checks] == [6, 12, 18, 24]  # every 192 ms of silence
+    end_index, ended = events[-1]
+    assert isinstance(ended, SpeechEnded) and end_index - 24 == 30  # 960 ms = 30 frames
+
+
+def test_a_later_complete_verdict_ends_the_turn_then():
+    _, events = smart_run([0.0] * 5 + [0.9] * 20 + [0.0] * 40, {1: False, 2: True})
+    end_index, ended = events[-1]
+    assert isinstance(ended, SpeechEnded) and end_index - 24 == 12
+
+
+def test_a_model_that_never_answers_costs_the_longer_limit_only():
+    _, events = smart_run([0.0] * 5 + [0.9] * 20 + [0.0] * 40, {})
+    assert sum(isinstance(e, TurnCheck) for _, e in events) == 1  # no second question queued
+    end_index, ended = events[-1]
+    assert isinstance(ended, SpeechEnded) and end_index - 24 == 30
+
+
+def test_a_verdict_after_speech_resumed_is_ignored():
+    endpointer = Endpointer(SMART)
+    checks = []
+    for index, probability in enumerate([0.9] * 20 + [0.0] * 6 + [0.9] * 3):
+        checks += [
+            e for e in endpointer.push(frame(index), probability) if isinstance(e, TurnCheck)
+        ]
+    assert len(checks) == 1 and endpointer.in_speech
+    assert endpointer.verdict(checks[0].number, True) == []  # the speaker went on
+    assert endpointer.in_speech
+
+
+def test_a_verdict_arriving_later_ends_the_turn_when_it_arrives():
+    endpointer = Endpointer(SMART)
+    checks = []
+    for index, probability in enumerate([0.9] * 20 + [0.0] * 9):
+        checks += [
+            e for e in endpointer.push(frame(index), probability) if isinstance(e, TurnCheck)
+        ]
+    (ended,) = endpointer.verdict(checks[0].number, True, at=1.0)
+    assert isinstance(ended, SpeechEnded) and ended.endpoint_at == 1.0
+    assert ended.speech_end == pytest.approx(20 * 0.032)
+    assert not endpointer.in_speech

@@ -209,6 +209,7 @@ def test_the_real_catalog_pins_every_tier_model():
         "stt": "whisper-tiny.en",
         "llm": "smollm2-135m-instruct",
         "tts": "en_US-joe-medium",
+        "turn": "smart-turn-v3.2",
     }
     assert english["default"]["llm"] == "qwen2.5-coder-0.5b-instruct"
     assert english["large"]["llm"] == "qwen2.5-coder-1.5b-instruct"

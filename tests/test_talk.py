@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -15,14 +16,16 @@ from audio_rig import (
     ASSISTANT,
     DEVICE_RATE,
     AssistantProcess,
+    EchoPath,
     LiveMicrophone,
     PulseServer,
     alsa_environment,
+    room_impulse_response,
     write_alsa_config,
 )
 from conftest import word_error_rate
 
-from assistant.audio.codec import decode_file, resample
+from assistant.audio.codec import concat, decode_file, resample, rms
 from assistant.types import AudioChunk
 
 SHORT_ANSWERS = ["--set", "llm.max_tokens=32", "--set", "llm.temperature=0"]
@@ -158,6 +161,53 @@ def _voiced_seconds(audio: AudioChunk) -> float:
     samples = resample(audio, 16000).to_float32()
     frames = samples[: len(samples) // 320 * 320].reshape(-1, 320)
     return float((abs(frames).max(axis=1) > 0.02).sum() * 0.02)
+
+
+def echo_of_the_speaker(rig, tts, espeak, level_db: float, delay_s: float) -> EchoPath:
+    """Open speakers: the assistant's voice comes back into the microphone through a room
+    (`delay_s`, a decaying tail), `level_db` relative to the user's voice."""
+    microphone, speaker, _ = rig
+    voice = rms(concat(tts.synthesize("A sentence to know how loud the voice is.")))
+    user = rms(speech(espeak, "Stop. Please stop talking now."))
+    gain = 10 ** (level_db / 20) * user / voice
+    return EchoPath(speaker, microphone, room_impulse_response(delay_s, DEVICE_RATE), gain)
+
+
+STORY = ["--set", "llm.max_tokens=60", "--set", "llm.system_prompt=You tell long stories."]
+
+
+@contextlib.contextmanager
+def story_over_its_echo(rig, tts, espeak, level_db: float, delay_s: float):
+    """`assistant talk` asked for a story, its voice coming back into the microphone."""
+    microphone, _, environment = rig
+    echo = echo_of_the_speaker(rig, tts, espeak, level_db, delay_s)
+    try:
+        talk = start_talk(environment, *STORY)
+        microphone.say(speech(espeak, "Tell me a long story about a dragon."))
+        yield talk
+        talk.send("q")
+        assert talk.finish() == 0, talk.output()
+    finally:
+        echo.close()
+
+
+def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(rig, tts, espeak):
+    with story_over_its_echo(rig, tts, espeak, level_db=6, delay_s=0.05) as talk:
+        ended = talk.wait_for(r"^  timings: ", timeout=120)
+        time.sleep(2.0)  # the echo's tail, and anything the assistant might take for a turn
+    assert not any(line.startswith("(interrupted") for line in talk.lines), talk.output()
+    assert sum(line.startswith("you: ") for line in talk.lines) == 1, talk.output()
+    assert sum(line.startswith("assistant: ") for line in talk.lines[:ended]) >= 2
+
+
+def test_speaking_over_the_echo_interrupts_the_assistant(rig, tts, espeak):
+    microphone = rig[0]
+    with story_over_its_echo(rig, tts, espeak, level_db=0, delay_s=0.03) as talk:
+        talk.wait_for(r"^assistant: ", timeout=60)
+        time.sleep(1.5)
+        microphone.say(speech(espeak, "Stop. Please stop talking now."))
+        interrupted = talk.wait_for(r"^\(interrupted; heard: ", timeout=30)
+        talk.wait_for(r"^  timings: .*barge_in", after=interrupted - 1)
 
 
 def test_mute_pause_and_quit_from_the_keys(rig, espeak):

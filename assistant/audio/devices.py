@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -16,6 +17,7 @@ from ..types import AudioChunk
 from .codec import resample
 
 BLOCK_SECONDS = 0.02  # audio per callback
+MAX_OUTPUT_LATENCY = 0.5  # seconds; what a device reports beyond this is not believed
 STALL_SECONDS = 3.0  # a microphone silent this long (no callbacks at all) is gone
 NO_INPUT_HELP = (
     "Talk through a browser instead with `assistant serve`, or type with `assistant chat`."
@@ -154,15 +156,34 @@ class Microphone:
             yield AudioChunk(pcm, self.device.sample_rate)
 
 
+def _output_latency(time_info: Any) -> float:
+    """Seconds until the block being filled is heard (0 where the host API does not say)."""
+    try:
+        latency = float(time_info.outputBufferDacTime - time_info.currentTime)
+    except (AttributeError, TypeError):
+        return 0.0
+    return min(max(0.0, latency), MAX_OUTPUT_LATENCY)  # a clock the host API got wrong: bounded
+
+
 def _downmix(data: np.ndarray) -> bytes:
     return data.mean(axis=1).astype("<i2").tobytes()
 
 
-class Speaker:
-    """Plays queued audio at the device's rate; an `AudioSink` for the conversation."""
+class PlaybackListener(Protocol):
+    def played(self, samples: np.ndarray, sample_rate: int) -> None:
+        """Each block (int16) as it goes to the device, silence included (the audio thread)."""
+        ...
 
-    def __init__(self, device: AudioDevice) -> None:
+
+class Speaker:
+    """Plays queued audio at the device's rate; an `AudioSink` for the conversation. Audio
+    counts as pending until the device has really played it (its output latency included),
+    and `listener` (an echo canceller) hears every block as it goes out."""
+
+    def __init__(self, device: AudioDevice, listener: PlaybackListener | None = None) -> None:
         self.device = device
+        self.listener = listener
+        self._audible_until = 0.0  # monotonic time the last queued sample leaves the device
         self.rate = device.sample_rate
         self._queue: deque[np.ndarray] = deque()
         self._queued_samples = 0
@@ -200,8 +221,15 @@ class Speaker:
 
     def _fill(self, out: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         out.fill(0)
-        if self._paused:
-            return
+        if not self._paused:
+            self._take(out, frames)
+        if self.listener is not None:
+            self.listener.played(out[:, 0], self.rate)
+        if out.any():
+            latency = _output_latency(time_info)
+            self._audible_until = time.monotonic() + latency + frames / self.rate
+
+    def _take(self, out: np.ndarray, frames: int) -> None:
         filled = 0
         with self._lock:
             while filled < frames and self._queue:
@@ -225,11 +253,14 @@ class Speaker:
         with self._lock:
             self._queue.clear()
             self._queued_samples = 0
+        self._audible_until = 0.0  # what the device still holds plays out: nothing to wait for
 
     def pending_seconds(self) -> float:
+        """Queued audio, plus what the device has taken but not played yet."""
         if self.failure:
             raise DeviceError(self.failure)
-        return self._queued_samples / self.rate
+        in_device = max(0.0, self._audible_until - time.monotonic())
+        return self._queued_samples / self.rate + in_device
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused

@@ -237,5 +237,5 @@ def _conversation(engines, vad, sink, options, events, history) -> Conversation:
     """The real engine, as `assistant talk` builds it, with the benchmark's sink and listener."""
     return Conversation(
         engines.stt, engines.chat, engines.tts, vad, sink, options,
-        on_event=events, history=list(history),
+        on_event=events, history=list(history), turn_model=engines.turn,
     )  # fmt: skip

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -58,6 +59,18 @@ def default_output() -> Path:
     "synthesis. Writes OUTPUT/wyoming.json and OUTPUT/wyoming.md.",
 )
 @click.option(
+    "--turns",
+    is_flag=True,
+    help="Measure the end of turn instead: premature ends on turns with a pause in the middle, "
+    "false 'incomplete' and delay on complete turns, smart (end-of-turn model) against silence.",
+)
+@click.option(
+    "--echo",
+    is_flag=True,
+    help="Measure open speakers instead: long replies echoed through a synthetic room into the "
+    "microphone, self-interruptions and barge-in with echo cancellation on and off.",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -73,6 +86,8 @@ def bench(
     wake_words: bool,
     tiers: str | None,
     wyoming: bool,
+    turns: bool,
+    echo: bool,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -117,6 +132,12 @@ def bench(
         say = lambda line: click.echo(line, err=True)  # noqa: E731
         _show(*write_wake_report(run_wake_benchmark(config, quick=quick, output=output, say=say),
                                  output))  # fmt: skip
+        return
+    if turns:
+        _turns(config, quick, output)
+        return
+    if echo:
+        _echo(config, quick, output)
         return
     results = run_benchmark(
         config,
@@ -163,3 +184,58 @@ def _show(json_path: Path, md_path: Path) -> None:
     """Print the tables; say where both files are."""
     click.echo(md_path.read_text(), nl=False)
     click.echo(f"wrote {json_path} and {md_path}", err=True)
+
+
+def _turns(config, quick: bool, output: Path) -> None:
+    """`assistant bench --turns`: the end of turn, smart against silence; benchmark-turns.json."""
+    import json
+
+    from ..bench.turn_taking import corpus, measure, report_lines
+    from ..conversation.options import conversation_options
+    from ..providers.loading import load_turn_model
+    from ..providers.store import ModelStore
+
+    store = ModelStore.open(config.models.dir)
+    settings = conversation_options(config).endpointing
+    smart_config = replace(
+        config, conversation=replace(config.conversation, turn_detection="smart")
+    )
+    model = load_turn_model(smart_config, store)
+    click.echo("making the spoken turns (espeak-ng, Piper, Kokoro)...", err=True)
+    spoken = corpus(config, store, output / "corpus", quick)
+    results = measure(spoken, settings, model)
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))
+    click.echo("\n".join(report_lines(results, settings)))
+
+
+def _echo(config, quick: bool, output: Path) -> None:
+    """`assistant bench --echo`: open speakers, offline; benchmark-echo.json."""
+    import json
+    import shutil
+    import subprocess
+
+    from ..audio.codec import decode_file
+    from ..bench.echo_rig import USER_TEXT, compare
+    from ..conversation.options import conversation_options
+    from ..providers.registry import create_tts
+    from ..providers.store import ModelStore
+
+    options = conversation_options(config)
+    tts = create_tts(config, ModelStore.open(config.models.dir))
+    output.mkdir(parents=True, exist_ok=True)
+    user_wav = output / "echo-user.wav"
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        raise click.ClickException("the echo benchmark's user speaks with espeak-ng: install it")
+    subprocess.run([espeak, "-v", "en-us", "-s", "140", "-w", str(user_wav), USER_TEXT], check=True)
+    guard = options.echo_cancelled().barge_in_settings()
+    results = compare(tts, options.voice, decode_file(user_wav), 4 if quick else 20, guard)
+    (output / "benchmark-echo.json").write_text(json.dumps(results, indent=2))
+    for mode, figures in results.items():
+        click.echo(
+            f"{mode.replace('_', ' ')}: {figures['self_interruptions']} self-interruptions and "
+            f"{figures['self_holds']} holds over {figures['replies']} replies; user over the echo: "
+            f"held p50 {figures['hold_p50_ms']} ms, interrupted p50 {figures['interrupt_p50_ms']} "
+            f"ms, missed {figures['barge_in_missed']}"
+        )

@@ -53,7 +53,7 @@ def serve(
     check_bind(server)
     listener = _listen(server.host, server.port)  # fails fast, before the models load
     try:
-        engines = load_engines(config, stt=True, chat=True, tts=True)
+        engines = load_engines(config, stt=True, chat=True, tts=True, turn=True)
         warm_up(engines, conversation_options(config).system_prompt)  # the browser's first turn
         bound_port = listener.getsockname()[1]
         shown = f"[{server.host}]" if ":" in server.host else server.host

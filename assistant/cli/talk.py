@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..audio.devices import Microphone, Speaker, find_device
+from ..audio.echo import load_echo_canceller
 from ..config import Config
 from ..conversation.engine import Conversation
 from ..conversation.options import conversation_options
@@ -62,11 +63,14 @@ def run_talk_command(
     from ..providers.wake_words import wake_word_factory
 
     make_detector = wake_word_factory(config)  # an unknown wake word fails before devices open
+    echo = load_echo_canceller(config.audio.echo_cancellation)
     microphone = Microphone(find_device(input_device or config.audio.input_device, "input"))
-    speaker = Speaker(find_device(output_device or config.audio.output_device, "output"))
+    speaker = Speaker(find_device(output_device or config.audio.output_device, "output"), echo)
     options = conversation_options(
         config, barge_in=barge_in, voice=voice, speed=speed, system_prompt=system_prompt
     )
+    if echo is not None:
+        options = options.echo_cancelled()
     keeper = AudioKeeper(keep_audio) if keep_audio else NO_AUDIO
     recorder = Recorder(
         open_history(config.history), stt_model=config.stt.model, llm_model=config.llm.model,
@@ -97,9 +101,11 @@ def run_talk_command(
         history = [ChatMessage("system", options.system_prompt), *context]
         return Conversation(
             engines.stt, engines.chat, engines.tts, vad, sink, options,
-            on_event=on_event, history=history, wake_word=detector,
+            on_event=on_event, history=history, wake_word=detector, turn_model=engines.turn,
         )  # fmt: skip
 
-    asyncio.run(run_talk(make_conversation, microphone, speaker, view))
+    if config.audio.echo_cancellation and echo is None:
+        view.message("(echo cancellation unavailable: pip install pywebrtc-audio)")
+    asyncio.run(run_talk(make_conversation, microphone, speaker, view, echo=echo))
     if live:
         sys.stdout.write("\n")

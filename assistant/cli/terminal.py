@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from ..audio.devices import DeviceError, Microphone, Speaker
+from ..audio.echo import EchoCanceller
 from ..conversation.engine import Conversation
 from ..conversation.events import (
     AssistantSaying,
@@ -117,6 +118,7 @@ async def run_talk(
     speaker: Speaker,
     view: TerminalView,
     stdin: TextIO = sys.stdin,
+    echo: EchoCanceller | None = None,
 ) -> None:
     """Run until `q`, Ctrl-C, SIGTERM or a device failure (raised as DeviceError)."""
     loop = asyncio.get_running_loop()
@@ -127,7 +129,7 @@ async def run_talk(
         conversation = make_conversation(speaker)
         with _keys(stdin, lambda key: control(conversation, key, stopped.set)):
             view.message(KEYS if not view.display.live else "ready")
-            hearing = loop.create_task(_hear(microphone, conversation))
+            hearing = loop.create_task(_hear(microphone, conversation, echo))
             stopping = loop.create_task(stopped.wait())
             try:
                 done, _ = await asyncio.wait(
@@ -143,9 +145,12 @@ async def run_talk(
                     loop.remove_signal_handler(signum)
 
 
-async def _hear(microphone: Microphone, conversation: Conversation) -> None:
+async def _hear(
+    microphone: Microphone, conversation: Conversation, echo: EchoCanceller | None
+) -> None:
+    """The microphone into the conversation, cleaned of the speaker's echo first."""
     async for chunk in microphone.chunks():
-        conversation.feed(chunk)
+        conversation.feed(echo.clean(chunk) if echo is not None else chunk)
 
 
 @contextlib.contextmanager

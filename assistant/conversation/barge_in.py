@@ -21,6 +21,8 @@ class BargeInSettings:
     interrupt_ms: int = 300  # voiced time during playback that interrupts
     threshold: float = 0.8  # stricter than listening: the assistant's own echo is quieter
     hold_ms: int = 0  # voiced time during playback that holds it until `interrupt_ms`; 0: never
+    gap_ms: int = 0  # a quieter gap this short does not end the speech (an echo canceller's
+    # output of a voice over the speaker comes in bursts); 0: the first quiet frame ends it
 
 
 class BargeInGuard:
@@ -28,7 +30,8 @@ class BargeInGuard:
 
     def __init__(self, settings: BargeInSettings) -> None:
         self.settings = settings
-        self._loud_frames = 0  # consecutive frames above the threshold while speaking
+        self._loud_frames = 0  # frames above the threshold while speaking, gaps bridged
+        self._quiet_frames = 0  # consecutive frames below it since the last loud one
         self.heard_s = 0.0  # how long the loud speech had lasted at the last push
         self.onset: float | None = None  # monotonic time that speech began: its first frame's
 
@@ -39,12 +42,18 @@ class BargeInGuard:
         assistant's voice is playing (or held)."""
         settings = self.settings
         loud = speaking and settings.enabled and probability >= settings.threshold
-        self._loud_frames = self._loud_frames + 1 if loud else 0
+        self._quiet_frames = 0 if loud else self._quiet_frames + 1
+        bridged = speaking and 1000 * self._quiet_frames * frame_seconds <= settings.gap_ms
+        if not loud and not (bridged and self._loud_frames):
+            self._loud_frames = 0
+            self.heard_s = 0.0
+            return [BargeIn.RELEASE]
+        self._loud_frames += loud
         self.heard_s = self._loud_frames * frame_seconds
-        if self._loud_frames == 1:
+        if self._loud_frames == 1 and loud:
             self.onset = start
         if not loud:
-            return [BargeIn.RELEASE]
+            return []  # a gap within the speech: nothing changes
         actions = []
         if settings.hold_ms and 1000 * self.heard_s >= settings.hold_ms:
             actions.append(BargeIn.HOLD)
@@ -54,4 +63,4 @@ class BargeInGuard:
         return actions
 
     def reset(self) -> None:
-        self._loud_frames = 0
+        self._loud_frames = self._quiet_frames = 0

@@ -1,4 +1,10 @@
-"""Turn-taking as a pure state machine: speech probabilities per frame in, speech events out."""
+"""Turn-taking as a pure state machine: speech probabilities per frame in, speech events out.
+
+Two ways to end a turn. Fixed silence: `silence_ms` of it ends the turn. Semantic (when
+`turn_check_ms` is set): after that much silence the endpointer asks whether the turn is complete
+(a `TurnCheck` event); the caller runs the end-of-turn model and answers with `verdict`:
+"complete" ends the turn at once, "incomplete" waits, asking again every `turn_check_ms` of
+silence, and `turn_max_ms` of silence ends it whatever the model says (or if it never answers)."""
 
 from __future__ import annotations
 
@@ -14,7 +20,9 @@ class EndpointSettings:
     frame_samples: int = 512
     threshold: float = 0.5  # speech probability that starts or continues speech
     min_speech_ms: int = 250  # voiced time before speech counts as started
-    silence_ms: int = 500  # silence that ends the turn
+    silence_ms: int = 500  # silence that ends the turn (without an end-of-turn model)
+    turn_check_ms: int = 0  # silence after which (and as often again) the model is asked; 0: never
+    turn_max_ms: int = 1000  # silence that ends the turn with the model, whatever it says
     pause_ms: int = 0  # shorter silence that announces a possible end (SpeechPaused); 0: never
     pre_roll_ms: int = 300  # audio kept from before the start, so the first word is whole
     max_utterance_s: float = 30.0  # a turn is ended after this long, whatever is heard
@@ -43,6 +51,16 @@ class SpeechResumed:
 
 
 @dataclass(frozen=True)
+class TurnCheck:
+    """The speaker has been silent for a multiple of `turn_check_ms`: is the turn complete? Answer
+    with `Endpointer.verdict(check, complete)`; an answer after speech resumed is ignored."""
+
+    audio: AudioChunk  # the utterance so far
+    number: int  # which check, counted over the stream
+    at: float  # stream seconds
+
+
+@dataclass(frozen=True)
 class SpeechEnded:
     audio: AudioChunk  # the utterance, with its pre-roll and a short tail
     started_at: float  # stream seconds
@@ -50,7 +68,7 @@ class SpeechEnded:
     endpoint_at: float  # stream seconds: when the silence was long enough
 
 
-SpeechEvent = SpeechStarted | SpeechPaused | SpeechResumed | SpeechEnded
+SpeechEvent = SpeechStarted | SpeechPaused | SpeechResumed | TurnCheck | SpeechEnded
 
 
 class Endpointer:
@@ -62,7 +80,9 @@ class Endpointer:
         frame_ms = 1000 * settings.frame_samples / settings.sample_rate
         self._frame_seconds = frame_ms / 1000
         self._start_frames = max(1, round(settings.min_speech_ms / frame_ms))
-        self._end_frames = max(1, round(settings.silence_ms / frame_ms))
+        self._check_frames = round(settings.turn_check_ms / frame_ms)
+        end_ms = settings.turn_max_ms if self._check_frames else settings.silence_ms
+        self._end_frames = max(1, round(end_ms / frame_ms))
         # 0: no pause events; a pause as long as the end silence would come too late to matter
         pause_frames = round(settings.pause_ms / frame_ms) if settings.pause_ms > 0 else 0
         self._pause_frames = max(1, pause_frames) if 0 < pause_frames < self._end_frames else 0
@@ -70,6 +90,7 @@ class Endpointer:
         self._pre_roll: deque[bytes] = deque(maxlen=max(1, round(settings.pre_roll_ms / frame_ms)))
         self._negative = max(settings.threshold - 0.15, 0.05)  # hysteresis, as Silero recommends
         self._frames_seen = 0
+        self._checks = 0  # TurnChecks sent over the stream
         self.reset()
 
     def reset(self) -> None:
@@ -82,6 +103,7 @@ class Endpointer:
         self._start_time = 0.0
         self._last_voiced_end = 0.0
         self._paused = False  # a SpeechPaused was sent for the current silence
+        self._asking: int | None = None  # the TurnCheck waiting for its verdict
 
     @property
     def in_speech(self) -> bool:
@@ -135,6 +157,7 @@ class Endpointer:
             self._silent = 0
             self._voiced += probability >= self.settings.threshold
             self._last_voiced_end = end_of_frame
+            self._asking = None  # a verdict on the silence before is no longer wanted
             if self._paused:
                 self._paused = False
                 events.append(SpeechResumed(end_of_frame - self._frame_seconds))
@@ -146,15 +169,37 @@ class Endpointer:
                 self._paused = True
                 start, last = self._start_time, self._last_voiced_end
                 events.append(SpeechPaused(self._audio(), start, last, end_of_frame))
+            if self._check_due():
+                self._checks += 1
+                self._asking = self._checks
+                events.append(TurnCheck(self._audio(), self._checks, end_of_frame))
             return events
+        return [*events, self._end(end_of_frame)]
+
+    def _check_due(self) -> bool:
+        """Time to ask the model: a multiple of `turn_check_ms` of silence, none pending."""
+        every, silent = self._check_frames, self._silent
+        return bool(every) and self._asking is None and silent > 0 and silent % every == 0
+
+    def verdict(self, number: int, complete: bool, at: float | None = None) -> list[SpeechEvent]:
+        """The model's answer to TurnCheck `number`, arrived at stream time `at` (default: now):
+        "complete" ends the turn now; "incomplete" lets the next check (or turn_max_ms) decide."""
+        if number != self._asking or not self._started:
+            return []  # speech resumed, the turn ended, or it was reset: the answer is stale
+        self._asking = None
+        if not complete:
+            return []
+        return [self._end(max(at or 0.0, self.now))]
+
+    def _end(self, endpoint_at: float) -> SpeechEnded:
         ended = SpeechEnded(
             audio=self._audio(),
             started_at=self._start_time,
             speech_end=self._last_voiced_end,
-            endpoint_at=end_of_frame,
+            endpoint_at=endpoint_at,
         )
         self.reset()
-        return [*events, ended]
+        return ended
 
     def _audio(self) -> AudioChunk:
         """The utterance up to its last voiced frame and a 0.2 s tail of what followed."""

@@ -20,7 +20,15 @@ from enum import StrEnum
 from ..providers import ChatModel, SpeechToText, TextToSpeech
 from ..types import AudioChunk, ChatMessage
 from .barge_in import BargeIn, BargeInGuard
-from .endpointing import SpeechEnded, SpeechEvent, SpeechPaused, SpeechResumed, SpeechStarted
+from .end_of_turn import TurnJudge, TurnModel
+from .endpointing import (
+    SpeechEnded,
+    SpeechEvent,
+    SpeechPaused,
+    SpeechResumed,
+    SpeechStarted,
+    TurnCheck,
+)
 from .events import (
     AssistantSaying,
     ConversationEvent,
@@ -80,6 +88,7 @@ class Conversation:
         on_event: Callable[[ConversationEvent], None] = lambda event: None,
         history: list[ChatMessage] | None = None,
         wake_word: WakeWordDetector | None = None,
+        turn_model: TurnModel | None = None,
     ) -> None:
         self._stages = Stages(stt, chat, tts)
         self._workers = Workers()
@@ -87,7 +96,12 @@ class Conversation:
         self.options = options
         self._on_event = on_event
         self.history: list[ChatMessage] = list(history or [])
-        self._hearing = Hearing(vad, options.endpointing)
+        endpointing = options.endpointing
+        if turn_model is None:  # no end-of-turn model: the fixed silence ends each turn
+            endpointing = replace(endpointing, turn_check_ms=0)
+        self._judge = TurnJudge(turn_model) if turn_model is not None else None
+        self._hearing = Hearing(vad, endpointing)
+        self._judging: asyncio.Task | None = None  # the end-of-turn model's current question
         self._guard = BargeInGuard(options.barge_in_settings())
         self._wake = WakeGate(wake_word, options.follow_up_s) if wake_word is not None else None
         self._turn = TurnState.WAITING if self._wake else TurnState.LISTENING
@@ -202,6 +216,10 @@ class Conversation:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reply_task
         self._workers.shutdown()
+        if self._judging is not None:
+            self._judging.cancel()
+        if self._judge is not None:
+            self._judge.close()
 
     async def wait_idle(self) -> None:
         """Wait until no reply is under way."""
@@ -250,6 +268,8 @@ class Conversation:
             self._speculate(event)
         elif isinstance(event, SpeechResumed):
             self._drop_speculation()  # the user goes on: what was begun is thrown away
+        elif isinstance(event, TurnCheck):
+            self._check_turn(event)
         elif isinstance(event, SpeechEnded) and self._turn not in (
             TurnState.SPEAKING,
             TurnState.HELD,  # heard over our own voice, not enough to barge in: no turn
@@ -259,6 +279,21 @@ class Conversation:
             if not self._confirm_speculation(event.audio, speech_end, endpoint):
                 timings = TurnTimings(speech_end=speech_end, endpoint=endpoint)
                 self._start_reply(event.audio, timings)
+
+    def _check_turn(self, check: TurnCheck) -> None:
+        """Ask the end-of-turn model on its thread; its answer may end the turn. Not over our own
+        voice (no turn is taken there), so as not to take the cores from the reply."""
+        if self._judge is None or self._turn in (TurnState.SPEAKING, TurnState.HELD):
+            return
+        judge = self._judge
+
+        async def judged() -> None:
+            complete = await judge.complete(check.audio)
+            if not (self._paused or self._muted):
+                for event in self._hearing.decide(check, complete):
+                    self._on_speech(event)
+
+        self._judging = asyncio.get_running_loop().create_task(judged())
 
     def _speculate(self, event: SpeechPaused) -> None:
         """A short pause: begin the reply now (transcribe, think, synthesize the first words)

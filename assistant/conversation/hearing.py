@@ -12,7 +12,7 @@ import numpy as np
 
 from ..audio.codec import StreamResampler
 from ..types import AudioChunk
-from .endpointing import Endpointer, EndpointSettings, SpeechEvent
+from .endpointing import Endpointer, EndpointSettings, SpeechEvent, TurnCheck
 
 
 class VoiceActivity(Protocol):
@@ -74,6 +74,11 @@ class Hearing:
     def in_speech(self) -> bool:
         """The user is speaking (between the start of an utterance and its end)."""
         return self._endpointer.in_speech
+
+    def decide(self, check: TurnCheck, complete: bool) -> tuple[SpeechEvent, ...]:
+        """The end-of-turn model's answer to `check`, arriving now."""
+        now = time.monotonic() - self._clock_offset  # stream time
+        return tuple(self._endpointer.verdict(check.number, complete, now))
 
     def reset(self) -> None:
         """Forget the speech under way (paused, muted, or heard over our own voice)."""

@@ -3,12 +3,15 @@ browser session and the benchmark)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..config import Config, voice_map
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .reply import ReplySettings
+
+# a voice over the speaker comes out of the echo canceller in bursts: gaps this short are bridged
+ECHO_CANCELLED_GAP_MS = 160
 
 
 @dataclass(frozen=True)
@@ -21,11 +24,18 @@ class ConversationOptions:
     barge_in_threshold: float = 0.8  # stricter than listening: the assistant's own echo is quieter
     barge_in_hold_ms: int = 0  # voiced time during playback that holds it until barge_in_ms
     # tells (speech goes on: interrupt) or the speech stops (playback goes on); 0: no hold
+    barge_in_gap_ms: int = 0  # quieter gaps this short do not end speech over playback
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
+
+    def echo_cancelled(self) -> ConversationOptions:
+        """These options for a microphone cleaned of the speaker's echo: speech over the
+        assistant interrupts at the ordinary speech threshold, its bursts bridged."""
+        threshold = self.endpointing.threshold
+        return replace(self, barge_in_threshold=threshold, barge_in_gap_ms=ECHO_CANCELLED_GAP_MS)
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
@@ -33,6 +43,7 @@ class ConversationOptions:
             interrupt_ms=self.barge_in_ms,
             threshold=self.barge_in_threshold,
             hold_ms=self.barge_in_hold_ms,
+            gap_ms=self.barge_in_gap_ms,
         )
 
     def reply_settings(self) -> ReplySettings:
@@ -65,5 +76,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
             min_speech_ms=settings.min_speech_ms,
             silence_ms=settings.silence_ms,
             pause_ms=settings.speculate_ms,
+            turn_check_ms=settings.turn_check_ms if settings.turn_detection == "smart" else 0,
+            turn_max_ms=settings.turn_max_ms,
         ),
     )

@@ -12,7 +12,13 @@ from ..errors import UnknownNameError, UsageError
 CHECKOUT_MODELS = Path(__file__).resolve().parents[2] / "models"
 PACKAGED_CATALOG = Path(__file__).resolve().parents[1] / "catalog.toml"
 LOCAL_CATALOG = "local.toml"  # the user's own models (`assistant models add`), in the models dir
-ROLES = ("stt", "llm", "tts", "wake")  # wake: wake-word models, in no tier (pulled by name)
+ROLES = (
+    "stt",
+    "llm",
+    "tts",
+    "wake",
+    "turn",
+)  # wake: wake words (pulled by name); turn: end of turn
 MULTILINGUAL = "multi"  # in `languages`: every language the model family knows
 ENGLISH = "en"
 
@@ -52,7 +58,7 @@ class ModelFile:
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
-    role: str  # stt | llm | tts | wake
+    role: str  # stt | llm | tts | wake | turn
     description: str
     license: str
     huggingface: str  # the Hugging Face repo of the `hub` files
@@ -91,8 +97,10 @@ class ModelCatalog:
         for entry in self.models:
             if entry.name == name and (role is None or entry.role == role):
                 return entry
-        kind = {"stt": "speech-to-text model", "llm": "language model", "tts": "voice",
-                "wake": "wake-word model"}  # fmt: skip
+        kind = {
+            "stt": "speech-to-text model", "llm": "language model", "tts": "voice",
+            "wake": "wake-word model", "turn": "end-of-turn model",
+        }  # fmt: skip
         available = [e.name for e in self.models if role is None or e.role == role]
         raise UnknownNameError(kind.get(role or "", "model"), name, available)
 

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
+from ..errors import UsageError
 from . import ChatModel, SpeechToText, TextToSpeech
 from .registry import create_chat, create_stt, create_tts
 from .store import ModelStore
+
+TURN_MODEL_FILE = "model.onnx"  # in the end-of-turn model's directory (models/catalog.toml)
 
 
 @dataclass(frozen=True)
@@ -17,10 +20,16 @@ class Engines:
     stt: SpeechToText | None = None
     chat: ChatModel | None = None
     tts: TextToSpeech | None = None
+    turn: Any = None  # the end-of-turn model (audio.smart_turn.SmartTurn), for conversations
 
 
 def load_engines(
-    config: Config, *, stt: bool = False, chat: bool = False, tts: bool = False
+    config: Config,
+    *,
+    stt: bool = False,
+    chat: bool = False,
+    tts: bool = False,
+    turn: bool = False,
 ) -> Engines:
     """Load the requested stages side by side; the first failure (a missing model...) is raised."""
     store = ModelStore.open(config.models.dir)
@@ -30,6 +39,7 @@ def load_engines(
             ("stt", create_stt, stt),
             ("chat", create_chat, chat),
             ("tts", create_tts, tts),
+            ("turn", load_turn_model, turn),
         )
         if needed
     }
@@ -46,6 +56,7 @@ def warm_up(engines: Engines, system_prompt: str | None = None) -> None:
         (engines.stt, ()),
         (engines.chat, (system_prompt,) if system_prompt else ()),
         (engines.tts, ()),
+        (engines.turn, ()),
     ):
         method = getattr(stage, "warm_up", None)
         if method is not None:
@@ -53,13 +64,29 @@ def warm_up(engines: Engines, system_prompt: str | None = None) -> None:
 
 
 def load_conversation_engines(config: Config, system_prompt: str) -> tuple[Engines, Any]:
-    """What a spoken conversation needs, ready to listen: the three stages and the Silero VAD,
-    loaded side by side, then warmed."""
+    """What a spoken conversation needs, ready to listen: the three stages, the end-of-turn model
+    (with conversation.turn_detection = "smart") and the Silero VAD, loaded side by side, then
+    warmed."""
     from ..audio.vad import SileroVAD
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         vad = pool.submit(SileroVAD.load)
-        engines = load_engines(config, stt=True, chat=True, tts=True)
+        engines = load_engines(config, stt=True, chat=True, tts=True, turn=True)
         vad_model = vad.result()
     warm_up(engines, system_prompt)
     return engines, vad_model
+
+
+def load_turn_model(config: Config, store: ModelStore) -> Any:
+    """The tier's end-of-turn model when conversation.turn_detection is "smart", else None."""
+    if config.conversation.turn_detection != "smart":
+        return None
+    from ..audio.smart_turn import SmartTurn
+
+    entry = store.catalog.choose("turn", config.models.tier)
+    if entry is None:
+        raise UsageError(
+            f"the model tier '{config.models.tier}' has no end-of-turn model; "
+            "use --set conversation.turn_detection=silence"
+        )
+    return SmartTurn.load(store.require(entry.name, "turn") / TURN_MODEL_FILE)

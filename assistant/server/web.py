@@ -41,6 +41,7 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
             engines.stt, engines.chat, engines.tts, SileroVAD.load(), sink, options,
             on_event=on_event, history=[ChatMessage("system", options.system_prompt)],
             wake_word=make_detector() if make_detector else None,
+            turn_model=engines.turn,
         )  # fmt: skip
 
     def record(history: History):

@@ -1,0 +1,158 @@
+"""Open speakers, measured offline: long replies of the project's voice come back into the
+microphone through a synthetic room (a delay, a decaying tail, -6 to +6 dB against the user), and
+go through what `assistant talk` runs on the microphone: the echo canceller (fed with what was
+played), the Silero VAD and the barge-in guard. Counted: self-interruptions over the replies, with
+echo cancellation on and off; and, with a user speaking over the echo, how soon playback is held
+and the reply interrupted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..audio.codec import concat, resample
+from ..audio.echo import EchoCanceller
+from ..audio.vad import FRAME_SAMPLES, VAD_RATE, SileroVAD
+from ..conversation.barge_in import BargeIn, BargeInGuard, BargeInSettings
+from ..types import AudioChunk
+from .stats import percentile
+
+BLOCK_S = 0.02  # the microphone's and the speaker's block, as in audio/devices.py
+LEVELS_DB = (-6.0, 0.0, 6.0)  # the echo against the user's voice
+DELAYS_S = (0.02, 0.05, 0.08)
+
+
+def room_impulse_response(delay_s: float, rate: int, seed: int = 0) -> np.ndarray:
+    """A synthetic room: the direct sound after `delay_s`, then a decaying tail (RT60 ~0.35 s)."""
+    length = int(0.3 * rate)
+    times = np.arange(length) / rate
+    tail = np.random.default_rng(seed).standard_normal(length) * np.exp(-times / 0.05) * 0.2
+    response = np.where(times < delay_s, 0.0, tail)
+    response[int(delay_s * rate)] = 1.0
+    return response
+
+
+@dataclass(frozen=True)
+class EchoTrial:
+    interrupted_at: float | None  # seconds into the reply: the guard interrupted it
+    held_at: float | None  # seconds: the guard held playback first
+    holds: int = 0  # times playback was held (each a stutter when nothing follows)
+
+
+def run_trial(
+    reply: AudioChunk,
+    user: AudioChunk | None,
+    user_at: float,
+    *,
+    level_db: float,
+    delay_s: float,
+    canceller: EchoCanceller | None,
+    guard: BargeInSettings,
+) -> EchoTrial:
+    """One reply played into the room; `user` (if any) starts speaking `user_at` s into it. As
+    in the engine, a hold pauses playback (the room falls quiet) until released or confirmed."""
+    far = resample(reply, VAD_RATE).to_float32()
+    response = room_impulse_response(delay_s, VAD_RATE)
+    gain = _gain(np.convolve(far, response)[: len(far)], user, level_db)
+    speech = np.zeros(0) if user is None else resample(user, VAD_RATE).to_float32()
+    start = int(user_at * VAD_RATE)
+    vad, barge_in = SileroVAD.load(), BargeInGuard(guard)
+    block, pending = int(BLOCK_S * VAD_RATE), np.zeros(0, dtype=np.float32)
+    tail = np.zeros(len(response) - 1)
+    held, holds, holding, position, clock = None, 0, False, 0, 0
+    while position < len(far) - block:
+        played = np.zeros(block) if holding else far[position : position + block]
+        position += 0 if holding else block
+        wet = np.convolve(played * gain, response)
+        wet[: len(tail)] += tail
+        mic, tail = wet[:block].copy(), wet[block:]
+        user_part = speech[max(0, clock - start) : max(0, clock + block - start)]
+        if clock + block > start and len(user_part):
+            offset = max(0, start - clock)
+            mic[offset : offset + len(user_part)] += user_part[: block - offset]
+        clock += block
+        chunk = AudioChunk.from_float32(mic.astype(np.float32), VAD_RATE)
+        if canceller is not None:
+            canceller.played((played * 32767).astype(np.int16), VAD_RATE)
+            chunk = canceller.clean(chunk)
+        pending = np.concatenate([pending, chunk.to_float32()])
+        while len(pending) >= FRAME_SAMPLES:
+            frame, pending = pending[:FRAME_SAMPLES], pending[FRAME_SAMPLES:]
+            now = clock / VAD_RATE
+            for action in barge_in.push(vad(frame), FRAME_SAMPLES / VAD_RATE, True, now):
+                holds += action == BargeIn.HOLD and not holding
+                holding = action == BargeIn.HOLD or (holding and action != BargeIn.RELEASE)
+                held = now if action == BargeIn.HOLD and held is None else held
+                if action == BargeIn.INTERRUPT:
+                    return EchoTrial(now, held, holds)
+    return EchoTrial(None, held, holds)
+
+
+def _gain(echo: np.ndarray, user: AudioChunk | None, level_db: float) -> float:
+    """The factor that puts the echo `level_db` against a user speaking at a normal level."""
+    reference = 0.1 if user is None else _speech_rms(resample(user, VAD_RATE).to_float32())
+    return 10 ** (level_db / 20) * reference / max(_speech_rms(echo), 1e-6)
+
+
+def _speech_rms(samples: np.ndarray) -> float:
+    loud = samples[np.abs(samples) > 0.01]
+    return float(np.sqrt(np.mean(loud**2))) if len(loud) else 0.0
+
+
+def measure(
+    replies: list[AudioChunk],
+    user: AudioChunk,
+    make_canceller: Callable[[], EchoCanceller | None],
+    guard: BargeInSettings,
+) -> dict:
+    """Self-interruptions over `replies` (rooms cycled over levels and delays), and the user's
+    barge-in over the same replies: time from the start of the user's speech to hold/interrupt."""
+    self_interrupted, self_holds, hold_ms, interrupt_ms, missed = 0, 0, [], [], 0
+    for number, reply in enumerate(replies):
+        room = {"level_db": LEVELS_DB[number % 3], "delay_s": DELAYS_S[(number // 3) % 3]}
+        alone = run_trial(reply, None, 0.0, canceller=make_canceller(), guard=guard, **room)
+        self_interrupted += alone.interrupted_at is not None
+        self_holds += alone.holds
+        user_at = min(2.0, reply.seconds / 2)
+        over = run_trial(reply, user, user_at, canceller=make_canceller(), guard=guard, **room)
+        if over.interrupted_at is None or over.interrupted_at < user_at:
+            missed += over.interrupted_at is None
+            continue
+        interrupt_ms.append(1000 * (over.interrupted_at - user_at))
+        if over.held_at is not None:
+            hold_ms.append(1000 * (over.held_at - user_at))
+    return {
+        "replies": len(replies),
+        "self_interruptions": self_interrupted,
+        "self_holds": self_holds,
+        "barge_in_missed": missed,
+        "hold_p50_ms": round(percentile(hold_ms, 50), 1) if hold_ms else None,
+        "interrupt_p50_ms": round(percentile(interrupt_ms, 50), 1) if interrupt_ms else None,
+    }
+
+
+REPLY_TEXTS = (
+    "Once upon a time, in a land far away, there lived a dragon who loved to read old books.",
+    "The weather tomorrow will be mostly sunny, with a light breeze and a high of twenty degrees.",
+    "To make green tea, heat the water until it is just below boiling, then steep for two minutes.",
+    "The museum opens at nine in the morning and closes at six, except on Mondays.",
+)
+USER_TEXT = "Please stop talking now."
+
+
+def compare(tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSettings) -> dict:
+    """Echo cancellation on (the ordinary speech threshold) against off (the strict one), over
+    `replies` long replies of `voice`, each two to three sentences."""
+    from ..audio.echo import WebRtcEchoCanceller
+
+    spoken = [
+        concat([c for k in range(3) for c in tts.synthesize(REPLY_TEXTS[(n + k) % 4], voice=voice)])
+        for n in range(replies)
+    ]
+    strict = replace(guard, threshold=BargeInSettings().threshold, gap_ms=0)  # as without it
+    return {
+        "echo_cancellation_on": measure(spoken, user, WebRtcEchoCanceller, guard),
+        "echo_cancellation_off": measure(spoken, user, lambda: None, strict),
+    }

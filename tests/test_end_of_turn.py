@@ -1,0 +1,92 @@
+"""The semantic end of turn with the real Smart Turn model, Silero VAD and endpointer, on spoken
+turns made by espeak-ng; and echo cancellation with the real AEC3 on a reply played into a
+synthetic room. The figures themselves (premature ends, false "incomplete", delays, reaction)
+are the benchmark's (`assistant bench --turns`, bench/echo_rig.py); these check the parts."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import TEST_TIER
+
+from assistant.audio.codec import concat
+from assistant.audio.echo import WebRtcEchoCanceller
+from assistant.audio.smart_turn import SmartTurn
+from assistant.audio.vad import SileroVAD
+from assistant.bench.echo_rig import run_trial
+from assistant.bench.turn_corpus import (
+    COMPLETE_EN,
+    PAUSED_EN,
+    complete_turns,
+    espeak_speaker,
+    paused_turns,
+)
+from assistant.bench.turn_taking import replay, summary
+from assistant.conversation.barge_in import BargeInSettings
+from assistant.conversation.endpointing import EndpointSettings
+from assistant.providers.loading import TURN_MODEL_FILE
+from assistant.types import AudioChunk
+
+SMART = EndpointSettings(pause_ms=64, turn_check_ms=200, turn_max_ms=1000, silence_ms=500)
+
+
+@pytest.fixture(scope="module")
+def model(store) -> SmartTurn:
+    entry = store.catalog.choose("turn", TEST_TIER)
+    assert entry is not None, "the test tier has no end-of-turn model"
+    return SmartTurn.load(store.require(entry.name, "turn") / TURN_MODEL_FILE)
+
+
+@pytest.fixture(scope="module")
+def turns(tmp_path_factory):
+    speak = espeak_speaker(tmp_path_factory.mktemp("turns"))
+    return complete_turns("espeak-ng", speak, COMPLETE_EN[:2]) + paused_turns(
+        "espeak-ng", speak, PAUSED_EN[:2]
+    )
+
+
+def test_the_model_reads_8_s_of_whisper_features_and_answers_a_probability(model):
+    silence = AudioChunk(bytes(2 * 16000), 16000)
+    long = AudioChunk(bytes(2 * 16000 * 10), 16000)
+    assert model.features(silence).shape == model.features(long).shape == (80, 800)
+    assert 0.0 <= model.probability(silence) <= 1.0
+
+
+def test_complete_turns_end_and_paused_ones_are_judged_through_the_real_endpointer(model, turns):
+    vad = SileroVAD.load()
+    smart = [replay(turn, SMART, vad, model) for turn in turns]
+    fixed = [replay(turn, SMART, vad, None) for turn in turns]
+    assert all(outcome.model_ms for outcome in smart)  # the model was asked on every turn
+    assert not any(outcome.model_ms for outcome in fixed)
+    for outcome in smart:
+        if not outcome.paused:  # ended after the last word, by a verdict or the upper limit
+            assert not outcome.premature and outcome.delay_s is not None
+            assert outcome.delay_s < SMART.turn_max_ms / 1000 + max(outcome.model_ms) / 1000 + 0.2
+    # the corpus' pauses (600-900 ms) are longer than the fixed 500 ms silence: each ends there
+    assert summary(fixed)["premature_ends"] == summary(fixed)["paused_turns"] == 2
+    assert summary(smart)["premature_ends"] <= summary(fixed)["premature_ends"]
+
+
+@pytest.fixture(scope="module")
+def reply(tts) -> AudioChunk:
+    return concat(tts.synthesize("Once upon a time there lived a dragon who loved old books."))
+
+
+GUARD = BargeInSettings(threshold=0.5, interrupt_ms=300, hold_ms=64)  # the ordinary threshold
+
+
+def test_with_echo_cancellation_the_reply_does_not_interrupt_itself(reply):
+    alone = run_trial(reply, None, 0.0, level_db=6, delay_s=0.05,
+                      canceller=WebRtcEchoCanceller(), guard=GUARD)  # fmt: skip
+    assert alone.interrupted_at is None
+    raw = run_trial(reply, None, 0.0, level_db=6, delay_s=0.05, canceller=None, guard=GUARD)
+    # the same echo, not cancelled, is taken for the user: playback is held again and again
+    assert raw.holds > alone.holds + 2 or raw.interrupted_at is not None
+
+
+def test_with_echo_cancellation_the_user_over_the_reply_interrupts_it(reply, espeak):
+    from assistant.audio.codec import decode_file
+
+    user = decode_file(espeak("Please stop talking now.", "stop"))
+    over = run_trial(reply, user, 1.0, level_db=0, delay_s=0.03,
+                     canceller=WebRtcEchoCanceller(), guard=GUARD)  # fmt: skip
+    assert over.interrupted_at is not None and over.interrupted_at > 1.0
