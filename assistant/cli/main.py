@@ -18,6 +18,7 @@ from .models import models
 from .serve import serve
 from .speech import reply, say, transcribe
 from .talk import talk
+from .tools import notes, timers
 from .voices import voices
 
 
@@ -93,7 +94,8 @@ def config_show(ctx: click.Context) -> None:
     click.echo(to_toml(config_of(ctx)), nl=False)
 
 
-for command in (transcribe, say, reply, chat, talk, devices, voices, models, history, serve, bench):
+COMMANDS = (transcribe, say, reply, chat, talk, devices, voices, models, history, serve, bench)
+for command in (*COMMANDS, timers, notes):
     cli.add_command(command)
 
 

@@ -13,9 +13,11 @@ from ..config import Config
 from ..conversation.engine import Conversation
 from ..conversation.options import conversation_options
 from ..providers.loading import load_conversation_engines
+from ..tools import scheduler_for
 from ..types import ChatMessage
 from .context import config_of, keep_audio_option
 from .terminal import TalkDisplay, TerminalView, run_talk
+from .tools import local_skills, tool_store
 from .voices import language_option
 
 
@@ -84,12 +86,17 @@ def run_talk_command(
         record(event)
         view(event)
 
+    store = tool_store(config)
+
     def make_conversation(sink: Speaker) -> Conversation:
         history = [ChatMessage("system", options.system_prompt), *context]
-        return Conversation(
+        conversation = Conversation(
             engines.stt, engines.chat, engines.tts, vad, sink, options,
-            on_event=on_event, history=history,
+            on_event=on_event, history=history, skills=local_skills(config, store),
         )  # fmt: skip
+        if store is not None:  # timers ring while the conversation runs (cancelled with it)
+            scheduler_for(config, store, conversation.announce).start()
+        return conversation
 
     asyncio.run(run_talk(make_conversation, microphone, speaker, view))
     if live:

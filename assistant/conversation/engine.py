@@ -33,6 +33,7 @@ from .hearing import Frame, Hearing, VoiceActivity
 from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
 from .sinks import AudioSink
+from .skills import Announcement, Skills
 
 
 class TurnState(StrEnum):
@@ -75,8 +76,9 @@ class Conversation:
         *,
         on_event: Callable[[ConversationEvent], None] = lambda event: None,
         history: list[ChatMessage] | None = None,
+        skills: Skills | None = None,
     ) -> None:
-        self._stages = Stages(stt, chat, tts)
+        self._stages = Stages(stt, chat, tts, skills)
         self._workers = Workers()
         self._sink = sink
         self.options = options
@@ -91,6 +93,7 @@ class Conversation:
         self._reply_task: asyncio.Task | None = None
         self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
         self._unanswered = ""  # user speech whose reply was cut off by more user speech
+        self._announcements: list[str] = []  # said unprompted once the turn is free
 
     # --- state -----------------------------------------------------------------------------
 
@@ -206,6 +209,8 @@ class Conversation:
             for event in frame.events:
                 self._on_speech(event)
             self._check_barge_in(frame)
+        if self._announcements:  # one waiting for the user's speech to end
+            self._announce_next()
 
     def _on_speech(self, event: SpeechEvent) -> None:
         if isinstance(event, SpeechStarted):
@@ -296,6 +301,19 @@ class Conversation:
 
     # --- replies ---------------------------------------------------------------------------
 
+    def announce(self, text: str) -> None:
+        """Say `text` unprompted (a timer rang): at once when nobody has the turn, else after
+        the reply under way, or after the user's turn and its answer."""
+        self._announcements.append(text)
+        self._announce_next()
+
+    def _announce_next(self) -> None:
+        if self._announcements and not self.busy and self._turn == TurnState.LISTENING \
+                and not self._hearing.in_speech:  # fmt: skip
+            now = time.monotonic()
+            said = Announcement(self._announcements.pop(0))
+            self._start_reply(said, TurnTimings(speech_end=now, endpoint=now))
+
     def submit_text(self, text: str) -> None:
         """A typed turn (no microphone): answered aloud like a spoken one."""
         if text.strip():
@@ -303,7 +321,11 @@ class Conversation:
             self._start_reply(text.strip(), TurnTimings(speech_end=now, endpoint=now))
 
     def _start_reply(
-        self, said: AudioChunk | str, timings: TurnTimings, *, speculative: bool = False
+        self,
+        said: AudioChunk | str | Announcement,
+        timings: TurnTimings,
+        *,
+        speculative: bool = False,
     ) -> None:
         if self.busy:
             self.interrupt()
@@ -342,3 +364,4 @@ class Conversation:
                     self._hearing.reset()  # what was heard over our voice is not a turn
                 self._release_hold()
                 self._enter(TurnState.LISTENING)
+                self._announce_next()

@@ -81,7 +81,7 @@ class TurnEnded:
 
     def messages(self) -> list[ChatMessage]:
         """The turn as the model's context sees it next time: what was said and heard."""
-        said = [ChatMessage("user", self.user)]
+        said = [ChatMessage("user", self.user)] if self.user else []  # none: an announcement
         return [*said, ChatMessage("assistant", self.spoken)] if self.spoken else said
 
 
