@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -165,7 +165,7 @@ def test_the_registry_checks_arguments_against_the_schema(store):
 
 
 def test_alarms_ring_at_the_next_clock_time():
-    now = datetime(2026, 5, 1, 20, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 1, 20, 0, tzinfo=UTC)
     assert next_clock_time("21:15", now) == now.replace(hour=21, minute=15)
     assert next_clock_time("7 am", now) == now.replace(hour=7) + timedelta(days=1)
     with pytest.raises(ToolCallError, match="not a clock time"):
@@ -252,8 +252,9 @@ def test_chat_answers_commands_itself_and_the_rest_with_the_model(tmp_path):
     environment = {**clean_environment(), "ASSISTANT_TOOLS_PATH": str(tmp_path / "tools.db"),
                    "ASSISTANT_HISTORY_PATH": str(history)}  # fmt: skip
     lines = "add milk to my shopping list\nwhat's on my list\nWhat's 17 times 23?\nSay hi.\n"
-    result = subprocess.run([ASSISTANT, "--set", "llm.max_tokens=8", "chat"], input=lines,
-                            capture_output=True, text=True, env=environment, timeout=300)  # fmt: skip
+    command = [ASSISTANT, "--set", "llm.max_tokens=8", "chat"]
+    result = subprocess.run(command, input=lines, capture_output=True, text=True,
+                            env=environment, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     replies = [line.removeprefix("assistant> ") for line in result.stdout.splitlines()]
     assert replies[:3] == ["Added milk to your shopping list.",
