@@ -32,15 +32,20 @@ class Scheduler:
 
     def ring_due(self, now: float | None = None) -> list[str]:
         """Announce every due timer now; the announcements made."""
+        said = self._take_due(now)
+        for text in said:
+            self._announce(text)
+        return said
+
+    def _take_due(self, now: float | None = None) -> list[str]:
+        """Mark the due timers fired (or missed); what to say for each."""
         now = time.time() if now is None else now
         said = []
         for timer in self._store.due(now):
             missed = now - timer.due_at > self._missed_after
             if self._store.set_state(timer.id, "missed" if missed else "fired"):
                 language = "zh" if _CJK.search(timer.label) else self._language
-                text = announcement(timer, missed=missed, language=language)
-                self._announce(text)
-                said.append(text)
+                said.append(announcement(timer, missed=missed, language=language))
         return said
 
     def start(self) -> asyncio.Task:
@@ -48,7 +53,9 @@ class Scheduler:
         return asyncio.get_running_loop().create_task(self.run(), name="timers")
 
     async def run(self) -> None:
-        """Ring timers as they come due, until cancelled. The store is read on a thread."""
+        """Ring timers as they come due, until cancelled. The store is read on a thread, the
+        announcements made on the loop."""
         while True:
-            await asyncio.to_thread(self.ring_due)
+            for text in await asyncio.to_thread(self._take_due):
+                self._announce(text)
             await asyncio.sleep(POLL_S)
