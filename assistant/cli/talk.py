@@ -95,7 +95,7 @@ def run_talk_command(
             on_event=on_event, history=history, skills=local_skills(config, store),
         )  # fmt: skip
         if store is not None:  # timers ring while the conversation runs (cancelled with it)
-            scheduler_for(config, store, conversation.announce).start()
+            scheduler_for(config, store, conversation.announce).start(lambda: conversation.closed)
         return conversation
 
     asyncio.run(run_talk(make_conversation, microphone, speaker, view))

@@ -22,6 +22,7 @@ from ..types import AudioChunk, ChatMessage
 from .barge_in import BargeIn, BargeInGuard
 from .endpointing import SpeechEnded, SpeechEvent, SpeechPaused, SpeechResumed, SpeechStarted
 from .events import (
+    Announced,
     AssistantSaying,
     ConversationEvent,
     ConversationReset,
@@ -94,6 +95,7 @@ class Conversation:
         self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
         self._unanswered = ""  # user speech whose reply was cut off by more user speech
         self._announcements: list[str] = []  # said unprompted once the turn is free
+        self._closed = False
 
     # --- state -----------------------------------------------------------------------------
 
@@ -186,7 +188,12 @@ class Conversation:
         self.history = [m for m in self.history if m.role == "system"]
         self._on_event(ConversationReset())
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
+        self._closed = True
         if self._reply_task:
             self.interrupt()
             with contextlib.suppress(asyncio.CancelledError):
@@ -305,6 +312,7 @@ class Conversation:
         """Say `text` unprompted (a timer rang): at once when nobody has the turn, else after
         the reply under way, or after the user's turn and its answer."""
         self._announcements.append(text)
+        self._on_event(Announced(text))
         self._announce_next()
 
     def _announce_next(self) -> None:

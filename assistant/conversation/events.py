@@ -91,10 +91,17 @@ class ConversationReset:
 
 
 @dataclass(frozen=True)
+class Announced:
+    """A timer or alarm rang: `text` is about to be said unprompted (and shown)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Notice:
     message: str  # something the user should know (an engine failed, a device vanished)
 
 
 ConversationEvent = (
-    StateChanged | UserSaid | AssistantSaying | TurnEnded | ConversationReset | Notice
+    StateChanged | UserSaid | AssistantSaying | TurnEnded | ConversationReset | Notice | Announced
 )

@@ -9,7 +9,7 @@ Protocol (one WebSocket per conversation, at /v1/session):
     {"type": "played", "epoch": 3, "seconds": 1.25}   playback progress since the last clear
 - browser -> server, binary: microphone audio, int16 little-endian mono at the hello's rate.
 - server -> browser, text (JSON): ready, state, user, assistant, turn, reset, notice, error,
-  clear {"epoch"}, pause, resume.
+  clear {"epoch"}, pause, resume, announcement {"text"} (a timer or alarm rang).
 - server -> browser, binary: reply audio, an 8-byte header (uint32 LE sample rate, uint32 LE
   epoch) then int16 little-endian mono samples.
 Frames over MAX_FRAME_BYTES close the socket (1009); malformed ones get an error message.
@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..conversation.engine import Conversation
 from ..conversation.events import (
+    Announced,
     AssistantSaying,
     ConversationEvent,
     ConversationReset,
@@ -107,6 +108,8 @@ def event_message(event: ConversationEvent) -> dict[str, Any] | None:
             return {"type": "reset"}
         case Notice(message):
             return {"type": "notice", "message": message}
+        case Announced(text):  # a timer or alarm rang
+            return {"type": "announcement", "text": text}
     return None
 
 

@@ -48,14 +48,14 @@ class Scheduler:
                 said.append(announcement(timer, missed=missed, language=language))
         return said
 
-    def start(self) -> asyncio.Task:
-        """`run()` as a task on the running loop (cancelled with it, or by the caller)."""
-        return asyncio.get_running_loop().create_task(self.run(), name="timers")
+    def start(self, until: Callable[[], bool] = lambda: False) -> asyncio.Task:
+        """`run()` as a task on the running loop, until `until()` holds or it is cancelled."""
+        return asyncio.get_running_loop().create_task(self.run(until), name="timers")
 
-    async def run(self) -> None:
-        """Ring timers as they come due, until cancelled. The store is read on a thread, the
-        announcements made on the loop."""
-        while True:
+    async def run(self, until: Callable[[], bool] = lambda: False) -> None:
+        """Ring timers as they come due, until `until()` holds or the task is cancelled. The
+        store is read on a thread, the announcements made on the loop."""
+        while not until():
             for text in await asyncio.to_thread(self._take_due):
                 self._announce(text)
             await asyncio.sleep(POLL_S)
