@@ -109,6 +109,7 @@ class HistoryConfig:
 class ToolsConfig:
     enabled: bool = True  # timers, alarms, notes, time and arithmetic, by voice and for the model
     local_commands: bool = True  # answer matched commands ("a timer for 5 minutes") without the LLM
+    model_tools: bool = False  # also offer the tools to the LLM in voice replies (see README)
     path: str = ""  # SQLite file of timers and notes; empty: $XDG_DATA_HOME/assistant/tools.db
     missed_after_s: float = 60.0  # an alarm found this late at start is reported missed
 

@@ -27,10 +27,13 @@ def tool_store(config: Config) -> ToolStore | None:
 
 
 def local_skills(config: Config, store: ToolStore | None) -> LocalSkills | None:
-    """The commands answered without the model; None when tools.local_commands is off."""
-    if store is None or not config.tools.local_commands:
+    """The tools for a conversation: commands answered without the model, and (with
+    tools.model_tools) offered to it; None when tools are off or both switches are."""
+    tools = config.tools
+    if store is None or not (tools.local_commands or tools.model_tools):
         return None
-    return LocalSkills.on(store)
+    return LocalSkills.on(store, local_commands=tools.local_commands,
+                          model_tools=tools.model_tools)  # fmt: skip
 
 
 def _store(ctx: click.Context) -> ToolStore:

@@ -256,7 +256,9 @@ class Reply:
             stream: Iterator[str] = iter([self._answer])
         else:
             messages = [*self._history, ChatMessage("user", self.user_text)]
-            stream = self._stages.chat.stream_chat(with_language(messages, self.language))
+            messages = with_language(messages, self.language)
+            with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
+            stream = with_tools or self._stages.chat.stream_chat(messages)
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         first_audio = asyncio.Event()
         speaker = asyncio.get_running_loop().create_task(self._speak(chunks, first_audio))

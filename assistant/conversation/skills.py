@@ -4,14 +4,25 @@ when a timer rings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..providers import ChatModel
+from ..types import ChatMessage
 
 
 class Skills(Protocol):
     def answer(self, text: str, language: str | None) -> str | None:
         """The spoken answer to `text` when it is a command handled locally ("set a timer for
         ten minutes"); None when it is not one (the language model answers it)."""
+        ...
+
+    def stream_chat(
+        self, chat: ChatModel, messages: Sequence[ChatMessage], language: str | None
+    ) -> Iterator[str] | None:
+        """The model's reply with the tools offered to it (calls run, only words out); None
+        when the model is not offered tools (the reply is the model's plain stream)."""
         ...
 
 

@@ -38,7 +38,8 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
     """Routes for the browser: the page, its assets and the voice session."""
     options = conversation_options(config)
     store = _tool_store(config)
-    skills = LocalSkills.on(store) if store is not None and config.tools.local_commands else None
+    skills = None if store is None else LocalSkills.on(
+        store, local_commands=config.tools.local_commands, model_tools=config.tools.model_tools)
 
     def make_conversation(sink: BrowserSink, on_event) -> Conversation:
         conversation = Conversation(

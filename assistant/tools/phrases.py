@@ -80,6 +80,8 @@ def failure(error: Exception, language: str = "en") -> str:
 
 
 def _named(label: str, zh: bool) -> str:
+    if label.lower().endswith(("timer", "计时器")):
+        return label
     if zh:
         return f"{label}计时器" if label else "计时器"
     return f"{label} timer" if label else "timer"

@@ -3,25 +3,39 @@ sentence the local matcher knows is run as a tool call and its result said in wo
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
+from ..providers import ChatModel
+from ..types import ChatMessage
 from .builtin import Clock, builtin_tools, local_now
 from .matcher import match
+from .model_tools import stream_with_tools
 from .phrases import failure, phrase
 from .registry import Registry, ToolCallError
 from .store import ToolStore, ToolStoreError
 
 
 class LocalSkills:
-    """Commands answered by the tools, without the language model."""
+    """Commands answered by the tools without the language model (`local_commands`), and the
+    tools offered to the model (`model_tools`)."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, *, local_commands: bool = True,
+                 model_tools: bool = False) -> None:  # fmt: skip
         self.registry = registry
+        self.local_commands, self.model_tools = local_commands, model_tools
 
     @classmethod
-    def on(cls, store: ToolStore, clock: Clock = local_now) -> LocalSkills:
-        return cls(builtin_tools(store, clock))
+    def on(cls, store: ToolStore, clock: Clock = local_now, **switches: bool) -> LocalSkills:
+        return cls(builtin_tools(store, clock), **switches)
+
+    def stream_chat(self, chat: ChatModel, messages: Sequence[ChatMessage],
+                    language: str | None) -> Iterator[str] | None:  # fmt: skip
+        if not self.model_tools:
+            return None
+        return stream_with_tools(self.registry, chat, messages, language)
 
     def answer(self, text: str, language: str | None = None) -> str | None:
-        command = match(text)
+        command = match(text) if self.local_commands else None
         if command is None:
             return None
         try:
