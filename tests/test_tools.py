@@ -265,3 +265,21 @@ def test_chat_answers_commands_itself_and_the_rest_with_the_model(tmp_path):
     assert turns[:2] == [("user", "add milk to my shopping list"),
                          ("assistant", "Added milk to your shopping list.")]  # fmt: skip
     assert len(turns) == 8
+
+
+def test_the_tool_call_benchmark_scores_calls():
+    from assistant.bench.tool_requests import REQUESTS
+    from assistant.bench.tools import _outcome
+
+    names = builtin_tools(ToolStore.open(":memory:")).names
+    assert len(REQUESTS) == 30 and all(r.tool in names for r in REQUESTS)
+    eggs = REQUESTS[1]  # a four-minute countdown
+    assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 240}}', names) \
+        == "right"  # fmt: skip
+    assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 4}}', names) \
+        == "wrong_arguments"  # fmt: skip
+    assert _outcome(eggs, '{"name": "set_alarm", "arguments": {"time": "04:00"}}', names) \
+        == "wrong_tool"  # fmt: skip
+    assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 2', names) \
+        == "malformed"  # fmt: skip
+    assert _outcome(eggs, "Sure, four minutes it is.", names) == "no_call"
