@@ -249,9 +249,11 @@ class Reply:
 
     async def _think_and_speak(self) -> None:
         skills = self._stages.skills
-        if self._answer is None and skills is not None:  # a command: no model call
-            self._answer = await self._workers.run("llm", skills.answer, self.user_text,
-                                                   self.language)  # fmt: skip
+        command = None if self._answer is not None or skills is None else \
+            skills.command(self.user_text, self.language)  # fmt: skip
+        if command is not None:  # no model call; it acts once the turn is surely over
+            await self._confirmed.wait()
+            self._answer = await self._workers.run("llm", command)
         if self._answer is not None:
             stream: Iterator[str] = iter([self._answer])
         else:

@@ -4,7 +4,7 @@ when a timer rings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,9 +13,10 @@ from ..types import ChatMessage
 
 
 class Skills(Protocol):
-    def answer(self, text: str, language: str | None) -> str | None:
-        """The spoken answer to `text` when it is a command handled locally ("set a timer for
-        ten minutes"); None when it is not one (the language model answers it)."""
+    def command(self, text: str, language: str | None) -> Callable[[], str] | None:
+        """When `text` is a command handled locally ("set a timer for ten minutes"): the action
+        that carries it out and returns the spoken answer (run only once the turn is known to
+        be over); None when it is not one (the language model answers it)."""
         ...
 
     def stream_chat(

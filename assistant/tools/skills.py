@@ -3,7 +3,7 @@ sentence the local matcher knows is run as a tool call and its result said in wo
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from ..providers import ChatModel
 from ..types import ChatMessage
@@ -34,12 +34,21 @@ class LocalSkills:
             return None
         return stream_with_tools(self.registry, chat, messages, language)
 
-    def answer(self, text: str, language: str | None = None) -> str | None:
-        command = match(text) if self.local_commands else None
-        if command is None:
+    def command(self, text: str, language: str | None = None) -> Callable[[], str] | None:
+        found = match(text) if self.local_commands else None
+        if found is None:
             return None
-        try:
-            result = self.registry.call(command.tool, command.arguments)
-        except (ToolCallError, ToolStoreError) as error:
-            return failure(error, command.language)
-        return phrase(command.tool, result, command.language)
+
+        def carry_out() -> str:
+            try:
+                result = self.registry.call(found.tool, found.arguments)
+            except (ToolCallError, ToolStoreError) as error:
+                return failure(error, found.language)
+            return phrase(found.tool, result, found.language)
+
+        return carry_out
+
+    def answer(self, text: str, language: str | None = None) -> str | None:
+        """`command` carried out at once: the spoken answer, or None for no command."""
+        action = self.command(text, language)
+        return None if action is None else action()
