@@ -143,25 +143,25 @@ def test_the_calculator_is_exact_and_refuses_code_and_huge_numbers():
 
 
 @pytest.fixture
-def store(tmp_path) -> ToolStore:
+def tools(tmp_path) -> ToolStore:
     store = ToolStore.open(tmp_path / "tools.db")
     yield store
     store.close()
 
 
-def test_the_registry_checks_arguments_against_the_schema(store):
-    tools = builtin_tools(store)
-    assert {spec["function"]["name"] for spec in tools.specs()} >= {"start_timer", "add_note"}
-    assert tools.call("calculate", '{"expression": "6 * 7"}')["result"] == 42
-    assert tools.call("start_timer", {"seconds": "90"})["seconds"] == 90  # text taken as number
+def test_the_registry_checks_arguments_against_the_schema(tools):
+    registry = builtin_tools(tools)
+    assert {spec["function"]["name"] for spec in registry.specs()} >= {"start_timer", "add_note"}
+    assert registry.call("calculate", '{"expression": "6 * 7"}')["result"] == 42
+    assert registry.call("start_timer", {"seconds": "90"})["seconds"] == 90  # text taken as number
     for arguments, why in [("{not json", "not valid JSON"), ("[1]", "JSON object"),
                            ({}, "missing argument"), ({"seconds": "soon"}, "must be a number"),
                            ({"seconds": 5, "colour": "red"}, "unknown argument"),
                            ({"seconds": 0.2}, "at least 1")]:  # fmt: skip
         with pytest.raises(ToolCallError, match=why):
-            tools.call("start_timer", arguments)
+            registry.call("start_timer", arguments)
     with pytest.raises(ToolCallError, match="there is no tool 'fly'"):
-        tools.call("fly", {})
+        registry.call("fly", {})
 
 
 def test_alarms_ring_at_the_next_clock_time():
@@ -196,24 +196,24 @@ def test_timers_and_notes_survive_reopening_the_store(tmp_path):
     assert again.answer("tell me a story", "en") is None
 
 
-def test_the_time_is_the_local_time(store):
+def test_the_time_is_the_local_time(tools):
     moment = datetime(2026, 3, 4, 15, 7, tzinfo=timezone(timedelta(hours=8)))
-    skills = LocalSkills(builtin_tools(store, clock=lambda: moment))
+    skills = LocalSkills(builtin_tools(tools, clock=lambda: moment))
     assert skills.answer("what time is it", "en") == "It's 3:07 PM on Wednesday, 2026-03-04."
     assert skills.answer("现在几点了", "zh") == "现在是2026年3月4日，15点07分。"
 
 
-def test_due_timers_ring_once_and_late_ones_are_reported_missed(store):
+def test_due_timers_ring_once_and_late_ones_are_reported_missed(tools):
     said: list[str] = []
-    scheduler = Scheduler(store, said.append, missed_after_s=60)
+    scheduler = Scheduler(tools, said.append, missed_after_s=60)
     now = time.time()
-    store.add_timer("timer", now - 1, "eggs")
-    store.add_timer("alarm", now - 3600, "call mum")  # rang while the assistant was off
-    store.add_timer("timer", now + 600)
+    tools.add_timer("timer", now - 1, "eggs")
+    tools.add_timer("alarm", now - 3600, "call mum")  # rang while the assistant was off
+    tools.add_timer("timer", now + 600)
     assert scheduler.ring_due(now) == said == [
         "Missed while I was off: Reminder: call mum.", "Your eggs timer is done!"]
     assert scheduler.ring_due(now) == []  # each rings once
-    assert [t.state for t in store.timers(pending_only=False)] == ["missed", "fired", "pending"]
+    assert [t.state for t in tools.timers(pending_only=False)] == ["missed", "fired", "pending"]
 
 
 def run(*args: str, data: Path) -> subprocess.CompletedProcess:
@@ -283,3 +283,33 @@ def test_the_tool_call_benchmark_scores_calls():
     assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 2', names) \
         == "malformed"  # fmt: skip
     assert _outcome(eggs, "Sure, four minutes it is.", names) == "no_call"
+
+
+def test_a_command_in_a_reply_begun_early_acts_only_once_confirmed(tools, chat):
+    """A reply begun at a pause (the user may go on) sets no timer until it is the turn."""
+    import asyncio
+
+    from assistant.conversation.events import TurnTimings
+    from assistant.conversation.reply import Reply, ReplySettings, Stages, Workers
+
+    async def begin(confirm: bool) -> str:
+        workers = Workers()
+        reply = Reply(Stages(None, chat, None, LocalSkills.on(tools)), workers,
+                      "Set a timer for 5 minutes.", history=[], sink=None,
+                      settings=ReplySettings(), timings=TurnTimings(), confirmed=False)  # fmt: skip
+        task = asyncio.get_running_loop().create_task(reply.run())
+        await asyncio.sleep(0.5)
+        assert tools.timers() == []  # matched, but waiting for the turn to be over
+        if not confirm:
+            task.cancel()  # the user went on talking: dropped
+            await asyncio.gather(task, return_exceptions=True)
+            workers.shutdown()
+            return ""
+        reply.confirm(None, None, None)
+        record = await task
+        workers.shutdown()
+        return record.spoken
+
+    assert asyncio.run(begin(False)) == "" and tools.timers() == []
+    assert asyncio.run(begin(True)) == "OK, timer set for 5 minutes."
+    assert len(tools.timers()) == 1
