@@ -251,20 +251,22 @@ def test_chat_answers_commands_itself_and_the_rest_with_the_model(tmp_path):
     history = tmp_path / "history.db"
     environment = {**clean_environment(), "ASSISTANT_TOOLS_PATH": str(tmp_path / "tools.db"),
                    "ASSISTANT_HISTORY_PATH": str(history)}  # fmt: skip
-    lines = "add milk to my shopping list\nwhat's on my list\nWhat's 17 times 23?\nSay hi.\n"
+    lines = ("add milk to my shopping list\nwhat's on my list\nWhat's 17 times 23?\n"
+             "把鸡蛋加到购物清单\n现在几点了？\nSay hi.\n")
     command = [ASSISTANT, "--set", "llm.max_tokens=8", "chat"]
     result = subprocess.run(command, input=lines, capture_output=True, text=True,
                             env=environment, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     replies = [line.removeprefix("assistant> ") for line in result.stdout.splitlines()]
-    assert replies[:3] == ["Added milk to your shopping list.",
-                           "Your shopping list has 1: milk.", "That's 391."]  # fmt: skip
-    assert replies[3].strip()  # the model answered the rest
+    assert replies[:4] == ["Added milk to your shopping list.", "Your shopping list has 1: milk.",
+                           "That's 391.", "已把鸡蛋加到购物清单。"]  # fmt: skip
+    assert replies[4].startswith("现在是") and replies[4].endswith("分。"), replies[4]
+    assert replies[5].strip()  # the model answered the rest
     with sqlite3.connect(history) as db:
         turns = db.execute("SELECT role, text FROM turns ORDER BY id").fetchall()
     assert turns[:2] == [("user", "add milk to my shopping list"),
                          ("assistant", "Added milk to your shopping list.")]  # fmt: skip
-    assert len(turns) == 8
+    assert len(turns) == 12
 
 
 def test_the_tool_call_benchmark_scores_calls():
