@@ -17,6 +17,7 @@ from ..conversation.sinks import CollectingSink
 from ..tools import LocalSkills, ToolStore
 from ..tools.hermes import MalformedCall, looks_like_call, parse_calls
 from ..tools.model_tools import offered
+from ..providers import close_stream
 from ..types import ChatMessage
 from .corpus import TEXTS, make_corpus
 from .machine import load_average
@@ -78,7 +79,7 @@ def measure_tool_calls(config: Config, say) -> dict:
             prompt = offered(registry, [ChatMessage("system", config.llm.system_prompt),
                                         ChatMessage("user", request.text)])  # fmt: skip
             started = time.monotonic()
-            text = "".join(chat.stream_chat(prompt, max_tokens=CALL_TOKENS, temperature=0.0))
+            text = _reply_or_call(chat, prompt)
             seconds.append(time.monotonic() - started)
             outcome = _outcome(request, text, registry.names)
             tally[outcome] += 1
@@ -86,6 +87,19 @@ def measure_tool_calls(config: Config, say) -> dict:
     return {"model": config.llm.model, "requests": len(REQUESTS), **tally,
             "success_rate": round(tally["right"] / len(REQUESTS), 3),
             "seconds": summary(seconds, 2)}  # fmt: skip
+
+
+def _reply_or_call(chat, prompt: list[ChatMessage]) -> str:
+    """The model's reply, cut short once it is plainly words (no call): that is decided."""
+    stream, text = chat.stream_chat(prompt, max_tokens=CALL_TOKENS, temperature=0.0), ""
+    try:
+        for delta in stream:
+            text += delta
+            if looks_like_call(text) is False:
+                break
+    finally:
+        close_stream(stream)
+    return text
 
 
 def _outcome(request, text: str, names) -> str:
