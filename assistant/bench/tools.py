@@ -14,10 +14,10 @@ from ..config import Config
 from ..conversation.events import TurnTimings
 from ..conversation.reply import Reply, ReplySettings, Stages, Workers
 from ..conversation.sinks import CollectingSink
+from ..providers import close_stream
 from ..tools import LocalSkills, ToolStore
 from ..tools.hermes import MalformedCall, looks_like_call, parse_calls
 from ..tools.model_tools import offered
-from ..providers import close_stream
 from ..types import ChatMessage
 from .corpus import TEXTS, make_corpus
 from .machine import load_average
