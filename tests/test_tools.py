@@ -273,7 +273,7 @@ def test_the_tool_call_benchmark_scores_calls():
     from assistant.bench.tool_requests import REQUESTS
     from assistant.bench.tools import _outcome
 
-    names = builtin_tools(ToolStore.open(":memory:")).names
+    names = builtin_tools(ToolStore.open(":memory:"))
     assert len(REQUESTS) == 30 and all(r.tool in names for r in REQUESTS)
     eggs = REQUESTS[1]  # a four-minute countdown
     assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 240}}', names) \
@@ -285,6 +285,8 @@ def test_the_tool_call_benchmark_scores_calls():
     assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 2', names) \
         == "malformed"  # fmt: skip
     assert _outcome(eggs, "Sure, four minutes it is.", names) == "no_call"
+    assert _outcome(REQUESTS[6], '{"name": "list_timers", "arguments": {"id": 1}}', names) \
+        == "wrong_arguments"  # a call the tool would refuse  # fmt: skip
 
 
 def test_a_command_in_a_reply_begun_early_acts_only_once_confirmed(tools, chat):

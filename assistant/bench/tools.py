@@ -18,6 +18,7 @@ from ..providers import close_stream
 from ..tools import LocalSkills, ToolStore
 from ..tools.hermes import MalformedCall, looks_like_call, parse_calls
 from ..tools.model_tools import offered
+from ..tools.registry import Registry, ToolCallError, check_arguments
 from ..types import ChatMessage
 from .corpus import TEXTS, make_corpus
 from .machine import load_average
@@ -72,7 +73,8 @@ def measure_tool_calls(config: Config, say) -> dict:
 
     chat = create_chat(config, ModelStore.open(config.models.dir))
     tally = {"right": 0, "wrong_arguments": 0, "wrong_tool": 0, "malformed": 0, "no_call": 0}
-    seconds = []
+    seconds: list[float] = []
+    replies: list[dict] = []
     with tempfile.TemporaryDirectory() as scratch:
         registry = LocalSkills.on(ToolStore.open(Path(scratch) / "tools.db")).registry
         for request in REQUESTS:
@@ -81,12 +83,13 @@ def measure_tool_calls(config: Config, say) -> dict:
             started = time.monotonic()
             text = _reply_or_call(chat, prompt)
             seconds.append(time.monotonic() - started)
-            outcome = _outcome(request, text, registry.names)
+            outcome = _outcome(request, text, registry)
             tally[outcome] += 1
+            replies.append({"request": request.text, "reply": text, "outcome": outcome})
             say(f"  {config.llm.model}: {request.text} -> {outcome}: {text.strip()[:90]!r}")
     return {"model": config.llm.model, "requests": len(REQUESTS), **tally,
             "success_rate": round(tally["right"] / len(REQUESTS), 3),
-            "seconds": summary(seconds, 2)}  # fmt: skip
+            "seconds": summary(seconds, 2), "replies": replies}  # fmt: skip
 
 
 def _reply_or_call(chat, prompt: list[ChatMessage]) -> str:
@@ -102,16 +105,21 @@ def _reply_or_call(chat, prompt: list[ChatMessage]) -> str:
     return text
 
 
-def _outcome(request, text: str, names) -> str:
+def _outcome(request, text: str, registry: Registry) -> str:
+    """right: the call would run (its arguments fit the tool's schema) and has what was asked."""
     if not looks_like_call(text):
         return "no_call"
     try:
-        calls = parse_calls(text, names)
+        calls = parse_calls(text, registry.names)
     except MalformedCall:
         return "malformed"
     if calls[0].name != request.tool:
         return "wrong_tool"
-    return "right" if arguments_right(request, calls[0].arguments) else "wrong_arguments"
+    try:
+        arguments = check_arguments(registry.schema(calls[0].name), calls[0].arguments)
+    except ToolCallError:
+        return "wrong_arguments"
+    return "right" if arguments_right(request, arguments) else "wrong_arguments"
 
 
 def run_tools_bench(config: Config, *, tiers: tuple[str, ...], iterations: int, output: Path,

@@ -44,6 +44,10 @@ class Registry:
     def names(self) -> tuple[str, ...]:
         return tuple(self._tools)
 
+    def schema(self, name: str) -> Mapping[str, Any]:
+        """The parameters' JSON schema of tool `name`."""
+        return self._tools[name].parameters
+
     def specs(self) -> list[dict[str, Any]]:
         return [tool.spec() for tool in self._tools.values()]
 
