@@ -286,7 +286,7 @@ def test_the_tool_call_benchmark_scores_calls():
         == "malformed"  # fmt: skip
     assert _outcome(eggs, "Sure, four minutes it is.", names) == "no_call"
     assert _outcome(REQUESTS[6], '{"name": "list_timers", "arguments": {"id": 1}}', names) \
-        == "wrong_arguments"  # a call the tool would refuse  # fmt: skip
+        == "extra_arguments"  # a call the tool would refuse  # fmt: skip
 
 
 def test_a_command_in_a_reply_begun_early_acts_only_once_confirmed(tools, chat):

@@ -72,7 +72,8 @@ def measure_tool_calls(config: Config, say) -> dict:
     from ..providers.store import ModelStore
 
     chat = create_chat(config, ModelStore.open(config.models.dir))
-    tally = {"right": 0, "wrong_arguments": 0, "wrong_tool": 0, "malformed": 0, "no_call": 0}
+    tally = {"right": 0, "extra_arguments": 0, "wrong_arguments": 0, "wrong_tool": 0,
+             "malformed": 0, "no_call": 0}  # fmt: skip
     seconds: list[float] = []
     replies: list[dict] = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -106,7 +107,8 @@ def _reply_or_call(chat, prompt: list[ChatMessage]) -> str:
 
 
 def _outcome(request, text: str, registry: Registry) -> str:
-    """right: the call would run (its arguments fit the tool's schema) and has what was asked."""
+    """right: the call would run (its arguments fit the tool's schema) and has what was asked;
+    extra_arguments: so, but with arguments the tool does not have (it refuses the call)."""
     if not looks_like_call(text):
         return "no_call"
     try:
@@ -115,11 +117,15 @@ def _outcome(request, text: str, registry: Registry) -> str:
         return "malformed"
     if calls[0].name != request.tool:
         return "wrong_tool"
+    schema = registry.schema(calls[0].name)
+    known = {k: v for k, v in calls[0].arguments.items() if k in schema.get("properties", {})}
     try:
-        arguments = check_arguments(registry.schema(calls[0].name), calls[0].arguments)
+        arguments = check_arguments(schema, known)
     except ToolCallError:
         return "wrong_arguments"
-    return "right" if arguments_right(request, arguments) else "wrong_arguments"
+    if not arguments_right(request, arguments):
+        return "wrong_arguments"
+    return "right" if known == calls[0].arguments else "extra_arguments"
 
 
 def run_tools_bench(config: Config, *, tiers: tuple[str, ...], iterations: int, output: Path,
@@ -145,11 +151,12 @@ def write_tools_report(results: dict, output: Path) -> tuple[Path, Path]:
     for path in ("local", "chat"):
         figure = latency[path]
         lines.append(f"| {path} | {figure['p50']} | {figure['p95']} | {figure['n']} |")
-    lines += ["", "| tier (model) | right | wrong args | wrong tool | malformed | no call | "
-              "success | s/request p50 |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines += ["", "| tier (model) | right | + extra args | wrong args | wrong tool | malformed | "
+              "no call | success | s/request p50 |", "|---|---|---|---|---|---|---|---|---|"]
     for tier, tally in results["tool_calls"].items():
         lines.append(
-            f"| {tier} ({tally['model']}) | {tally['right']} | {tally['wrong_arguments']} | "
+            f"| {tier} ({tally['model']}) | {tally['right']} | {tally['extra_arguments']} | "
+            f"{tally['wrong_arguments']} | "
             f"{tally['wrong_tool']} | {tally['malformed']} | {tally['no_call']} | "
             f"{tally['success_rate']:.0%} | {tally['seconds']['p50']} |")  # fmt: skip
     md_path.write_text("\n".join(lines) + "\n")
