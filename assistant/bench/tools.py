@@ -42,17 +42,20 @@ def measure_latency(config: Config, *, iterations: int, corpus_dir: Path, say) -
         results = {}
         for path, texts in (("local", COMMANDS), ("chat", TEXTS[: len(COMMANDS)])):
             utterances = make_corpus(corpus_dir, texts)
-            times = []
+            times: dict[str, list] = {"first_audio": [], "think": []}
             for _ in range(iterations):
                 for utterance in utterances:
-                    times.append(_first_audio_ms(stages, config, utterance.audio))
-                    say(f"  {path}: {utterance.text} -> {times[-1]} ms")
-            results[path] = summary(times, 0)
+                    first_audio, think = _first_audio_ms(stages, config, utterance.audio)
+                    times["first_audio"].append(first_audio)
+                    times["think"].append(think)
+                    say(f"  {path}: {utterance.text} -> {first_audio} ms (think {think} ms)")
+            results[path] = {name: summary(values, 0) for name, values in times.items()}
         store.close()
     return results
 
 
-def _first_audio_ms(stages: Stages, config: Config, audio) -> float | None:
+def _first_audio_ms(stages: Stages, config: Config, audio) -> tuple[float | None, float | None]:
+    """End of speech to first audio, and the thinking in it: transcript to first sentence."""
     workers = Workers()
     now = time.monotonic()
     reply = Reply(stages, workers, audio, history=[ChatMessage("system", config.llm.system_prompt)],
@@ -62,8 +65,13 @@ def _first_audio_ms(stages: Stages, config: Config, audio) -> float | None:
         reply.run_blocking()
     finally:
         workers.shutdown(wait=True)
-    first = reply.timings.first_audio
-    return None if first is None else round(1000 * (first - now))
+    timings = reply.timings
+    first_audio = _ms(now, timings.first_audio)
+    return first_audio, _ms(timings.transcript, timings.first_sentence)
+
+
+def _ms(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(1000 * (end - start))
 
 
 def measure_tool_calls(config: Config, say) -> dict:
@@ -147,10 +155,12 @@ def write_tools_report(results: dict, output: Path) -> tuple[Path, Path]:
     latency = results["latency_ms"]
     lines = ["# Tools benchmark", "",
              f"Load average before: {results['load_before']}; after: {results['load_after']}", "",
-             "| end of speech -> first audio | p50 ms | p95 ms | n |", "|---|---|---|---|"]
+             "| path | end of speech -> first audio p50 / p95 ms | of it, transcript -> first "
+             "sentence p50 / p95 ms | n |", "|---|---|---|---|"]  # fmt: skip
     for path in ("local", "chat"):
-        figure = latency[path]
-        lines.append(f"| {path} | {figure['p50']} | {figure['p95']} | {figure['n']} |")
+        audio, think = latency[path]["first_audio"], latency[path]["think"]
+        lines.append(f"| {path} | {audio['p50']} / {audio['p95']} | {think['p50']} / "
+                     f"{think['p95']} | {audio['n']} |")  # fmt: skip
     lines += ["", "| tier (model) | right | + extra args | wrong args | wrong tool | malformed | "
               "no call | success | s/request p50 |", "|---|---|---|---|---|---|---|---|---|"]
     for tier, tally in results["tool_calls"].items():
