@@ -129,7 +129,8 @@ def test_calls_in_text_are_parsed_in_every_form_models_write_them():
     names = ["get_weather"]
     forms = ['<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>',
              '{"name": "get_weather", "arguments": "{\\"city\\": \\"Rome\\"}"}',
-             '```json\n{"name": "get_weather", "parameters": {"city": "Rome"}}\n```']  # fmt: skip
+             '```json\n{"name": "get_weather", "parameters": {"city": "Rome"}}\n```',
+             '{"name": "get_weather", "arguments": {"city": "Rome"}']  # fmt: skip
     for text in forms:
         assert parse_calls(text, names)[0].arguments == {"city": "Rome"}, text
     for text, why in [('{"name": "get_weather", "arguments": [1]}', "not a JSON object"),

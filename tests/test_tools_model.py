@@ -44,7 +44,7 @@ def test_a_call_is_run_and_said_in_words(tmp_path):
 
 
 def test_a_malformed_call_is_retried_once_then_apologised_for(tmp_path):
-    text, chat, store = said(tmp_path, '{"name": "start_timer", "arguments": {"seconds": 2',
+    text, chat, store = said(tmp_path, '{"name": "start_timer", "arguments": {"seconds": "2',
                              '{"name": "start_timer", "arguments": {"seconds": 240}}')  # fmt: skip
     assert text == "OK, timer set for 4 minutes."
     assert "not valid" in chat.prompts[1][-1].content

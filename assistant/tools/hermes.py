@@ -74,13 +74,19 @@ def looks_like_call(text: str) -> bool | None:
     return False
 
 
+def _balanced(body: str) -> str:
+    """A call whose last braces the model left off (small models often do), closed."""
+    missing = body.count("{") - body.count("}")
+    return body + "}" * missing if 0 < missing <= 2 and body.startswith("{") else body
+
+
 def parse_calls(text: str, known: Sequence[str]) -> list[ToolCall]:
     """The calls in a reply that `looks_like_call`; MalformedCall when one is not valid JSON
     of a known function's name and an arguments object."""
     bodies = _CALL.findall(text) or [text.strip()]
     calls = []
     for body in bodies:
-        body = _FENCE.sub("", body.strip())
+        body = _balanced(_FENCE.sub("", body.strip()))
         try:
             raw = json.loads(body)
         except json.JSONDecodeError as error:
