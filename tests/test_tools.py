@@ -282,7 +282,7 @@ def test_the_tool_call_benchmark_scores_calls():
         == "wrong_arguments"  # fmt: skip
     assert _outcome(eggs, '{"name": "set_alarm", "arguments": {"time": "04:00"}}', names) \
         == "wrong_tool"  # fmt: skip
-    assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": 2', names) \
+    assert _outcome(eggs, '{"name": "start_timer", "arguments": {"seconds": "2', names) \
         == "malformed"  # fmt: skip
     assert _outcome(eggs, "Sure, four minutes it is.", names) == "no_call"
     assert _outcome(REQUESTS[6], '{"name": "list_timers", "arguments": {"id": 1}}', names) \
