@@ -116,6 +116,15 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class ToolsConfig:
+    enabled: bool = True  # timers, alarms, notes, time and arithmetic, by voice and for the model
+    local_commands: bool = True  # answer matched commands ("a timer for 5 minutes") without the LLM
+    model_tools: bool = False  # also offer the tools to the LLM in voice replies (see README)
+    path: str = ""  # SQLite file of timers and notes; empty: $XDG_DATA_HOME/assistant/tools.db
+    missed_after_s: float = 60.0  # an alarm found this late at start is reported missed
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8000
@@ -134,6 +143,7 @@ class Config:
     conversation: ConversationConfig = field(default_factory=ConversationConfig)
     audio: AudioConfig = field(default_factory=AudioConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
 
 

@@ -16,11 +16,12 @@ LAYERS = {
     "assistant.providers": 2,
     "assistant.conversation": 3,
     "assistant.history": 4,
-    "assistant.server": 5,
-    "assistant.bench": 5,
-    "assistant.wyoming": 5,  # the Home Assistant protocol server, beside the HTTP one
-    "assistant.cli": 6,
-    "assistant.__main__": 7,  # `python -m assistant`: the command line
+    "assistant.tools": 5,  # timers, notes, the local matcher: above the history's db helpers
+    "assistant.server": 6,  # serves the tools' routes and OpenAI tool calls
+    "assistant.bench": 6,  # measures the local commands
+    "assistant.wyoming": 6,  # the Home Assistant protocol server, beside the HTTP one
+    "assistant.cli": 7,
+    "assistant.__main__": 8,  # `python -m assistant`: the command line
 }
 MAX_LINES = 420
 

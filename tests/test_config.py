@@ -305,6 +305,7 @@ def test_to_toml_has_one_table_per_section():
         "[conversation]",
         "[audio]",
         "[history]",
+        "[tools]",
         "[server]",
     ]
 

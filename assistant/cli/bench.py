@@ -71,6 +71,12 @@ def default_output() -> Path:
     "microphone, self-interruptions and barge-in with echo cancellation on and off.",
 )
 @click.option(
+    "--tools",
+    is_flag=True,
+    help="Measure the local commands' first audio against the chat path's, and each tier's "
+    "tool-call success on 30 fixed requests (--tiers: default tiny,default).",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -88,6 +94,7 @@ def bench(
     wyoming: bool,
     turns: bool,
     echo: bool,
+    tools: bool,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -118,8 +125,11 @@ def bench(
         cli_args += ["--config", root.params["config_path"]]
     for setting in root.params.get("settings") or ():
         cli_args += ["--set", setting]
+    if tools:
+        _tools(config, tiers, iterations or (1 if quick else 3), output)
+        return
     if tiers is not None and not quality:
-        raise click.UsageError("--tiers goes with --quality")
+        raise click.UsageError("--tiers goes with --quality or --tools")
     if quality:
         _quality(config, tiers, quick, output, cli_args)
         return
@@ -178,6 +188,18 @@ def _wyoming(quick: bool, iterations: int, output: Path, cli_args: list[str]) ->
         say=lambda line: click.echo(line, err=True),
     )
     _show(*write(results, output))
+
+
+def _tools(config, tiers: str | None, iterations: int, output: Path) -> None:
+    """`assistant bench --tools`: writes benchmark-tools.*."""
+    from ..bench.quality import parse_tiers
+    from ..bench.tools import run_tools_bench, write_tools_report
+
+    results = run_tools_bench(
+        config, tiers=parse_tiers(tiers) if tiers else ("tiny", "default"),
+        iterations=iterations, output=output, say=lambda line: click.echo(line, err=True),
+    )  # fmt: skip
+    _show(*write_tools_report(results, output))
 
 
 def _show(json_path: Path, md_path: Path) -> None:

@@ -11,11 +11,13 @@ import click
 
 from ..conversation.events import TurnTimings
 from ..conversation.reply import Reply, ReplySettings, Stages, Workers
+from ..conversation.skills import Skills
 from ..history.recorder import Recorder, recording
 from ..history.store import DisabledHistory
 from ..providers import ChatModel
 from ..types import ChatMessage
 from .context import config_of
+from .tools import local_skills, tool_store
 
 HELP = "Type a message and press Enter. /reset starts a new conversation, /exit (or Ctrl-D) quits."
 
@@ -45,7 +47,8 @@ def chat(ctx: click.Context, system_prompt: str | None, resume: bool) -> None:
             else "(no saved conversation to continue: starting a new one)",
             err=True,
         )
-    run_chat(model, system_prompt or config.llm.system_prompt, recorder=recorder)
+    skills = local_skills(config, tool_store(config))
+    run_chat(model, system_prompt or config.llm.system_prompt, recorder=recorder, skills=skills)
 
 
 def run_chat(
@@ -55,6 +58,7 @@ def run_chat(
     stdin: TextIO = sys.stdin,
     stdout: TextIO = sys.stdout,
     recorder: Recorder | None = None,
+    skills: Skills | None = None,
 ) -> None:
     """Read lines, stream each reply as it is written; Ctrl-C stops a reply, twice quits.
 
@@ -72,7 +76,7 @@ def run_chat(
                 if not _command(text, history, recorder, stdout):
                     return
             elif text:
-                _answer(text, Stages(None, model, None), workers, history, recorder, stdout)
+                _answer(text, Stages(None, model, None, skills), workers, history, recorder, stdout)
     finally:
         workers.shutdown()
 

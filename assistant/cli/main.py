@@ -18,6 +18,7 @@ from .models import models
 from .serve import serve
 from .speech import reply, say, transcribe
 from .talk import talk
+from .tools import notes, timers
 from .voices import voices
 from .wake_words import wake_words
 from .wyoming import wyoming
@@ -95,8 +96,11 @@ def config_show(ctx: click.Context) -> None:
     click.echo(to_toml(config_of(ctx)), nl=False)
 
 
-for command in (transcribe, say, reply, chat, talk, devices, voices, wake_words, models, history,
-                serve, wyoming, bench):  # fmt: skip
+COMMANDS = (
+    transcribe, say, reply, chat, talk, devices, voices, wake_words, models, history, timers,
+    notes, serve, wyoming, bench,
+)  # fmt: skip
+for command in COMMANDS:
     cli.add_command(command)
 
 

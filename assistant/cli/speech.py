@@ -100,6 +100,7 @@ def reply(
     from ..history.store import open_history
     from ..providers.loading import load_engines
     from ..types import ChatMessage
+    from .tools import local_skills, tool_store
 
     audio = decode_file(file)
     config = config_of(ctx, language=language)
@@ -125,7 +126,7 @@ def reply(
     result = voice_turn(
         audio, engines.stt, engines.chat, engines.tts,
         history=[ChatMessage("system", config.llm.system_prompt)], settings=settings,
-        on_event=on_event,
+        on_event=on_event, skills=local_skills(config, tool_store(config)),
     )  # fmt: skip
     if result.record is None or result.audio is None:
         click.echo("you: (no speech)" if not result.heard else "assistant: (nothing to say)")

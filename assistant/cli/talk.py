@@ -14,9 +14,11 @@ from ..config import Config
 from ..conversation.engine import Conversation
 from ..conversation.options import conversation_options
 from ..providers.loading import load_conversation_engines
+from ..tools import scheduler_for
 from ..types import ChatMessage
 from .context import config_of, keep_audio_option
 from .terminal import TalkDisplay, TerminalView, run_talk
+from .tools import local_skills, tool_store
 from .voices import language_option
 from .wake_words import wake_word_option, with_wake_word
 
@@ -97,12 +99,18 @@ def run_talk_command(
         record(event)
         view(event)
 
+    store = tool_store(config)
+
     def make_conversation(sink: Speaker) -> Conversation:
         history = [ChatMessage("system", options.system_prompt), *context]
-        return Conversation(
+        conversation = Conversation(
             engines.stt, engines.chat, engines.tts, vad, sink, options,
             on_event=on_event, history=history, wake_word=detector, turn_model=engines.turn,
+            skills=local_skills(config, store),
         )  # fmt: skip
+        if store is not None:  # timers ring while the conversation runs (cancelled with it)
+            scheduler_for(config, store, conversation.announce).start(lambda: conversation.closed)
+        return conversation
 
     if config.audio.echo_cancellation and echo is None:
         view.message("(echo cancellation unavailable: pip install pywebrtc-audio)")

@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from enum import StrEnum
 
 from ..providers import ChatModel, SpeechToText, TextToSpeech
 from ..types import AudioChunk, ChatMessage
@@ -30,6 +29,7 @@ from .endpointing import (
     TurnCheck,
 )
 from .events import (
+    Announced,
     AssistantSaying,
     ConversationEvent,
     ConversationReset,
@@ -41,36 +41,9 @@ from .hearing import Frame, Hearing, VoiceActivity
 from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
 from .sinks import AudioSink
+from .skills import Announcement, Skills
+from .turn_state import SHOWN, TRANSITIONS, TurnState
 from .wake import WakeGate, WakeWordDetector, earcon
-
-
-class TurnState(StrEnum):
-    """Who has the turn. Paused and muted are switches on top of it (see `State`)."""
-
-    WAITING = "waiting"  # for the wake word: nothing else is heard
-    LISTENING = "listening"  # the user's turn
-    SPECULATING = "speculating"  # a short pause: a reply is being prepared, not yet said
-    THINKING = "thinking"  # the user's turn is over: transcribing, writing, synthesizing
-    SPEAKING = "speaking"  # the reply is playing
-    HELD = "held"  # playback held: the user may be interrupting
-
-
-TRANSITIONS: dict[TurnState, frozenset[TurnState]] = {
-    TurnState.WAITING: frozenset({TurnState.LISTENING, TurnState.THINKING}),  # typed: THINKING
-    TurnState.LISTENING: frozenset({TurnState.SPECULATING, TurnState.THINKING, TurnState.WAITING}),
-    TurnState.SPECULATING: frozenset({TurnState.LISTENING, TurnState.THINKING}),
-    TurnState.THINKING: frozenset({TurnState.LISTENING, TurnState.SPEAKING}),
-    TurnState.SPEAKING: frozenset({TurnState.LISTENING, TurnState.HELD, TurnState.THINKING}),
-    TurnState.HELD: frozenset({TurnState.LISTENING, TurnState.SPEAKING, TurnState.THINKING}),
-}
-SHOWN = {  # what the user is shown for each turn state
-    TurnState.WAITING: State.WAITING,
-    TurnState.LISTENING: State.LISTENING,
-    TurnState.SPECULATING: State.LISTENING,
-    TurnState.THINKING: State.THINKING,
-    TurnState.SPEAKING: State.SPEAKING,
-    TurnState.HELD: State.SPEAKING,
-}
 
 
 class Conversation:
@@ -89,8 +62,9 @@ class Conversation:
         history: list[ChatMessage] | None = None,
         wake_word: WakeWordDetector | None = None,
         turn_model: TurnModel | None = None,
+        skills: Skills | None = None,
     ) -> None:
-        self._stages = Stages(stt, chat, tts)
+        self._stages = Stages(stt, chat, tts, skills)
         self._workers = Workers()
         self._sink = sink
         self.options = options
@@ -111,6 +85,8 @@ class Conversation:
         self._reply_task: asyncio.Task | None = None
         self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
         self._unanswered = ""  # user speech whose reply was cut off by more user speech
+        self._announcements: list[str] = []  # said unprompted once the turn is free
+        self._closed = False
 
     # --- state -----------------------------------------------------------------------------
 
@@ -210,7 +186,12 @@ class Conversation:
         self.history = [m for m in self.history if m.role == "system"]
         self._on_event(ConversationReset())
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
+        self._closed = True
         if self._reply_task:
             self.interrupt()
             with contextlib.suppress(asyncio.CancelledError):
@@ -237,6 +218,8 @@ class Conversation:
             for event in frame.events:
                 self._on_speech(event)
             self._check_barge_in(frame)
+        if self._announcements:  # one waiting for the user's speech to end
+            self._announce_next()
 
     def _through_wake_gate(self, audio: AudioChunk) -> AudioChunk | None:
         """With a wake word: None while waiting for it (the chime plays when it is heard, and
@@ -366,6 +349,20 @@ class Conversation:
 
     # --- replies ---------------------------------------------------------------------------
 
+    def announce(self, text: str) -> None:
+        """Say `text` unprompted (a timer rang): at once when nobody has the turn, else after
+        the reply under way, or after the user's turn and its answer."""
+        self._announcements.append(text)
+        self._on_event(Announced(text))
+        self._announce_next()
+
+    def _announce_next(self) -> None:
+        if self._announcements and not self.busy and self._turn == TurnState.LISTENING \
+                and not self._hearing.in_speech:  # fmt: skip
+            now = time.monotonic()
+            said = Announcement(self._announcements.pop(0))
+            self._start_reply(said, TurnTimings(speech_end=now, endpoint=now))
+
     def submit_text(self, text: str) -> None:
         """A typed turn (no microphone): answered aloud like a spoken one."""
         if text.strip():
@@ -373,7 +370,11 @@ class Conversation:
             self._start_reply(text.strip(), TurnTimings(speech_end=now, endpoint=now))
 
     def _start_reply(
-        self, said: AudioChunk | str, timings: TurnTimings, *, speculative: bool = False
+        self,
+        said: AudioChunk | str | Announcement,
+        timings: TurnTimings,
+        *,
+        speculative: bool = False,
     ) -> None:
         if self.busy:
             self.interrupt()
@@ -414,3 +415,4 @@ class Conversation:
                 self._enter(TurnState.LISTENING)
                 if self._wake:
                     self._wake.replied()
+                self._announce_next()

@@ -82,7 +82,7 @@ class TurnEnded:
 
     def messages(self) -> list[ChatMessage]:
         """The turn as the model's context sees it next time: what was said and heard."""
-        said = [ChatMessage("user", self.user)]
+        said = [ChatMessage("user", self.user)] if self.user else []  # none: an announcement
         return [*said, ChatMessage("assistant", self.spoken)] if self.spoken else said
 
 
@@ -92,10 +92,17 @@ class ConversationReset:
 
 
 @dataclass(frozen=True)
+class Announced:
+    """A timer or alarm rang: `text` is about to be said unprompted (and shown)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Notice:
     message: str  # something the user should know (an engine failed, a device vanished)
 
 
 ConversationEvent = (
-    StateChanged | UserSaid | AssistantSaying | TurnEnded | ConversationReset | Notice
+    StateChanged | UserSaid | AssistantSaying | TurnEnded | ConversationReset | Notice | Announced
 )

@@ -66,14 +66,14 @@ class Hearing:
             events = tuple(self._endpointer.push(frame, probability))
             yield Frame(probability, events, frame_seconds, start)
 
+    @property
+    def in_speech(self) -> bool:
+        """The user is speaking (a turn under way, not yet ended)."""
+        return self._endpointer.in_speech
+
     def monotonic(self, stream_seconds: float) -> float:
         """A moment of stream time on the monotonic clock."""
         return stream_seconds + self._clock_offset
-
-    @property
-    def in_speech(self) -> bool:
-        """The user is speaking (between the start of an utterance and its end)."""
-        return self._endpointer.in_speech
 
     def decide(self, check: TurnCheck, complete: bool) -> tuple[SpeechEvent, ...]:
         """The end-of-turn model's answer to `check`, arriving now."""

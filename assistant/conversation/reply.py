@@ -24,6 +24,7 @@ from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
 from .language import typed_language, unvoiced_notice, voice_for, with_language
 from .sinks import AudioSink
+from .skills import Announcement, Skills
 
 DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
 STAGE_NAMES = ("stt", "llm", "tts")
@@ -31,11 +32,13 @@ STAGE_NAMES = ("stt", "llm", "tts")
 
 @dataclass(frozen=True)
 class Stages:
-    """The engines a reply runs on. Without `tts` the reply is text only (`assistant chat`)."""
+    """The engines a reply runs on. Without `tts` the reply is text only (`assistant chat`);
+    with `skills`, a command they know is answered by them instead of the model."""
 
     stt: SpeechToText | None
     chat: ChatModel
     tts: TextToSpeech | None
+    skills: Skills | None = None
 
 
 class Workers:
@@ -89,7 +92,7 @@ class Reply:
         self,
         stages: Stages,
         workers: Workers,
-        said: AudioChunk | str,
+        said: AudioChunk | str | Announcement,
         *,
         history: Sequence[ChatMessage],
         sink: AudioSink | None,
@@ -118,6 +121,7 @@ class Reply:
         self._voice = settings.voice  # the voice for that language
         self._heard: tuple[str, AudioChunk | None] | None = None  # transcript, its audio
         self._turn_audio: AudioChunk | None = None  # the whole turn, when confirmed later
+        self._answer: str | None = None  # said without the model (a command, an announcement)
         self.announced = False  # UserSaid was emitted
         self.abandoned = False  # the user went on talking: answer everything together later
         self.record: TurnEnded | None = None  # set once the reply has ended with something said
@@ -207,6 +211,10 @@ class Reply:
     async def _hear(self) -> bool:
         """The user's words; False when there is nothing (more) to answer."""
         audio = self._said if isinstance(self._said, AudioChunk) else None
+        if isinstance(self._said, Announcement):  # nothing to hear: the assistant speaks first
+            self._answer, self.language = self._said.text, typed_language(self._said.text)
+            self._choose_voice()
+            return True
         if audio is None:
             heard, self.language = str(self._said), typed_language(str(self._said))
         else:
@@ -242,10 +250,19 @@ class Reply:
             self._on_event(UserSaid(heard, self._turn_audio or audio, ended_at))
 
     async def _think_and_speak(self) -> None:
-        messages = with_language(
-            [*self._history, ChatMessage("user", self.user_text)], self.language
-        )
-        stream = self._stages.chat.stream_chat(messages)
+        skills = self._stages.skills
+        command = None if self._answer is not None or skills is None else \
+            skills.command(self.user_text, self.language)  # fmt: skip
+        if command is not None:  # no model call; it acts once the turn is surely over
+            await self._confirmed.wait()
+            self._answer = await self._workers.run("llm", command)
+        if self._answer is not None:
+            stream: Iterator[str] = iter([self._answer])
+        else:
+            messages = [*self._history, ChatMessage("user", self.user_text)]
+            messages = with_language(messages, self.language)
+            with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
+            stream = with_tools or self._stages.chat.stream_chat(messages)
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         first_audio = asyncio.Event()
         speaker = asyncio.get_running_loop().create_task(self._speak(chunks, first_audio))

@@ -12,6 +12,7 @@ from ..types import AudioChunk, ChatMessage
 from .events import ConversationEvent, TurnEnded, TurnTimings
 from .reply import Reply, ReplySettings, Stages, Workers
 from .sinks import CollectingSink
+from .skills import Skills
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ def voice_turn(
     history: Sequence[ChatMessage] = (),
     settings: ReplySettings | None = None,
     on_event: Callable[[ConversationEvent], None] = lambda event: None,
+    skills: Skills | None = None,
 ) -> TurnResult:
     """Answer `audio` aloud. Silence gives an empty transcript and no model call; an engine's
     failure is raised."""
@@ -37,7 +39,7 @@ def voice_turn(
     workers = Workers()
     now = time.monotonic()  # the file is whole: the user's speech has ended
     reply = Reply(
-        Stages(stt, chat, tts), workers, audio,
+        Stages(stt, chat, tts, skills), workers, audio,
         history=list(history), sink=sink, settings=settings or ReplySettings(),
         timings=TurnTimings(speech_end=now, endpoint=now), on_event=on_event,
     )  # fmt: skip

@@ -25,6 +25,8 @@ from ..types import AudioChunk
 from . import encoding, wire
 from .aliases import Aliases
 from .errors import ApiError, bad_request, to_api_error
+from .tool_completions import tool_completion
+from .tool_offer import read_tools
 from .uploads import read_form, read_json
 from .workers import Job, ModelWorker
 
@@ -201,8 +203,11 @@ async def _encoded(
 async def chat_completions(request: Request) -> Response:
     service = service_of(request)
     chat, worker = service.stage("chat")
-    params = wire.chat_request(await read_json(request, service.config.server.timeout_s))
+    body, offer = read_tools(await read_json(request, service.config.server.timeout_s))
+    params = wire.chat_request(body)
     model = service.catalog.chat.resolve(params.model)
+    if offer is not None:  # the client's functions offered to the model
+        return await tool_completion(request, chat, worker, params, offer, model, _watching)
     streams: list[Iterator[str]] = []  # the model's stream, for its usage once it has ended
 
     def produce() -> Iterator[str]:

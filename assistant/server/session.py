@@ -9,9 +9,10 @@ Protocol (one WebSocket per conversation, at /v1/session):
     {"type": "played", "epoch": 3, "seconds": 1.25}   playback progress since the last clear
 - browser -> server, binary: microphone audio, int16 little-endian mono at the hello's rate.
 - server -> browser, text (JSON): ready, state, user, assistant, turn, reset, notice, error,
-  clear {"epoch"}, pause, resume. With a wake word (conversation.wake_word), ready carries its
-  phrase ("wake_word": "Hey Jarvis") and the state is "waiting" until it is heard. A turn saved
-  in the history carries its id ("turn_id"), for feedback (POST /v1/history/turns/ID/feedback).
+  clear {"epoch"}, pause, resume, announcement {"text"} (a timer or alarm rang). With a wake
+  word (conversation.wake_word), ready carries its phrase ("wake_word": "Hey Jarvis") and the
+  state is "waiting" until it is heard. A turn saved in the history carries its id ("turn_id"),
+  for feedback (POST /v1/history/turns/ID/feedback).
 - server -> browser, binary: reply audio, an 8-byte header (uint32 LE sample rate, uint32 LE
   epoch) then int16 little-endian mono samples.
 Frames over MAX_FRAME_BYTES close the socket (1009); malformed ones get an error message.
@@ -31,6 +32,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..conversation.engine import Conversation
 from ..conversation.events import (
+    Announced,
     AssistantSaying,
     ConversationEvent,
     ConversationReset,
@@ -109,6 +111,8 @@ def event_message(event: ConversationEvent) -> dict[str, Any] | None:
             return {"type": "reset"}
         case Notice(message):
             return {"type": "notice", "message": message}
+        case Announced(text):  # a timer or alarm rang
+            return {"type": "announcement", "text": text}
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from starlette.requests import Request
@@ -18,9 +19,12 @@ from ..history.recorder import Recorder, recording
 from ..history.records import History
 from ..providers.loading import Engines
 from ..providers.wake_words import wake_word_factory
+from ..tools import LocalSkills, ToolStore, ToolStoreError, open_store, scheduler_for
 from ..types import ChatMessage
 from .session import BrowserSink, SessionParts, run_session
+from .tool_routes import tool_routes
 
+log = logging.getLogger("assistant.server")
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 # Everything comes from this server: no CDN, no fonts, nothing that needs the network.
 PAGE_HEADERS = {
@@ -35,14 +39,26 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
     """Routes for the browser: the page, its assets and the voice session."""
     options = conversation_options(config)
     make_detector = wake_word_factory(config)  # conversation.wake_word: each session waits for it
+    store = _tool_store(config)
+    skills = (
+        None
+        if store is None
+        else LocalSkills.on(
+            store, local_commands=config.tools.local_commands, model_tools=config.tools.model_tools
+        )
+    )
 
     def make_conversation(sink: BrowserSink, on_event) -> Conversation:
-        return Conversation(
+        conversation = Conversation(
             engines.stt, engines.chat, engines.tts, SileroVAD.load(), sink, options,
             on_event=on_event, history=[ChatMessage("system", options.system_prompt)],
             wake_word=make_detector() if make_detector else None,
             turn_model=engines.turn,
+            skills=skills,
         )  # fmt: skip
+        if store is not None:  # timers ring in the open sessions (each rings once)
+            scheduler_for(config, store, conversation.announce).start(lambda: conversation.closed)
+        return conversation
 
     def record(history: History):
         recorder = Recorder(history, stt_model=config.stt.model, llm_model=config.llm.model,
@@ -68,4 +84,14 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
         Route("/", page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=WEB_DIR), name="static"),
         WebSocketRoute("/v1/session", session),
+        *tool_routes(store),
     ]
+
+
+def _tool_store(config: Config) -> ToolStore | None:
+    """The timers and notes; None when tools are off or the store cannot be used (logged)."""
+    try:
+        return open_store(config)
+    except ToolStoreError as error:
+        log.warning("%s; timers and notes are off", error)
+        return None

@@ -279,6 +279,9 @@ function receive(message) {
     case "error":
       notice(message.message);
       break;
+    case "announcement": // a timer or alarm rang: timers.js shows it
+      document.dispatchEvent(new CustomEvent("assistant-announcement", { detail: message.text }));
+      break;
   }
 }
 
