@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 import types
@@ -186,6 +187,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:  # TOML is UTF-8; tomllib lets the decoding error out
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {error.start}): save it as UTF-8"
+        ) from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
 
@@ -256,10 +261,12 @@ def _coerce(value: Any, kind: Any, name: str, origin: str) -> Any:
         if kind is int and isinstance(value, int | str) and not isinstance(value, bool):
             return int(value)
         if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
+            if math.isfinite(number):  # nan and inf are no setting's value
+                return number
         if kind is str and isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     raise ConfigError(f"setting '{name}' ({origin}) must be {kind.__name__}, got {value!r}")
 

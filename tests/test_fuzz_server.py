@@ -20,20 +20,7 @@ from websockets.sync.client import connect
 ERROR_FIELDS = {"message", "type", "param", "code"}
 VOICE = "en_US-joe-medium"
 
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=40)
-)
-anything = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
-    max_leaves=12,
-)
+anything = fuzzing.nested(st.none() | fuzzing.scalars, 12)
 tokens = st.integers(-3, 6) | st.sampled_from([0, 2**31, 2**63, 2**64, 10**30]) | anything
 languages = st.sampled_from(["", "en", "zh", "xx", "klingon", "en-US", "ZH_hans", "../.."])
 model_names = st.sampled_from(
