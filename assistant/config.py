@@ -33,6 +33,9 @@ class ModelsConfig:
     tier: str = "default"  # tiny | default | large: the models used when a name below is empty
     source: str = "pypi"  # where `assistant models pull` fetches: pypi | huggingface
     hub_endpoint: str = DEFAULT_HUB_ENDPOINT  # or a mirror, e.g. https://hf-mirror.com
+    # check each model file's pinned sha256 when it is loaded (remembered until the file
+    # changes); false: load model files you have changed on purpose as they are
+    verify: bool = True
 
 
 @dataclass(frozen=True)

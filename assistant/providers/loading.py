@@ -23,7 +23,7 @@ def load_engines(
     config: Config, *, stt: bool = False, chat: bool = False, tts: bool = False
 ) -> Engines:
     """Load the requested stages side by side; the first failure (a missing model...) is raised."""
-    store = ModelStore.open(config.models.dir)
+    store = ModelStore.open(config.models.dir, verify=config.models.verify)
     wanted = {
         name: factory
         for name, factory, needed in (
