@@ -94,6 +94,11 @@ class ConversationConfig:
     barge_in_hold_ms: int = 64  # speech that holds playback until it interrupts or stops; 0: off
     speculate_ms: int = 64  # silence after which the reply is begun, dropped if you go on; 0: off
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
+    # watchdogs: seconds one call on a stage may take before the turn ends with a notice and the
+    # stage gets a fresh thread (0: no limit): a transcription, a token, a chunk of speech
+    stt_timeout_s: float = 30.0
+    llm_timeout_s: float = 30.0
+    tts_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)

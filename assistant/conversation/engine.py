@@ -77,7 +77,7 @@ class Conversation:
         history: list[ChatMessage] | None = None,
     ) -> None:
         self._stages = Stages(stt, chat, tts)
-        self._workers = Workers()
+        self._workers = Workers(options.stage_limits)
         self._sink = sink
         self.options = options
         self._on_event = on_event

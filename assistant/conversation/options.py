@@ -9,6 +9,7 @@ from ..config import Config, voice_map
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .reply import ReplySettings
+from .watchdog import StageLimits
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ConversationOptions:
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
+    stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
@@ -58,6 +60,9 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         barge_in_hold_ms=settings.barge_in_hold_ms,
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
+        stage_limits=StageLimits(
+            settings.stt_timeout_s, settings.llm_timeout_s, settings.tts_timeout_s
+        ),
         endpointing=EndpointSettings(
             threshold=settings.vad_threshold,
             min_speech_ms=settings.min_speech_ms,

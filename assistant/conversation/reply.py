@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from ..text import SpeakableStream, join_units, speech_units
@@ -24,9 +22,11 @@ from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
 from .language import typed_language, voice_for, with_language
 from .sinks import AudioSink
+from .watchdog import Workers
+
+__all__ = ["Reply", "ReplySettings", "Stages", "Workers", "heard_words"]
 
 DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
-STAGE_NAMES = ("stt", "llm", "tts")
 
 
 @dataclass(frozen=True)
@@ -36,27 +36,6 @@ class Stages:
     stt: SpeechToText | None
     chat: ChatModel
     tts: TextToSpeech | None
-
-
-class Workers:
-    """One thread per stage, so each engine is only ever called from its own thread; shared by
-    the replies of one conversation."""
-
-    def __init__(self) -> None:
-        self._pools = {name: ThreadPoolExecutor(1, f"assistant-{name}") for name in STAGE_NAMES}
-
-    async def run(self, stage: str, function: Callable, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pools[stage], function, *args)
-
-    def submit(self, stage: str, function: Callable, *args: Any) -> None:
-        """Run `function` on the stage's thread after what is already queued there."""
-        self._pools[stage].submit(function, *args)
-
-    def shutdown(self, *, wait: bool = False) -> None:
-        """No more work; what is queued still runs (closing a model's stream must happen)."""
-        for pool in self._pools.values():
-            pool.shutdown(wait=wait)
 
 
 @dataclass(frozen=True)
@@ -243,7 +222,8 @@ class Reply:
         messages = with_language(
             [*self._history, ChatMessage("user", self.user_text)], self.language
         )
-        stream = self._stages.chat.stream_chat(messages)
+        # on the model's thread, under its watchdog: an engine may do real work to begin a stream
+        stream = await self._workers.run("llm", self._stages.chat.stream_chat, messages)
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         first_audio = asyncio.Event()
         speaker = asyncio.get_running_loop().create_task(self._speak(chunks, first_audio))
