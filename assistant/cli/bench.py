@@ -45,6 +45,14 @@ def default_output() -> Path:
     help="With --quality: the tiers to measure (default tiny,default,large).",
 )
 @click.option(
+    "--soak",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    metavar="N",
+    help="Instead: N turns through the real engine (questions, barge-ins, silences, bad frames), "
+    "reporting memory, file descriptors, threads and latency drift (1000 for the full run).",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -58,6 +66,7 @@ def bench(
     output: Path | None,
     quality: bool,
     tiers: str | None,
+    soak: int | None,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -92,6 +101,13 @@ def bench(
         raise click.UsageError("--tiers goes with --quality")
     if quality:
         _quality(config, tiers, quick, output, cli_args)
+        return
+    if soak is not None:
+        from ..bench.soak import report, run_soak
+
+        table = report(run_soak(config, soak, output, lambda line: click.echo(line, err=True)))
+        (output / "soak.md").write_text(table)
+        _show(output / "soak.json", output / "soak.md")
         return
     results = run_benchmark(
         config,
