@@ -180,7 +180,7 @@ def voice_map(text: str) -> tuple[tuple[str, str], ...]:
         code, sep, voice = (s.strip() for s in item.partition("="))
         if not (sep and code and voice):
             raise ConfigError(
-                f"tts.voices_by_language has '{item}': write LANGUAGE=VOICE pairs separated by "
+                f"tts.voices_by_language has {item!r}: write LANGUAGE=VOICE pairs separated by "
                 "commas, e.g. zh=kokoro-nezumi,en=en_US-joe-medium"
             )
         pairs.append((language_code(code), voice))

@@ -95,6 +95,7 @@ def test_any_bytes_as_the_file_give_a_config_or_one_clear_error(tmp_path_factory
 @given(settings=st.dictionaries(keys, st.text(max_size=20) | scalars.map(str), max_size=5))
 @example(settings={"llm.max_tokens": "9" * 5000})  # more digits than int() takes
 @example(settings={"tts.speed": "1e400"})
+@example(settings={"tts.voices_by_language": "0\n0"})  # found by the long profile: two lines
 def test_environment_and_flags_give_a_config_or_an_error_naming_the_key(settings):
     environ = {"ASSISTANT_" + k.replace(".", "_").upper(): v for k, v in settings.items()}
     loads_or_names_the_problem(settings, path=None, environ=environ)
