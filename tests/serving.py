@@ -22,6 +22,7 @@ START_TIMEOUT_S = 120  # loading the three models takes ~4 s alone, longer on a 
 class Server:
     url: str  # http://127.0.0.1:PORT
     log: Path
+    pid: int = 0  # the server process (for the tests that kill it)
 
     @property
     def api(self) -> str:
@@ -70,7 +71,7 @@ def running_server(
             stderr=subprocess.STDOUT,
             env={**clean_env(tmp), **(env or {})},
         )
-    server = Server(f"http://127.0.0.1:{port}", log)
+    server = Server(f"http://127.0.0.1:{port}", log, process.pid)
     try:
         _wait_ready(server, process)
         yield server

@@ -17,6 +17,8 @@ from ..types import AudioChunk
 
 SUPPORTED_FORMATS = "wav, flac, mp3 or ogg"
 SHORT_CHUNK = 256  # samples
+MIN_RATE, MAX_RATE = 1000, 768000  # Hz: outside these a header is absurd, not audio
+MAX_DECODED_SECONDS = 4 * 3600  # longer audio is refused while decoding, not held in memory
 
 
 def decode_file(path: str | Path, sample_rate: int | None = None) -> AudioChunk:
@@ -50,16 +52,25 @@ def _decode(source: str | io.BytesIO, name: str, sample_rate: int | None) -> Aud
             if not container.streams.audio:
                 raise AudioInputError(f"{name} has no audio stream ({SUPPORTED_FORMATS} expected)")
             stream = container.streams.audio[0]
-            rate = sample_rate or stream.codec_context.sample_rate or stream.rate
+            rate = sample_rate or _checked_rate(stream.codec_context.sample_rate, name)
             resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
             parts: list[bytes] = []
+            limit = 2 * rate * MAX_DECODED_SECONDS  # bytes of int16 output
+            size = 0
             for frame in container.decode(stream):
+                _checked_rate(frame.sample_rate, name)
                 frame.pts = None
-                parts.extend(_frame_bytes(out) for out in resampler.resample(frame))
+                for out in resampler.resample(frame):
+                    parts.append(_frame_bytes(out))
+                    size += len(parts[-1])
+                if size > limit:
+                    raise AudioInputError(
+                        f"{name} is longer than {MAX_DECODED_SECONDS // 3600} hours of audio"
+                    )
             parts.extend(_frame_bytes(out) for out in resampler.resample(None))
     except AudioInputError:
         raise
-    except (av.error.FFmpegError, ValueError, EOFError, IndexError) as error:
+    except (av.error.FFmpegError, ValueError, EOFError, IndexError, OverflowError) as error:
         reason = getattr(error, "strerror", None) or str(error)
         raise AudioInputError(
             f"{name} is not a readable audio file ({SUPPORTED_FORMATS}): {reason}"
@@ -68,6 +79,17 @@ def _decode(source: str | io.BytesIO, name: str, sample_rate: int | None) -> Aud
     if not pcm:
         raise AudioInputError(f"{name} contains no audio samples")
     return AudioChunk(pcm, rate)
+
+
+def _checked_rate(rate: int | None, name: str) -> int:
+    """A sample rate (Hz) a real recording can have; an absurd header is refused before the
+    resampler multiplies it into gigabytes (1 Hz audio resampled to 16 kHz)."""
+    if not rate or not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioInputError(
+            f"{name} declares a sample rate of {rate or 0} Hz; audio has "
+            f"{MIN_RATE} to {MAX_RATE} Hz ({SUPPORTED_FORMATS} expected)"
+        )
+    return rate
 
 
 def _frame_bytes(frame) -> bytes:

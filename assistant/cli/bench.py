@@ -77,6 +77,14 @@ def default_output() -> Path:
     "tool-call success on 30 fixed requests (--tiers: default tiny,default).",
 )
 @click.option(
+    "--soak",
+    type=click.IntRange(1, 100_000),
+    default=None,
+    metavar="N",
+    help="Instead: N turns through the real engine (questions, barge-ins, silences, bad frames), "
+    "reporting memory, file descriptors, threads and latency drift (1000 for the full run).",
+)
+@click.option(
     "--cold-start-probe",
     is_flag=True,
     hidden=True,
@@ -95,6 +103,7 @@ def bench(
     turns: bool,
     echo: bool,
     tools: bool,
+    soak: int | None,
     cold_start_probe: bool,
 ) -> None:
     """Measure each stage, the raw engines, voice to voice, cold start, memory and barge-in.
@@ -148,6 +157,13 @@ def bench(
         return
     if echo:
         _echo(config, quick, output)
+        return
+    if soak is not None:
+        from ..bench.soak import report, run_soak
+
+        table = report(run_soak(config, soak, output, lambda line: click.echo(line, err=True)))
+        (output / "soak.md").write_text(table)
+        _show(output / "soak.json", output / "soak.md")
         return
     results = run_benchmark(
         config,

@@ -65,7 +65,7 @@ class Conversation:
         skills: Skills | None = None,
     ) -> None:
         self._stages = Stages(stt, chat, tts, skills)
-        self._workers = Workers()
+        self._workers = Workers(options.stage_limits)
         self._sink = sink
         self.options = options
         self._on_event = on_event

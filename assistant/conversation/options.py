@@ -9,6 +9,7 @@ from ..config import Config, voice_map
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .reply import ReplySettings
+from .watchdog import StageLimits
 
 # a voice over the speaker comes out of the echo canceller in bursts: gaps this short are bridged
 ECHO_CANCELLED_GAP_MS = 160
@@ -30,6 +31,7 @@ class ConversationOptions:
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
+    stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
@@ -71,6 +73,9 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
         follow_up_s=settings.follow_up_s,
+        stage_limits=StageLimits(
+            settings.stt_timeout_s, settings.llm_timeout_s, settings.tts_timeout_s
+        ),
         endpointing=EndpointSettings(
             threshold=settings.vad_threshold,
             min_speech_ms=settings.min_speech_ms,

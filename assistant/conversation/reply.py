@@ -14,9 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from ..text import SpeakableStream, join_units, speech_units
@@ -25,9 +23,11 @@ from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnT
 from .language import typed_language, unvoiced_notice, voice_for, with_language
 from .sinks import AudioSink
 from .skills import Announcement, Skills
+from .watchdog import Workers
+
+__all__ = ["Reply", "ReplySettings", "Stages", "Workers", "heard_words"]
 
 DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
-STAGE_NAMES = ("stt", "llm", "tts")
 
 
 @dataclass(frozen=True)
@@ -39,27 +39,6 @@ class Stages:
     chat: ChatModel
     tts: TextToSpeech | None
     skills: Skills | None = None
-
-
-class Workers:
-    """One thread per stage, so each engine is only ever called from its own thread; shared by
-    the replies of one conversation."""
-
-    def __init__(self) -> None:
-        self._pools = {name: ThreadPoolExecutor(1, f"assistant-{name}") for name in STAGE_NAMES}
-
-    async def run(self, stage: str, function: Callable, *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pools[stage], function, *args)
-
-    def submit(self, stage: str, function: Callable, *args: Any) -> None:
-        """Run `function` on the stage's thread after what is already queued there."""
-        self._pools[stage].submit(function, *args)
-
-    def shutdown(self, *, wait: bool = False) -> None:
-        """No more work; what is queued still runs (closing a model's stream must happen)."""
-        for pool in self._pools.values():
-            pool.shutdown(wait=wait)
 
 
 @dataclass(frozen=True)
@@ -262,7 +241,10 @@ class Reply:
             messages = [*self._history, ChatMessage("user", self.user_text)]
             messages = with_language(messages, self.language)
             with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
-            stream = with_tools or self._stages.chat.stream_chat(messages)
+            # on the model's thread, under its watchdog: an engine may do real work to begin
+            stream = with_tools or await self._workers.run(
+                "llm", self._stages.chat.stream_chat, messages
+            )
         chunks: asyncio.Queue[str | None] = asyncio.Queue()
         first_audio = asyncio.Event()
         speaker = asyncio.get_running_loop().create_task(self._speak(chunks, first_audio))

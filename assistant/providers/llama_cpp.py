@@ -11,7 +11,9 @@ from ..config import Config, threads_for
 from ..errors import AssistantError, UsageError
 from ..types import ChatMessage
 from . import ChatStream, Usage
+from .chat_template import check_template
 from .context import fit_messages
+from .gguf_metadata import chat_templates
 from .store import ModelStore
 
 GGML_TYPE_Q8_0 = 8  # ggml's type id of 8-bit blocks, for the KV cache
@@ -56,6 +58,10 @@ class LlamaCppChat:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        # The templates are the model author's code, and llama-cpp-python compiles them all
+        # as it opens the file: each is tried in a separate process first.
+        for template in chat_templates(model_path).values():
+            check_template(template, model_path)
         try:
             llm = Llama(
                 model_path=str(model_path),

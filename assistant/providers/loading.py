@@ -32,7 +32,7 @@ def load_engines(
     turn: bool = False,
 ) -> Engines:
     """Load the requested stages side by side; the first failure (a missing model...) is raised."""
-    store = ModelStore.open(config.models.dir)
+    store = ModelStore.open(config.models.dir, verify=config.models.verify)
     wanted = {
         name: factory
         for name, factory, needed in (

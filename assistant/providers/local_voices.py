@@ -123,6 +123,9 @@ def installed_voices(config: Config) -> list[Voice]:
 
 
 def create(config: Config, store: ModelStore) -> VoiceRouter:
+    for entry in store.catalog.by_role("tts"):  # any installed voice may be asked for
+        if store.is_present(entry):
+            store.check(entry)
     engines = _engines(store, config.tts.voice, config.tts.threads)
     voices = [voice.id for engine in engines for voice in engine.voices()]
     if not voices:

@@ -25,6 +25,7 @@ from .catalog import (
     WheelMember,
     load_catalog,
 )
+from .verify import check_file
 
 __all__ = [
     "ROLES",
@@ -56,14 +57,20 @@ class ModelStore:
 
     root: Path
     catalog: ModelCatalog
+    verify: bool = True  # `require` checks each file's sha256 (see verify.py); models.verify
 
     @classmethod
-    def open(cls, directory: str = "", catalog: ModelCatalog | None = None) -> ModelStore:
+    def open(
+        cls, directory: str = "", catalog: ModelCatalog | None = None, *, verify: bool = True
+    ) -> ModelStore:
         """The store at `directory` (or the default), its catalog merged with its local.toml."""
         root = Path(directory).expanduser() if directory else default_models_dir()
-        return cls(root, catalog or load_catalog(local=root / LOCAL_CATALOG))
+        return cls(root, catalog or load_catalog(local=root / LOCAL_CATALOG), verify)
 
     def path(self, name: str) -> Path:
+        """models/<name>; a name that would lead elsewhere (a path, "..") is refused."""
+        if not name or name != Path(name).name or name in (".", "..") or "\\" in name:
+            raise UsageError(f"model name {name!r} is not a plain name inside {self.root}")
         return self.root / name
 
     def expected(self, entry: ModelEntry, model_file: ModelFile) -> tuple[int, str]:
@@ -100,7 +107,18 @@ class ModelStore:
         missing = self.missing_files(entry)
         if missing:
             raise ModelMissingError(name, f"missing {', '.join(missing)} in {self.path(name)}")
+        self.check(entry)
         return self.path(name)
+
+    def check(self, entry: ModelEntry) -> None:
+        """Each file of a present model has the sha256 it is pinned to (unless verify is off):
+        a file changed since it was fetched is refused at load time (verify.ModelFileChanged)."""
+        if not self.verify:
+            return
+        for model_file in entry.files:
+            _, sha256 = self.expected(entry, model_file)
+            path = self.path(entry.name) / model_file.name
+            check_file(path, sha256, sha256_of, model=entry.name)
 
 
 Report = Callable[[str], None]

@@ -27,6 +27,7 @@ from .uploads import read_json
 
 T = TypeVar("T")
 MAX_LIMIT = 1000  # conversations or hits in one answer
+MAX_ID = 2**63 - 1  # SQLite's largest integer: ids beyond it are in no table
 MEDIA_TYPES = {
     "md": "text/markdown; charset=utf-8",
     "json": "application/json",
@@ -76,6 +77,14 @@ def _off(history: History) -> ApiError:
     )
 
 
+def _path_id(request: Request) -> int:
+    """The conversation or turn id in the path; one past SQLite's integers cannot exist."""
+    number = request.path_params["id"]
+    if number > MAX_ID:
+        raise ApiError(404, f"there is no conversation or turn {number}", code="not_found")
+    return number
+
+
 def _limit(request: Request) -> int:
     value = request.query_params.get("limit", "50")
     if not value.strip().isdecimal() or not 1 <= int(value) <= MAX_LIMIT:
@@ -97,13 +106,13 @@ async def list_conversations(request: Request) -> JSONResponse:
 
 async def get_conversation(request: Request) -> JSONResponse:
     history = _history(request)
-    conversation = await _call(history, history.conversation, request.path_params["id"])
+    conversation = await _call(history, history.conversation, _path_id(request))
     return JSONResponse(conversation_dict(conversation))
 
 
 async def export_conversation(request: Request) -> Response:
     history = _history(request)
-    conversation_id = request.path_params["id"]
+    conversation_id = _path_id(request)
     fmt = request.query_params.get("format", "md")
     if fmt not in FORMATS:
         raise bad_request(
@@ -120,7 +129,7 @@ async def export_conversation(request: Request) -> Response:
 
 async def delete_conversation(request: Request) -> JSONResponse:
     history = _history(request)
-    conversation_id = request.path_params["id"]
+    conversation_id = _path_id(request)
     await _call(history, history.delete, conversation_id)
     return JSONResponse({"deleted": conversation_id})
 
@@ -147,7 +156,7 @@ async def search(request: Request) -> JSONResponse:
 
 async def feedback(request: Request) -> JSONResponse:
     history = _history(request)
-    turn_id = request.path_params["id"]
+    turn_id = _path_id(request)
     body = await read_json(request, request.app.state.service.config.server.timeout_s)
     if not isinstance(body, dict):
         raise bad_request('the body is a JSON object: {"rating": "up" or "down", "comment": ""}')

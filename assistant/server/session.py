@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from ..conversation.events import (
 )
 from ..history.records import History
 from ..types import AudioChunk
+from .uploads import parse_json
 
 MAX_FRAME_BYTES = 256 * 1024  # a 20 ms microphone frame at 48 kHz is 1920 bytes
 MAX_TEXT_CHARS = 4000
@@ -193,9 +195,9 @@ def _command(
     if len(text) > MAX_FRAME_BYTES:
         raise _TooBig(f"message of {len(text)} characters is over {MAX_FRAME_BYTES}")
     try:
-        message = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ProtocolError(f"not JSON: {error.msg}") from None
+        message = parse_json(text)
+    except ValueError as error:
+        raise ProtocolError(f"not JSON: {getattr(error, 'msg', error)}") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError('messages are JSON objects with a "type"')
     kind = message["type"]
@@ -205,10 +207,10 @@ def _command(
             raise ProtocolError("hello needs an integer sample_rate between 8000 and 192000")
         return new_rate
     if kind == "played":
-        epoch, seconds = message.get("epoch"), message.get("seconds")
-        if not isinstance(epoch, int) or not isinstance(seconds, int | float):
+        epoch, seconds = message.get("epoch"), _seconds(message.get("seconds"))
+        if not isinstance(epoch, int) or seconds is None:
             raise ProtocolError("played needs an integer epoch and a number of seconds")
-        sink.played(epoch, float(seconds))
+        sink.played(epoch, seconds)
     elif kind == "control":
         _control(conversation, message.get("action"))
     elif kind == "text":
@@ -221,6 +223,17 @@ def _command(
     else:
         raise ProtocolError(f"unknown message type '{kind}'")
     return rate
+
+
+def _seconds(value: Any) -> float | None:
+    """A finite number of seconds, or None (a string, NaN, 1e400, an integer of 400 digits)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def _control(conversation: Conversation, action: Any) -> None:

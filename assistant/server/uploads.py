@@ -74,9 +74,24 @@ async def read_json(request: Request, timeout_s: float) -> Any:
     _require_type(request, ("application/json",), "a JSON body (Content-Type: application/json)")
     body = await read_body(request, MAX_JSON, "the request body", timeout_s)
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        return parse_json(body)
+    except ValueError as error:
         raise bad_request(f"the request body is not valid JSON: {error}") from None
+
+
+def parse_json(data: str | bytes) -> Any:
+    """json.loads for what a client sent; ValueError (with a message) for anything that is not
+    JSON a request can be: not UTF-8, nested too deeply, text with lone surrogates."""
+    try:
+        value = json.loads(data)
+    except RecursionError:  # json's parser recurses once per level of nesting
+        raise ValueError("nested too deeply") from None
+    if ("\\u" if isinstance(data, str) else b"\\u") in data:
+        try:  # an escaped lone surrogate ("\ud800") decodes, then fails wherever it is encoded
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("a string holds a lone surrogate (\\ud800-\\udfff)") from None
+    return value
 
 
 async def read_form(request: Request, timeout_s: float) -> Form:

@@ -187,7 +187,7 @@ def _optional(body: Mapping[str, Any], name: str, kind: type) -> Any:
 def _float(value: Any, name: str, low: float, high: float) -> float:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 400 digits
         raise bad_request(f"'{name}' must be a number, not {value!r}", name) from None
     if math.isnan(number) or not low <= number <= high:
         raise bad_request(f"'{name}' must be between {low:g} and {high:g}, not {value}", name)
