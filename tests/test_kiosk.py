@@ -10,6 +10,7 @@ import time
 import pytest
 from serving import running_server
 from test_web import ARTIFACTS, ScriptedBrowser, chromium, is_type, session_url
+from test_web import wait_page as wait_on_page
 
 from assistant.audio.codec import concat, resample, silence, write_wav
 from assistant.types import AudioChunk
@@ -115,13 +116,7 @@ def page(driver) -> dict:
 
 
 def wait_page(driver, predicate, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        state = page(driver)
-        if predicate(state):
-            return state
-        assert time.monotonic() < deadline, f"timed out; page: {state}"
-        time.sleep(0.2)
+    return wait_on_page(driver, predicate, timeout, read=page)
 
 
 def out_of_view(driver, selectors: list[str]) -> list[str]:

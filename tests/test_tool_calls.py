@@ -36,12 +36,21 @@ def test_the_openai_client_gets_tool_calls_from_the_default_model(tmp_path, defa
         (call,) = choice.message.tool_calls
         assert call.type == "function" and call.function.name == "get_weather"
         assert json.loads(call.function.arguments) == {"city": "Paris"}
+        assert reply.usage.prompt_tokens > 50 and reply.usage.completion_tokens > 5  # llama.cpp's
+        assert reply.usage.total_tokens == reply.usage.prompt_tokens + reply.usage.completion_tokens
 
         chunks = list(
             client.chat.completions.create(
-                model="gpt-4o-mini", messages=ASK, tools=[WEATHER], max_tokens=64, stream=True
+                model="gpt-4o-mini",
+                messages=ASK,
+                tools=[WEATHER],
+                max_tokens=64,
+                stream=True,
+                stream_options={"include_usage": True},
             )
         )
+        *chunks, last = chunks  # with include_usage: a last chunk with no choices, the usage
+        assert last.choices == [] and last.usage.completion_tokens > 5, last
         streamed = [c.choices[0].delta.tool_calls for c in chunks if c.choices[0].delta.tool_calls]
         assert streamed[0][0].function.name == "get_weather"
         assert json.loads(streamed[0][0].function.arguments)["city"] == "Paris"

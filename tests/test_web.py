@@ -274,10 +274,11 @@ def page_state(driver) -> dict:
     )
 
 
-def wait_page(driver, predicate, timeout: float = 90) -> dict:
+def wait_page(driver, predicate, timeout: float = 90, read=None) -> dict:
+    """The page's state (`read`, default `page_state`) once `predicate` holds of it."""
     deadline = time.monotonic() + timeout
     while True:
-        state = page_state(driver)
+        state = (read or page_state)(driver)
         if predicate(state):
             return state
         assert time.monotonic() < deadline, f"timed out; page: {state}"

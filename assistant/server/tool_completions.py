@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ..providers import Usage, usage_of
 from ..tools.hermes import MalformedCall, ToolCall, looks_like_call, parse_calls
 from ..types import ChatMessage
 from . import wire
@@ -35,13 +36,39 @@ class ToolCompletion:
     ) -> None:  # fmt: skip
         self._request, self._chat, self._worker = request, chat, worker
         self._params, self._offer, self._watching = params, offer, watching
+        self.include_usage = params.include_usage  # stream_options.include_usage
         self.offered = offer.messages(params.messages)
+        self._streams: list[Any] = []  # every model call of this request, for its usage
 
     def start(self, messages: Sequence[ChatMessage]) -> Job[str]:
         params = self._params
-        return self._worker.submit(lambda: self._chat.stream_chat(
-            messages, max_tokens=params.max_tokens, temperature=params.temperature,
-            stop=params.stop or None))  # fmt: skip
+
+        def produce() -> Any:
+            stream = self._chat.stream_chat(
+                messages, max_tokens=params.max_tokens, temperature=params.temperature,
+                stop=params.stop or None)  # fmt: skip
+            self._streams.append(stream)
+            return stream
+
+        return self._worker.submit(produce)
+
+    def usage(self) -> Usage | None:
+        """The tokens of every model call this request made (a retry included); None from an
+        engine that does not count."""
+        counted = [usage_of(stream) for stream in self._streams]
+        known = [usage for usage in counted if usage is not None]
+        if not known or len(known) < len(counted):
+            return None
+        return Usage(
+            sum(usage.prompt_tokens for usage in known),
+            sum(usage.completion_tokens for usage in known),
+            known[-1].finish_reason,
+        )
+
+    def finish(self, calls: list[ToolCall]) -> str:
+        """finish_reason: "tool_calls", else the last model call's own ("stop" or "length")."""
+        usage = self.usage()
+        return "tool_calls" if calls else usage.finish_reason if usage else "stop"
 
     async def text(self, messages: Sequence[ChatMessage]) -> str:
         job = self.start(messages)
@@ -80,7 +107,7 @@ async def tool_completion(
         if looks_like_call(text):
             text, calls = await completion.settle(text)
         body = wire.completion_body(reply_id, created, model, text.strip(),
-                                    "tool_calls" if calls else "stop")  # fmt: skip
+                                    completion.finish(calls), completion.usage())  # fmt: skip
         if calls:
             body["choices"][0]["message"].update(content=None, tool_calls=tool_calls_json(calls))
         return JSONResponse(body)
@@ -92,8 +119,10 @@ async def tool_completion(
 
 async def _events(completion: ToolCompletion, job: Job[str], first: str | None, reply_id: str,
                   created: int, model: str) -> AsyncIterator[str]:  # fmt: skip
+    include_usage = completion.include_usage
+
     def event(delta: dict[str, Any], finish: str | None = None) -> str:
-        return wire.chunk_event(reply_id, created, model, delta, finish)
+        return wire.chunk_event(reply_id, created, model, delta, finish, with_usage=include_usage)
 
     try:
         yield event({"role": "assistant", "content": ""})
@@ -109,16 +138,17 @@ async def _events(completion: ToolCompletion, job: Job[str], first: str | None, 
             text, calls = await completion.settle(head)
             if calls:
                 yield event({"tool_calls": tool_calls_json(calls, streamed=True)})
-                yield event({}, "tool_calls")
             else:
                 yield event({"content": text})
-                yield event({}, "stop")
+            yield event({}, completion.finish(calls))
         else:  # words: stream them as they come
             if head.strip():
                 yield event({"content": head.lstrip()})
             async for delta in job:
                 yield event({"content": delta})
-            yield event({}, "stop")
+            yield event({}, completion.finish([]))
+        if include_usage:
+            yield wire.usage_event(reply_id, created, model, completion.usage())
         yield wire.DONE_EVENT
     except Exception as error:  # after the headers: an error event, as OpenAI sends it
         yield wire.error_event(to_api_error(error))
