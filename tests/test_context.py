@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import pytest
 
-from assistant.providers.context import MIN_KEPT_CHARS, fit_messages
+from assistant.providers.context import DROP_BLOCK_TURNS, MIN_KEPT_CHARS, fit_messages
 from assistant.types import ChatMessage
 
 SYSTEM = ChatMessage("system", "be brief")
@@ -48,10 +49,11 @@ def test_empty_conversation():
     assert fit_messages([], count_words, 10) == []
 
 
-def test_drops_oldest_turn_first_with_its_reply():
-    # 38 tokens; dropping "one two three" (7) alone would leave an assistant message first,
-    # so its reply "four five" (6) goes too.
-    assert fit_messages(CONVERSATION, count_words, 37) == [SYSTEM, *CONVERSATION[3:]]
+def test_drops_oldest_turns_first_with_their_replies_in_blocks():
+    # 38 tokens; one turn ("one two three" and its reply "four five") would do, but turns go
+    # DROP_BLOCK_TURNS at a time (here: all but the newest)
+    assert DROP_BLOCK_TURNS >= 2
+    assert fit_messages(CONVERSATION, count_words, 37) == [SYSTEM, CONVERSATION[-1]]
 
 
 def test_kept_turns_never_start_with_assistant():
@@ -64,9 +66,12 @@ def test_keeps_system_message_and_newest_turn_when_tight():
     assert fit_messages(CONVERSATION, count_words, 12) == [SYSTEM, CONVERSATION[-1]]
 
 
-def test_system_message_kept_even_when_not_first():
+def test_system_messages_are_kept_where_they_are():
+    # e.g. the line telling the model the language, just before the question
     messages = [ChatMessage("user", "hello there"), SYSTEM, ChatMessage("user", "again")]
-    assert fit_messages(messages, count_words, 1000) == [SYSTEM, messages[0], messages[2]]
+    assert fit_messages(messages, count_words, 1000) == messages
+    told = [*CONVERSATION[:-1], ChatMessage("system", "Answer in French."), CONVERSATION[-1]]
+    assert fit_messages(told, count_words, 30) == [SYSTEM, *told[-2:]]
 
 
 def test_never_drops_the_newest_message():
@@ -89,10 +94,18 @@ def test_kept_turns_are_the_most_recent_ones(budget):
     assert count_words(result) <= budget
 
 
-def test_result_is_the_longest_recent_part_that_fits():
-    # 25 tokens fit the last three turns; 24 do not, and "ten" cannot start the kept part.
-    assert fit_messages(CONVERSATION, count_words, 25) == [SYSTEM, *CONVERSATION[3:]]
-    assert fit_messages(CONVERSATION, count_words, 24) == [SYSTEM, CONVERSATION[-1]]
+def test_the_prompt_beginning_changes_once_per_block_of_turns_as_a_talk_grows():
+    """llama.cpp reuses its cache for the prompt's unchanged beginning: as a conversation
+    outgrows the window, the first kept turn moves once every DROP_BLOCK_TURNS turns."""
+    talk = [SYSTEM]
+    firsts = []
+    for n in range(40):
+        talk += [ChatMessage("user", f"question {n} a b c"), ChatMessage("assistant", "an answer")]
+        fitted = fit_messages(talk, count_words, 120)
+        assert count_words(fitted) <= 120 and fitted[-1] == talk[-1]
+        firsts.append(fitted[1].content)
+    changes = sum(1 for a, b in itertools.pairwise(firsts) if a != b)
+    assert 0 < changes <= len(firsts) // DROP_BLOCK_TURNS + 1, firsts
 
 
 def test_huge_last_message_is_shortened_keeping_its_end():

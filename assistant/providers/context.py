@@ -9,29 +9,56 @@ from ..types import ChatMessage
 
 CountTokens = Callable[[Sequence[ChatMessage]], int]
 MIN_KEPT_CHARS = 16
+# The oldest turns are dropped this many at a time, so the prompt's beginning (llama.cpp's
+# cached prefix) stays the same for several turns instead of changing at every one.
+DROP_BLOCK_TURNS = 4
 
 
 def fit_messages(
     messages: Sequence[ChatMessage], count_tokens: CountTokens, budget: int
 ) -> list[ChatMessage]:
-    """The longest recent part of `messages` whose prompt takes at most `budget` tokens.
+    """A recent part of `messages` whose prompt takes at most `budget` tokens.
 
-    System messages are always kept. The oldest other turns go first, a user turn together
-    with the assistant reply after it; the newest message is never dropped. When the newest
-    message alone is still too long, its beginning is cut (the end of what was said is kept).
+    System messages are always kept, where they are. The oldest other turns go first, a user
+    turn together with the assistant reply after it, DROP_BLOCK_TURNS at a time; the newest
+    message is never dropped. When the newest message alone is still too long, its beginning
+    is cut (the end of what was said is kept).
     """
-    system = [m for m in messages if m.role == "system"]
-    turns = [m for m in messages if m.role != "system"]
-    while len(turns) > 1 and count_tokens(system + turns) > budget:
-        turns = turns[1:]
-        while len(turns) > 1 and turns[0].role == "assistant":
-            turns = turns[1:]
-    while turns and count_tokens(system + turns) > budget:
-        last = turns[-1]
+    kept = list(messages)
+    if count_tokens(kept) > budget:
+        kept = _without_oldest_turns(kept, count_tokens, budget)
+    while count_tokens(kept) > budget:
+        last = kept[-1]
+        if last.role == "system":
+            break
         if len(last.content) <= MIN_KEPT_CHARS:
-            system = [replace(m, content=m.content[: len(m.content) // 2]) for m in system]
-            if not any(m.content for m in system):
+            system = [m for m in kept if m.role == "system" and m.content]
+            if not system:
                 break
+            kept = [replace(m, content=m.content[: len(m.content) // 2])
+                    if m.role == "system" else m for m in kept]  # fmt: skip
             continue
-        turns[-1] = replace(last, content=last.content[len(last.content) // 4 :])
-    return system + turns
+        kept[-1] = replace(last, content=last.content[len(last.content) // 4 :])
+    return kept
+
+
+def _without_oldest_turns(
+    messages: list[ChatMessage], count_tokens: CountTokens, budget: int
+) -> list[ChatMessage]:
+    """`messages` less as few blocks of the oldest turns as make them fit (or all but the
+    newest message). A kept part never begins with an assistant reply."""
+    others = [i for i, m in enumerate(messages) if m.role != "system"]
+    # how many of the oldest non-system messages may go: up to a user turn, or all but the last
+    cuts = [k for k in range(1, len(others)) if messages[others[k]].role == "user"]
+    if len(others) > 1 and (not cuts or cuts[-1] != len(others) - 1):
+        cuts.append(len(others) - 1)
+
+    def without(k: int) -> list[ChatMessage]:
+        dropped = set(others[:k])
+        return [m for i, m in enumerate(messages) if i not in dropped]
+
+    for needed, cut in enumerate(cuts, start=1):
+        if count_tokens(without(cut)) <= budget:
+            block = -(-needed // DROP_BLOCK_TURNS) * DROP_BLOCK_TURNS
+            return without(cuts[min(block, len(cuts)) - 1])
+    return without(cuts[-1]) if cuts else messages
