@@ -55,6 +55,15 @@ function showLatest() {  // scrolls the transcript only, never the page
   transcript.scrollTop = transcript.scrollHeight;
 }
 
+// The transcript shrinks when the timers panel grows or the screen turns: unless the reader has
+// scrolled back, the latest line stays in view.
+let followingLatest = true;
+$("transcript").addEventListener("scroll", () => {
+  const transcript = $("transcript");
+  followingLatest = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 48;
+});
+new ResizeObserver(() => { if (followingLatest) showLatest(); }).observe($("transcript"));
+
 function addRating(line, turnId) {
   const group = document.createElement("span");
   group.className = "rate";

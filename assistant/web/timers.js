@@ -1,6 +1,7 @@
 // Timers, alarms and the shopping list on the kiosk page: a small list of what is running (from
 // GET /v1/timers and /v1/notes, refreshed every second while the page is visible) and a banner
-// when one rings (the session's "announcement" message, passed on by app.js as an event).
+// when one rings (the session's "announcement" message, passed on by app.js as an event). The
+// panel is hidden while it has nothing to show; style.css gives it its place and a bounded height.
 "use strict";
 
 (() => {
@@ -18,6 +19,8 @@
   const notes = document.createElement("ul");
   notes.id = "note-list";
   panel.append(banner, list, notes);
+  panel.hidden = true;
+  const fill = () => { panel.hidden = banner.hidden && !list.children.length && !notes.children.length; };
 
   function spell(seconds) {
     const m = Math.floor(seconds / 60), s = seconds % 60;
@@ -37,7 +40,8 @@
       list.replaceChildren(...timers.map((t) => {
         const item = document.createElement("li");
         const name = t.label || t.kind;
-        item.textContent = t.kind === "alarm" ? `⏰ ${name} at ${t.at}` : `⏲ ${name}: ${spell(t.left_seconds)}`;
+        item.className = t.kind;
+        item.textContent = t.kind === "alarm" ? `${name} at ${t.at}` : `${name}: ${spell(t.left_seconds)}`;
         return item;
       }));
       notes.replaceChildren(...items.map((n) => {
@@ -45,13 +49,15 @@
         item.textContent = `☐ ${n.text}`;
         return item;
       }));
+      fill();
     } catch (error) { /* the server is away: try again next time */ }
   }
 
   document.addEventListener("assistant-announcement", (event) => {
     banner.textContent = event.detail;
     banner.hidden = false;
-    setTimeout(() => { banner.hidden = true; }, 15000);
+    fill();
+    setTimeout(() => { banner.hidden = true; fill(); }, 15000);
     refresh();
   });
   document.addEventListener("DOMContentLoaded", () => {
