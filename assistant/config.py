@@ -115,6 +115,7 @@ class AudioConfig:
     input_device: str = ""  # name or index; empty: the system default
     output_device: str = ""
     echo_cancellation: bool = True  # clean the microphone of the speaker's sound (where it loads)
+    stall_timeout_s: float = 5.0  # a device silent this long is hung or gone: talk ends; 0: off
 
 
 @dataclass(frozen=True)
@@ -186,11 +187,12 @@ def _checked(config: Config) -> Config:
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
     voice_map(config.tts.voices_by_language)
-    if not config.conversation.follow_up_s >= 0:
-        raise ConfigError(
-            "setting 'conversation.follow_up_s' must be 0 or more seconds, "
-            f"got {config.conversation.follow_up_s!r}"
-        )
+    for name, seconds in (
+        ("conversation.follow_up_s", config.conversation.follow_up_s),
+        ("audio.stall_timeout_s", config.audio.stall_timeout_s),
+    ):
+        if not seconds >= 0:  # NaN too
+            raise ConfigError(f"setting '{name}' must be 0 or more seconds, got {seconds!r}")
     return config
 
 

@@ -1,9 +1,10 @@
-"""Crash safety: `assistant serve` killed with SIGKILL in the middle of a spoken reply, again and
-again. After each kill the history database passes SQLite's integrity check and holds every turn
-that had finished, and the next start needs no repair.
+"""Crash safety: `assistant serve` and `assistant talk` (through the audio rig) killed with
+SIGKILL in the middle of a spoken reply, again and again. After each kill the history database
+passes SQLite's integrity check and holds every turn that had finished, and the next start needs
+no repair.
 
-ASSISTANT_CRASH_LOOPS sets the number of kills (3 in the suite; 20 for the full check:
-ASSISTANT_CRASH_LOOPS=20 pytest tests/test_crash_safety.py).
+ASSISTANT_CRASH_LOOPS sets the number of kills (3 for serve and 2 for talk in the suite; 20 for
+the full check: ASSISTANT_CRASH_LOOPS=20 pytest tests/test_crash_safety.py).
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ import struct
 import time
 
 import pytest
+import test_talk
 from serving import running_server
+from test_talk import speech, start_talk
 from websockets.sync.client import connect
 
-LOOPS = int(os.environ.get("ASSISTANT_CRASH_LOOPS", "3"))
+pulse, rig = test_talk.pulse, test_talk.rig  # the audio rig's fixtures
+
+LOOPS = os.environ.get("ASSISTANT_CRASH_LOOPS", "")
 STORY = ("llm.max_tokens=60", "llm.system_prompt=You tell long, detailed stories.")
 
 
@@ -40,7 +45,7 @@ def test_kill_9_in_the_middle_of_a_reply_loses_no_finished_turn(tmp_path):
     database = tmp_path / "history.db"
     env = {"ASSISTANT_HISTORY_PATH": str(database)}
     finished: list[str] = []  # what the assistant said in each turn that ended
-    for loop in range(LOOPS):
+    for loop in range(int(LOOPS or 3)):
         with running_server(tmp_path, *STORY, env=env) as server:
             url = f"{server.url.replace('http', 'ws')}/v1/session"
             with connect(url, max_size=None, open_timeout=30) as socket:
@@ -56,9 +61,41 @@ def test_kill_9_in_the_middle_of_a_reply_loses_no_finished_turn(tmp_path):
                     pytest.fail(f"loop {loop}: no answer; the server said:\n"
                                 f"{server.log.read_text()[-4000:]}")  # fmt: skip
                 os.kill(server.pid, signal.SIGKILL)
-        with sqlite3.connect(database) as db:
-            assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-            rows = db.execute("SELECT text FROM turns WHERE role = 'assistant' AND interrupted = 0")
-            spoken = [text for (text,) in rows]
-        assert all(text in spoken for text in finished), (finished, spoken)
-    assert len(finished) == LOOPS
+        assert_keeps(database, "assistant", finished)
+    assert len(finished) == int(LOOPS or 3)
+
+
+def test_kill_9_of_talk_in_the_middle_of_a_reply_loses_no_finished_turn(rig, espeak, tmp_path):
+    microphone, _, environment = rig
+    database = tmp_path / "history.db"
+    environment = {**environment, "ASSISTANT_HISTORY_ENABLED": "true",
+                   "ASSISTANT_HISTORY_PATH": str(database)}  # fmt: skip
+    heard: list[str] = []  # what the user said in each turn that ended
+    replies: list[str] = []  # and what the assistant said
+    for loop in range(int(LOOPS or 2)):
+        talk = start_talk(environment, "--set", STORY[0], "--set", STORY[1])
+        try:
+            start = talk.wait_for(r"^keys: ")
+            microphone.say(speech(espeak, f"Say the number {loop}."))
+            ended = talk.wait_for(r"^  timings: ", after=start)  # printed once it is recorded
+            heard += [line[len("you: ") :] for line in talk.lines[start:ended]
+                      if line.startswith("you: ")]  # fmt: skip
+            replies.append(test_talk._reply_between(talk.lines, start, ended))
+            listening = talk.wait_for(r"^\[listening\]", after=ended)
+            microphone.say(speech(espeak, "Tell me a long story."))
+            talk.wait_for(r"^assistant: ", after=listening)  # the reply is being spoken
+        finally:
+            talk.process.send_signal(signal.SIGKILL)
+            talk.finish()
+        assert_keeps(database, "user", heard)
+        assert_keeps(database, "assistant", replies)
+    assert len(replies) == int(LOOPS or 2) and all(replies)
+
+
+def assert_keeps(database, role: str, texts: list[str]) -> None:
+    """The database passes the integrity check and holds `texts` as finished turns of `role`."""
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        rows = db.execute("SELECT text FROM turns WHERE role = ? AND interrupted = 0", (role,))
+        kept = [text for (text,) in rows]
+    assert all(text in kept for text in texts), (texts, kept)

@@ -18,7 +18,6 @@ from .codec import resample
 
 BLOCK_SECONDS = 0.02  # audio per callback
 MAX_OUTPUT_LATENCY = 0.5  # seconds; what a device reports beyond this is not believed
-STALL_SECONDS = 3.0  # a microphone silent this long (no callbacks at all) is gone
 NO_INPUT_HELP = (
     "Talk through a browser instead with `assistant serve`, or type with `assistant chat`."
 )
@@ -98,10 +97,12 @@ def find_device(spec: str, kind: str) -> AudioDevice:
 
 
 class Microphone:
-    """Captures mono int16 audio; `chunks()` yields it as it arrives (use `async with`)."""
+    """Captures mono int16 audio; `chunks()` yields it as it arrives (use `async with`). A device
+    that delivers nothing for `stall_timeout_s` (0: wait forever) is taken as gone."""
 
-    def __init__(self, device: AudioDevice) -> None:
+    def __init__(self, device: AudioDevice, stall_timeout_s: float) -> None:
         self.device = device
+        self.stall_timeout_s = stall_timeout_s
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._stream: Any = None
         self._channels = 1
@@ -145,9 +146,13 @@ class Microphone:
     async def chunks(self) -> AsyncIterator[AudioChunk]:
         while True:
             try:
-                pcm = await asyncio.wait_for(self._queue.get(), STALL_SECONDS)
+                pcm = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s or None)
             except TimeoutError:
-                pcm = None
+                raise DeviceError(
+                    f"the microphone '{self.device.name}' delivered no audio for "
+                    f"{self.stall_timeout_s:g} s (hung, unplugged or taken by another program?); "
+                    "check it with `assistant devices` and start again"
+                ) from None
             if pcm is None:
                 raise DeviceError(
                     f"the microphone '{self.device.name}' stopped delivering audio "
@@ -178,11 +183,19 @@ class PlaybackListener(Protocol):
 class Speaker:
     """Plays queued audio at the device's rate; an `AudioSink` for the conversation. Audio
     counts as pending until the device has really played it (its output latency included),
-    and `listener` (an echo canceller) hears every block as it goes out."""
+    and `listener` (an echo canceller) hears every block as it goes out. A device that takes no
+    audio for `stall_timeout_s` (0: never given up on) while some waits is taken as hung."""
 
-    def __init__(self, device: AudioDevice, listener: PlaybackListener | None = None) -> None:
+    def __init__(
+        self,
+        device: AudioDevice,
+        listener: PlaybackListener | None = None,
+        stall_timeout_s: float = 0.0,
+    ) -> None:
         self.device = device
         self.listener = listener
+        self.stall_timeout_s = stall_timeout_s
+        self._last_fill = time.monotonic()  # when the device last asked for audio
         self._audible_until = 0.0  # monotonic time the last queued sample leaves the device
         self.rate = device.sample_rate
         self._queue: deque[np.ndarray] = deque()
@@ -206,6 +219,7 @@ class Speaker:
                 finished_callback=self._finished,
             )
             self._stream.start()
+            self._last_fill = time.monotonic()
         except sd.PortAudioError as error:
             raise DeviceError(f"cannot open the speaker '{self.device.name}': {error}") from None
         return self
@@ -220,6 +234,7 @@ class Speaker:
             self.failure = f"the speaker '{self.device.name}' stopped (unplugged?)"
 
     def _fill(self, out: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        self._last_fill = time.monotonic()
         out.fill(0)
         if not self._paused:
             self._take(out, frames)
@@ -258,6 +273,13 @@ class Speaker:
     def pending_seconds(self) -> float:
         """Queued audio, plus what the device has taken but not played yet."""
         if self.failure:
+            raise DeviceError(self.failure)
+        idle = time.monotonic() - self._last_fill
+        if self.stall_timeout_s and self._queued_samples and idle > self.stall_timeout_s:
+            self.failure = (
+                f"the speaker '{self.device.name}' took no audio for {idle:.0f} s (hung or "
+                "unplugged?); check it with `assistant devices` and start again"
+            )
             raise DeviceError(self.failure)
         in_device = max(0.0, self._audible_until - time.monotonic())
         return self._queued_samples / self.rate + in_device

@@ -66,8 +66,10 @@ def run_talk_command(
 
     make_detector = wake_word_factory(config)  # an unknown wake word fails before devices open
     echo = load_echo_canceller(config.audio.echo_cancellation)
-    microphone = Microphone(find_device(input_device or config.audio.input_device, "input"))
-    speaker = Speaker(find_device(output_device or config.audio.output_device, "output"), echo)
+    stall = config.audio.stall_timeout_s
+    microphone = Microphone(find_device(input_device or config.audio.input_device, "input"), stall)
+    output = find_device(output_device or config.audio.output_device, "output")
+    speaker = Speaker(output, echo, stall)
     options = conversation_options(
         config, barge_in=barge_in, voice=voice, speed=speed, system_prompt=system_prompt
     )

@@ -129,7 +129,7 @@ async def run_talk(
         conversation = make_conversation(speaker)
         with _keys(stdin, lambda key: control(conversation, key, stopped.set)):
             view.message(KEYS if not view.display.live else "ready")
-            hearing = loop.create_task(_hear(microphone, conversation, echo))
+            hearing = loop.create_task(_hear(microphone, speaker, conversation, echo))
             stopping = loop.create_task(stopped.wait())
             try:
                 done, _ = await asyncio.wait(
@@ -146,10 +146,16 @@ async def run_talk(
 
 
 async def _hear(
-    microphone: Microphone, conversation: Conversation, echo: EchoCanceller | None
+    microphone: Microphone,
+    speaker: Speaker,
+    conversation: Conversation,
+    echo: EchoCanceller | None,
 ) -> None:
-    """The microphone into the conversation, cleaned of the speaker's echo first."""
+    """The microphone into the conversation, cleaned of the speaker's echo first, until either
+    device fails."""
     async for chunk in microphone.chunks():
+        if speaker.failure:  # unplugged or hung: the conversation cannot go on
+            raise DeviceError(speaker.failure)
         conversation.feed(echo.clean(chunk) if echo is not None else chunk)
 
 
