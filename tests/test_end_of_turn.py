@@ -21,8 +21,8 @@ from assistant.bench.turn_corpus import (
     paused_turns,
 )
 from assistant.bench.turn_taking import replay, summary
-from assistant.conversation.barge_in import BargeInSettings
 from assistant.conversation.endpointing import EndpointSettings
+from assistant.conversation.options import ConversationOptions
 from assistant.providers.loading import TURN_MODEL_FILE
 from assistant.types import AudioChunk
 
@@ -71,7 +71,9 @@ def reply(tts) -> AudioChunk:
     return concat(tts.synthesize("Once upon a time there lived a dragon who loved old books."))
 
 
-GUARD = BargeInSettings(threshold=0.5, interrupt_ms=300, hold_ms=64)  # the ordinary threshold
+GUARD = (
+    ConversationOptions("", barge_in_hold_ms=64).echo_cancelled().barge_in_settings()
+)  # as in talk
 
 
 def test_with_echo_cancellation_the_reply_does_not_interrupt_itself(reply):

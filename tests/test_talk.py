@@ -173,7 +173,8 @@ def echo_of_the_speaker(rig, tts, espeak, level_db: float, delay_s: float) -> Ec
     return EchoPath(speaker, microphone, room_impulse_response(delay_s, DEVICE_RATE), gain)
 
 
-STORY = ["--set", "llm.max_tokens=60", "--set", "llm.system_prompt=You tell long stories."]
+STORY = ["--set", "llm.max_tokens=60", "--set", "llm.system_prompt=You tell long stories.",
+         "--set", "audio.echo_cancellation=true"]  # fmt: skip
 
 
 @contextlib.contextmanager
