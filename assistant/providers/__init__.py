@@ -111,6 +111,11 @@ def close_stream(stream: Iterator) -> None:
 WARM_UP_TEXT = {"en": "Hello there.", "zh": "你好。"}  # what a voice says once, at load
 
 
+def warm_up_text(language: str) -> str:
+    """What a voice says once at load in `language` (English for a language with none)."""
+    return WARM_UP_TEXT.get(language, WARM_UP_TEXT["en"])
+
+
 def speak_text(
     tts: TextToSpeech,
     text: str,
@@ -135,4 +140,5 @@ __all__ = [
     "close_stream",
     "speak_text",
     "usage_of",
+    "warm_up_text",
 ]

@@ -16,7 +16,7 @@ from ..config import Config, threads_for
 from ..errors import AssistantError, UnknownNameError, UsageError
 from ..text import MAX_CHUNK_CHARS, has_cjk
 from ..types import AudioChunk, Voice
-from . import WARM_UP_TEXT
+from . import warm_up_text
 from .instructions import read_instructions, styled
 from .openai_api import check_synthesis
 from .store import ModelStore
@@ -91,7 +91,7 @@ class KokoroTTS:
     def warm_up(self, languages: tuple[str, ...] = ("en",)) -> None:
         """Speak a word in each of `languages`, so the first reply pays no first-run costs."""
         for language in languages:
-            for _ in self.synthesize(WARM_UP_TEXT.get(language, WARM_UP_TEXT["en"])):
+            for _ in self.synthesize(warm_up_text(language)):
                 pass
 
     def synthesize(

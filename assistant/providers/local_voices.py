@@ -9,7 +9,7 @@ from typing import Any
 from ..config import Config, language_code, voice_map
 from ..errors import ModelMissingError, UnknownNameError, UsageError
 from ..types import AudioChunk, Voice
-from . import WARM_UP_TEXT, TextToSpeech
+from . import TextToSpeech, warm_up_text
 from .kokoro import DEFAULT_VOICE as DEFAULT_KOKORO_VOICE
 from .kokoro import ID_PREFIX as KOKORO_PREFIX
 from .kokoro import KokoroTTS, is_kokoro, kokoro_models
@@ -62,7 +62,7 @@ class VoiceRouter:
         """Speak a few words with the default voice and the voice of each language in
         `warm_languages`, so the first reply pays no first-run costs."""
         for language, voice in (("en", self._default), *self.warm_languages):
-            text = WARM_UP_TEXT.get(language, WARM_UP_TEXT["en"])
+            text = warm_up_text(language)
             for _ in self.synthesize(text, voice=voice):
                 pass
 
