@@ -123,23 +123,29 @@ def out_of_view(driver, selectors: list[str]) -> list[str]:
     return driver.execute_script(IN_VIEW, selectors)
 
 
+def on_screen(screen: str, *flags: str):
+    """Chromium the size of `screen` (SCREENS), with a fake microphone (`flags` may give its
+    file); screenshots go to ARTIFACTS."""
+    width, height = SCREENS[screen]
+    driver = chromium(
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", *flags
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+    return driver
+
+
 @pytest.mark.parametrize("screen", SCREENS)
 def test_the_page_fits_a_kiosk_screen_and_rates_replies(kiosk, wake_question, screen, tmp_path):
     server, database = kiosk
-    width, height = SCREENS[screen]
     microphone = tmp_path / "microphone.wav"
     rate = wake_question.sample_rate
     write_wav(microphone, concat([silence(4, rate), wake_question, silence(40, rate)]))
-    driver = chromium(
-        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-audio-capture={microphone}%noloop",
-    )  # fmt: skip
-    ARTIFACTS.mkdir(exist_ok=True)
+    driver = on_screen(screen, f"--use-file-for-fake-audio-capture={microphone}%noloop")
     try:
-        driver.execute_cdp_cmd(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
-        )
         driver.get(server.url + "/?autostart=1")
         waiting = wait_page(driver, lambda s: s["state"] == "waiting", timeout=30)
         assert waiting["label"] == "Say “Hey Jarvis”" and "Hey Jarvis" in waiting["wake"]

@@ -9,7 +9,7 @@ import time
 import pytest
 from audio_rig import ASSISTANT, AssistantProcess, PulseServer
 from conftest import clean_environment, word_error_rate
-from test_talk import SHORT_ANSWERS, rig, speech  # noqa: F401  (rig is a fixture)
+from test_talk import SHORT_ANSWERS, heard_on_speaker, rig, speech  # noqa: F401  (rig: a fixture)
 
 from assistant.audio.codec import concat, silence
 from assistant.conversation.wake import WakeGate, earcon
@@ -240,3 +240,107 @@ def test_a_damaged_wake_word_model_is_refused_not_run(tmp_path):
     assert result.returncode == 2, result.stderr
     assert "hey_jarvis.tflite fails its sha256 check" in result.stderr
     assert "assistant models pull microwakeword" in result.stderr
+
+
+def test_a_timer_rings_while_waiting_and_the_engine_waits_again(wake_store, piper_says):
+    """An announcement due while the engine waits for the wake word is said at once, and the
+    engine goes back to waiting: the room is not heard as a turn, during or after it."""
+    import asyncio
+
+    from test_conversation import ScriptedChat, ScriptedSTT, WordTTS
+
+    from assistant.audio.vad import SileroVAD
+    from assistant.conversation.engine import Conversation
+    from assistant.conversation.events import AssistantSaying, State, StateChanged, UserSaid
+    from assistant.conversation.options import ConversationOptions
+    from assistant.conversation.sinks import CollectingSink
+
+    sink, events, tts = CollectingSink(), [], WordTTS()
+    stt = ScriptedSTT("What is the capital of France?")
+    conversation = Conversation(
+        stt, ScriptedChat("Paris."), tts, SileroVAD.load(), sink,
+        ConversationOptions(system_prompt="Be brief.", follow_up_s=1.0), on_event=events.append,
+        wake_word=load_wake_word(wake_store, WAKE),
+    )  # fmt: skip
+    room = piper_says("What is the capital of France?")  # no wake word in it
+
+    async def scenario() -> None:
+        assert conversation.state == State.WAITING
+        conversation.announce("Your tea timer is done!")
+        conversation.feed(room)  # said over the announcement: not a turn
+        await conversation.wait_idle()
+        assert tts.spoken == ["Your tea timer is done!"] and sink.chunks
+        shown = [e.state for e in events if isinstance(e, StateChanged)]
+        assert shown == [State.THINKING, State.SPEAKING, State.WAITING], shown
+        conversation.feed(concat([room, silence(1.5, room.sample_rate)]))
+        await asyncio.sleep(0.5)
+        assert conversation.state == State.WAITING and stt.calls == 0
+        assert not [e for e in events if isinstance(e, UserSaid)]
+        said = [e.text for e in events if isinstance(e, AssistantSaying)]
+        assert said == ["Your tea timer is done!"]
+        await conversation.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_the_wake_word_can_be_changed_or_turned_off_between_turns(wake_store):
+    import asyncio
+
+    from test_conversation import ScriptedChat, ScriptedSTT, WordTTS
+
+    from assistant.audio.vad import SileroVAD
+    from assistant.conversation.engine import Conversation
+    from assistant.conversation.events import State
+    from assistant.conversation.options import ConversationOptions
+    from assistant.conversation.sinks import CollectingSink
+
+    async def scenario() -> None:
+        conversation = Conversation(
+            ScriptedSTT(), ScriptedChat("Hi."), WordTTS(), SileroVAD.load(), CollectingSink(),
+            ConversationOptions(system_prompt="Be brief."),
+        )  # fmt: skip
+        assert conversation.state == State.LISTENING and conversation.wake_phrase == ""
+        conversation.set_wake_word(load_wake_word(wake_store, "alexa"))
+        assert conversation.state == State.WAITING and conversation.wake_phrase == "Alexa"
+        conversation.set_wake_word(load_wake_word(wake_store, WAKE))
+        assert conversation.state == State.WAITING and conversation.wake_phrase == "Hey Jarvis"
+        conversation.set_wake_word(None)
+        assert conversation.state == State.LISTENING and conversation.wake_phrase == ""
+        await conversation.close()
+
+    asyncio.run(scenario())
+
+
+def test_talk_says_a_timer_while_waiting_for_the_wake_word_and_waits_again(
+    rig,  # noqa: F811  (the fixture imported from test_talk)
+    espeak,
+    stt,
+    wake_store,
+    tmp_path,
+):
+    """The real rig and models: a timer set (by the CLI, on the same store) rings while `talk`
+    waits for the wake word; it is heard on the test speaker, then talk waits again."""
+    microphone, speaker, environment = rig
+    environment = {**environment, "ASSISTANT_TOOLS_PATH": str(tmp_path / "tools.db")}
+    talk = AssistantProcess(
+        [*SHORT_ANSWERS, "talk", "--input-device", "testmic", "--output-device", "testspeaker",
+         "--wake-word", WAKE],
+        environment,
+    )  # fmt: skip
+    talk.wait_for(r"^keys: ", timeout=90)
+    added = subprocess.run(
+        [ASSISTANT, "timers", "add", "3 seconds", "--label", "tea"],
+        capture_output=True, text=True, env=environment,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    mark = len(talk.lines)
+    rang = talk.wait_for(r"^assistant: Your tea timer is done!", after=mark, timeout=30)
+    talk.wait_for(r"^\[waiting\] say 'Hey Jarvis'", after=rang, timeout=20)
+    assert not any(line.startswith("[listening]") for line in talk.lines[mark:]), talk.output()
+    done = microphone.say(speech(espeak, "Tell me about the weather today."))
+    time.sleep(max(0.0, done - time.monotonic()) + 2.0)  # the room, after the ring: not heard
+    assert not any(line.startswith("you: ") for line in talk.lines), talk.output()
+    talk.send("q")
+    assert talk.finish() == 0, talk.output()
+    heard = heard_on_speaker(speaker, stt).lower()
+    assert "tea" in heard and "timer" in heard and "done" in heard, heard

@@ -5,7 +5,8 @@ Audio comes in through `feed` (any rate) and goes out through an `AudioSink`, so
 loop and the browser session drive the same engine. One asyncio task per reply; cancelling it is
 barge-in: the sink is flushed, the model's stream is closed on its own thread, and the history
 keeps only what was actually played. Every change of turn-taking state goes through `_enter`,
-which checks it against `TRANSITIONS`.
+which checks it against `TRANSITIONS`. The wake word's gate is in wake.py, the queue of things
+said unprompted (a timer rang) in announcements.py.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from ..providers import ChatModel, SpeechToText, TextToSpeech
 from ..types import AudioChunk, ChatMessage
+from .announcements import AnnouncementQueue
 from .barge_in import BargeIn, BargeInGuard
 from .end_of_turn import TurnJudge, TurnModel
 from .endpointing import (
@@ -42,7 +45,7 @@ from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
 from .sinks import AudioSink
 from .skills import Announcement, Skills
-from .turn_state import SHOWN, TRANSITIONS, TurnState
+from .turn_state import FREE, HEARING, SHOWN, TRANSITIONS, TurnState
 from .wake import WakeGate, WakeWordDetector, earcon
 
 
@@ -85,7 +88,8 @@ class Conversation:
         self._reply_task: asyncio.Task | None = None
         self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
         self._unanswered = ""  # user speech whose reply was cut off by more user speech
-        self._announcements: list[str] = []  # said unprompted once the turn is free
+        self._announcements = AnnouncementQueue()  # said unprompted once the turn is free
+        self._asleep_reply: Reply | None = None  # an announcement said waiting for the wake word
         self._closed = False
 
     # --- state -----------------------------------------------------------------------------
@@ -94,9 +98,7 @@ class Conversation:
     def state(self) -> State:
         if self._paused:
             return State.PAUSED
-        if self._muted and self._turn in (
-            TurnState.WAITING, TurnState.LISTENING, TurnState.SPECULATING
-        ):  # fmt: skip
+        if self._muted and self._turn in HEARING:
             return State.MUTED
         return SHOWN[self._turn]
 
@@ -117,10 +119,6 @@ class Conversation:
     @property
     def muted(self) -> bool:
         return self._muted
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
 
     def _enter(self, turn: TurnState) -> None:
         """The one place where the turn-taking state changes."""
@@ -167,9 +165,16 @@ class Conversation:
         self._muted = False
         self._announce()
 
-    def set_voice(self, voice: str) -> None:
-        """The voice of the next sentences."""
-        self.options = replace(self.options, voice=voice)
+    def change(self, **options: Any) -> None:
+        """Options from the next sentence or turn on, such as voice="...", language="zh"."""
+        self.options = replace(self.options, **options)
+
+    def set_wake_word(self, detector: WakeWordDetector | None) -> None:
+        """From the next turn: wait for this wake word (None: hear every turn); with nobody
+        speaking or answered, the change shows at once (waiting, or listening)."""
+        self._wake = WakeGate(detector, self.options.follow_up_s) if detector else None
+        if self._turn in FREE and not (self.busy or self._hearing.in_speech):
+            self._enter(TurnState.WAITING if self._wake else TurnState.LISTENING)
 
     def interrupt(self) -> None:
         """Stop speaking now and cancel the reply; what was heard stays in the history."""
@@ -222,26 +227,19 @@ class Conversation:
             self._announce_next()
 
     def _through_wake_gate(self, audio: AudioChunk) -> AudioChunk | None:
-        """With a wake word: None while waiting for it (the chime plays when it is heard, and
-        what follows it is heard), and back to waiting when a follow-up window passes unused."""
-        wake = self._wake
-        if wake is None:
+        """With a wake word, what `WakeGate.admit` lets through (the chime plays when the word
+        is heard). Nothing while an announcement is said asleep: the room is not a turn."""
+        if self._wake is None:
             return audio
-        if self._turn == TurnState.WAITING:
-            if (audio := wake.listen(audio)) is not None:
-                self._sink.play(earcon())
-                self._hearing.reset()
-                self._enter(TurnState.LISTENING)
-            return audio
-        if (
-            self._turn == TurnState.LISTENING
-            and not (self.busy or self._hearing.in_speech)
-            and wake.unused(audio)
-        ):
-            wake.sleep()
-            self._enter(TurnState.WAITING)
+        if self._reply is not None and self._reply is self._asleep_reply:
             return None
-        return audio
+        idle = not (self.busy or self._hearing.in_speech)
+        heard, turn = self._wake.admit(audio, self._turn, idle=idle)
+        if turn == TurnState.LISTENING and self._turn == TurnState.WAITING:
+            self._sink.play(earcon())
+            self._hearing.reset()
+        self._enter(turn)
+        return heard
 
     def _on_speech(self, event: SpeechEvent) -> None:
         if isinstance(event, SpeechStarted):
@@ -350,18 +348,20 @@ class Conversation:
     # --- replies ---------------------------------------------------------------------------
 
     def announce(self, text: str) -> None:
-        """Say `text` unprompted (a timer rang): at once when nobody has the turn, else after
-        the reply under way, or after the user's turn and its answer."""
-        self._announcements.append(text)
+        """Say `text` unprompted (a timer rang): at once when nobody has the turn (waiting for
+        the wake word too), else after the reply under way, or after the user's turn and its
+        answer."""
+        self._announcements.add(text)
         self._on_event(Announced(text))
         self._announce_next()
 
     def _announce_next(self) -> None:
-        if self._announcements and not self.busy and self._turn == TurnState.LISTENING \
-                and not self._hearing.in_speech:  # fmt: skip
+        in_speech, asleep = self._hearing.in_speech, self._turn == TurnState.WAITING
+        said = self._announcements.next_due(self._turn, busy=self.busy, in_speech=in_speech)
+        if said is not None:
             now = time.monotonic()
-            said = Announcement(self._announcements.pop(0))
             self._start_reply(said, TurnTimings(speech_end=now, endpoint=now))
+            self._asleep_reply = self._reply if asleep else None
 
     def submit_text(self, text: str) -> None:
         """A typed turn (no microphone): answered aloud like a spoken one."""
@@ -412,7 +412,8 @@ class Conversation:
                 if not self.options.barge_in and self._turn == TurnState.SPEAKING:
                     self._hearing.reset()  # what was heard over our voice is not a turn
                 self._release_hold()
-                self._enter(TurnState.LISTENING)
-                if self._wake:
+                asleep = self._wake is not None and reply is self._asleep_reply
+                self._enter(TurnState.WAITING if asleep else TurnState.LISTENING)
+                if self._wake and not asleep:  # the follow-up window opens
                     self._wake.replied()
                 self._announce_next()

@@ -32,6 +32,7 @@ class ConversationOptions:
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
+    language: str | None = None  # every turn heard and answered in it (None: as heard)
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
@@ -55,6 +56,7 @@ class ConversationOptions:
             self.hold_llm_for_first_audio,
             self.voices_by_language,
             self.instructions,
+            self.language,
         )
 
 

@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from ..text import SpeakableStream, join_units, speech_units
@@ -48,6 +49,7 @@ class ReplySettings:
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
     voices_by_language: tuple[tuple[str, str], ...] = ()  # language -> voice, for each turn
     instructions: str | None = None  # how to speak (providers.instructions reads it)
+    language: str | None = None  # every turn heard and answered in it (None: as heard)
 
 
 @dataclass
@@ -194,12 +196,16 @@ class Reply:
             self._answer, self.language = self._said.text, typed_language(self._said.text)
             self._choose_voice()
             return True
+        chosen = self.settings.language
         if audio is None:
-            heard, self.language = str(self._said), typed_language(str(self._said))
+            heard, self.language = str(self._said), chosen or typed_language(str(self._said))
         else:
             assert self._stages.stt is not None, "a spoken turn needs a speech-to-text stage"
-            heard_as = await self._workers.run("stt", self._stages.stt.transcribe, audio)
-            heard, self.language = heard_as.text, heard_as.language
+            transcribe = self._stages.stt.transcribe
+            if chosen:
+                transcribe = partial(transcribe, language=chosen)
+            heard_as = await self._workers.run("stt", transcribe, audio)
+            heard, self.language = heard_as.text, chosen or heard_as.language
         self._choose_voice()
         self.note(transcript=time.monotonic())
         self.user_text = " ".join(part for part in (self._earlier, heard) if part)

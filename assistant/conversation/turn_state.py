@@ -23,10 +23,15 @@ TRANSITIONS: dict[TurnState, frozenset[TurnState]] = {
     TurnState.WAITING: frozenset({TurnState.LISTENING, TurnState.THINKING}),  # typed: THINKING
     TurnState.LISTENING: frozenset({TurnState.SPECULATING, TurnState.THINKING, TurnState.WAITING}),
     TurnState.SPECULATING: frozenset({TurnState.LISTENING, TurnState.THINKING}),
-    TurnState.THINKING: frozenset({TurnState.LISTENING, TurnState.SPEAKING}),
-    TurnState.SPEAKING: frozenset({TurnState.LISTENING, TurnState.HELD, TurnState.THINKING}),
+    # back to WAITING: after an announcement said while waiting for the wake word
+    TurnState.THINKING: frozenset({TurnState.LISTENING, TurnState.SPEAKING, TurnState.WAITING}),
+    TurnState.SPEAKING: frozenset(
+        {TurnState.LISTENING, TurnState.HELD, TurnState.THINKING, TurnState.WAITING}
+    ),
     TurnState.HELD: frozenset({TurnState.LISTENING, TurnState.SPEAKING, TurnState.THINKING}),
 }
+FREE = frozenset({TurnState.LISTENING, TurnState.WAITING})  # nobody has the turn
+HEARING = frozenset({TurnState.WAITING, TurnState.LISTENING, TurnState.SPECULATING})  # mutable
 SHOWN = {  # what the user is shown for each turn state
     TurnState.WAITING: State.WAITING,
     TurnState.LISTENING: State.LISTENING,

@@ -1,6 +1,7 @@
 """The wake-word gate of a kiosk: asleep, only the wake word is listened for; once it is heard
 (a short earcon plays) the conversation goes on as usual, and after each reply the user has a
-follow-up window to go on without saying it again."""
+follow-up window to go on without saying it again. `WakeGate.admit` is the engine's gate: what
+of the microphone's audio is heard, and when to wake and fall asleep."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from ..audio.codec import StreamResampler
 from ..types import AudioChunk
+from .turn_state import TurnState
 
 LISTEN_AFTER_WAKE_S = 5.0  # at least this long to begin speaking after the wake word
 EARCON_RATE = 16000  # Hz
@@ -44,6 +46,21 @@ class WakeGate:
     @property
     def phrase(self) -> str:
         return self.detector.phrase
+
+    def admit(
+        self, audio: AudioChunk, turn: TurnState, *, idle: bool
+    ) -> tuple[AudioChunk | None, TurnState]:
+        """What of `audio` the engine hears (None: nothing), and the turn state after it.
+        Waiting: only the wake word is listened for; once heard, LISTENING and what follows it
+        is heard. Listening and `idle` (no reply under way, nobody speaking): back to WAITING
+        when the follow-up window passes unused."""
+        if turn == TurnState.WAITING:
+            heard = self.listen(audio)
+            return heard, TurnState.WAITING if heard is None else TurnState.LISTENING
+        if turn == TurnState.LISTENING and idle and self.unused(audio):
+            self.sleep()
+            return None, TurnState.WAITING
+        return audio, turn
 
     def listen(self, audio: AudioChunk) -> AudioChunk | None:
         """Asleep: None, or the audio after the wake word when it is heard in `audio` (awake from

@@ -6,13 +6,20 @@ Protocol (one WebSocket per conversation, at /v1/session):
     {"type": "control", "action": "pause" | "resume" | "mute" | "unmute" | "interrupt" | "new"}
     {"type": "text", "text": "..."}                   a typed turn (no microphone)
     {"type": "voice", "voice": "en_US-joe-medium"}    the voice of the next sentences
+    {"type": "settings", "wake_word": "hey_jarvis" | "off", "language": "zh" | "en" | "auto"}
+                                                      this session's own, from the next turn
+                                                      (either key; answered with `settings`)
     {"type": "played", "epoch": 3, "seconds": 1.25}   playback progress since the last clear
 - browser -> server, binary: microphone audio, int16 little-endian mono at the hello's rate.
 - server -> browser, text (JSON): ready, state, user, assistant, turn, reset, notice, error,
-  clear {"epoch"}, pause, resume, announcement {"text"} (a timer or alarm rang). With a wake
-  word (conversation.wake_word), ready carries its phrase ("wake_word": "Hey Jarvis") and the
-  state is "waiting" until it is heard. A turn saved in the history carries its id ("turn_id"),
-  for feedback (POST /v1/history/turns/ID/feedback).
+  clear {"epoch"}, pause, resume, announcement {"text"} (a timer or alarm rang), settings
+  {"wake_word", "wake_phrase", "language"}. With a wake word (conversation.wake_word, or the
+  session's own), ready carries its phrase ("wake_word": "Hey Jarvis") and the state is
+  "waiting" until it is heard. Ready also offers the choices: "wake_words" [{"name",
+  "phrase"}] (the downloaded ones) and "languages" ["auto", "en", "zh"...] (heard by the
+  speech-to-text model and spoken by an installed voice), with the session's "language". A
+  turn saved in the history carries its id ("turn_id"), for feedback (POST
+  /v1/history/turns/ID/feedback).
 - server -> browser, binary: reply audio, an 8-byte header (uint32 LE sample rate, uint32 LE
   epoch) then int16 little-endian mono samples.
 Frames over MAX_FRAME_BYTES close the socket (1009); malformed ones get an error message.
@@ -44,6 +51,7 @@ from ..conversation.events import (
 )
 from ..history.records import History
 from ..types import AudioChunk
+from .session_settings import SessionChoices, SettingsError
 from .uploads import parse_json
 
 MAX_FRAME_BYTES = 256 * 1024  # a 20 ms microphone frame at 48 kHz is 1920 bytes
@@ -95,6 +103,7 @@ class SessionParts:
     record: Callable[
         [History], Callable[[ConversationEvent], int | None]
     ]  # a history listener per session: the id of an assistant turn it saved
+    choices: SessionChoices  # the wake words and languages a session may pick
     voice_labels: dict[str, str] = field(default_factory=dict)  # id -> "Name: character (en)"
 
 
@@ -138,6 +147,7 @@ async def run_session(websocket: WebSocket, parts: SessionParts, history: Histor
         "type": "ready", "state": conversation.state.value, "voices": parts.voices,
         "voice_labels": parts.voice_labels, "voice": conversation.options.voice,
         "max_frame_bytes": MAX_FRAME_BYTES, "wake_word": conversation.wake_phrase,
+        "language": parts.choices.current(conversation)["language"], **parts.choices.offered(),
     }))  # fmt: skip
     rate: int | None = None
     try:
@@ -149,7 +159,7 @@ async def run_session(websocket: WebSocket, parts: SessionParts, history: Histor
                 if message.get("bytes") is not None:
                     _audio(conversation, message["bytes"], rate)
                 elif message.get("text") is not None:
-                    rate = _command(conversation, sink, message["text"], rate, parts.voices)
+                    rate = _command(conversation, sink, message["text"], rate, parts, outbox)
             except ProtocolError as error:
                 outbox.put_nowait(json.dumps({"type": "error", "message": str(error)}))
     except _TooBig as error:
@@ -190,7 +200,12 @@ def _audio(conversation: Conversation, data: bytes, rate: int | None) -> None:
 
 
 def _command(
-    conversation: Conversation, sink: BrowserSink, text: str, rate: int | None, voices: list[str]
+    conversation: Conversation,
+    sink: BrowserSink,
+    text: str,
+    rate: int | None,
+    parts: SessionParts,
+    outbox: asyncio.Queue,
 ) -> int | None:
     if len(text) > MAX_FRAME_BYTES:
         raise _TooBig(f"message of {len(text)} characters is over {MAX_FRAME_BYTES}")
@@ -219,7 +234,13 @@ def _command(
             raise ProtocolError(f"text needs 1 to {MAX_TEXT_CHARS} characters")
         conversation.submit_text(typed)
     elif kind == "voice":
-        _choose_voice(conversation, message.get("voice"), voices)
+        _choose_voice(conversation, message.get("voice"), parts.voices)
+    elif kind == "settings":
+        try:
+            parts.choices.apply(conversation, message)
+        except SettingsError as error:
+            raise ProtocolError(str(error)) from None
+        outbox.put_nowait(json.dumps(parts.choices.current(conversation)))
     else:
         raise ProtocolError(f"unknown message type '{kind}'")
     return rate
@@ -249,4 +270,4 @@ def _control(conversation: Conversation, action: Any) -> None:
 def _choose_voice(conversation: Conversation, voice: Any, known: list[str]) -> None:
     if voice not in known:
         raise ProtocolError(f"unknown voice '{voice}'. Available: {', '.join(known)}")
-    conversation.set_voice(voice)
+    conversation.change(voice=voice)

@@ -18,10 +18,12 @@ from ..conversation.options import conversation_options
 from ..history.recorder import Recorder, recording
 from ..history.records import History
 from ..providers.loading import Engines
-from ..providers.wake_words import wake_word_factory
+from ..providers.store import ModelStore
+from ..providers.wake_words import load_wake_word, wake_word_factory, wake_words
 from ..tools import LocalSkills, ToolStore, ToolStoreError, open_store, scheduler_for
 from ..types import ChatMessage
 from .session import BrowserSink, SessionParts, run_session
+from .session_settings import SessionChoices, session_languages
 from .tool_routes import tool_routes
 
 log = logging.getLogger("assistant.server")
@@ -71,7 +73,7 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
         voices.extend(ids)
         languages = f" ({', '.join(voice.languages)})" if voice.languages else ""
         labels.update({id_: f"{voice.description or id_}{languages}" for id_ in ids})
-    parts = SessionParts(make_conversation, voices, record, labels)
+    parts = SessionParts(make_conversation, voices, record, _choices(config, engines), labels)
 
     async def page(request: Request) -> FileResponse:
         return FileResponse(WEB_DIR / "index.html", headers=PAGE_HEADERS)
@@ -86,6 +88,15 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
         WebSocketRoute("/v1/session", session),
         *tool_routes(store),
     ]
+
+
+def _choices(config: Config, engines: Engines) -> SessionChoices:
+    """The wake words (downloaded) and languages a browser session may choose."""
+    store = ModelStore.open(config.models.dir)
+    words = {word.name: word.phrase for word in wake_words(store) if word.downloaded}
+    stt = next((e for e in store.catalog.by_role("stt") if e.name == config.stt.model), None)
+    languages = session_languages(engines.tts.voices(), stt)
+    return SessionChoices(words, languages, lambda name: load_wake_word(store, name))
 
 
 def _tool_store(config: Config) -> ToolStore | None:

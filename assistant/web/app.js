@@ -10,6 +10,8 @@ const LABELS = {
 const THUMB = "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06"
   + "L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05"
   + "c.09-.23.14-.47.14-.73v-2z";
+// this browser's own wake word and language, sent to the server at each start
+const REMEMBERED = { wake_word: "assistant-wake-word", language: "assistant-language" };
 const REPORT_MS = 100;  // how often the page tells the server how much it has played
 const BLOCK_SECONDS = 0.02;
 
@@ -36,7 +38,7 @@ function setState(state) {
   $("pause").textContent = state === "paused" ? "Resume" : "Pause";
   $("mute").textContent = session.muted ? "Unmute" : "Mute";
   $("interrupt").disabled = state !== "speaking" && state !== "thinking";
-  $("voice").disabled = !live;
+  for (const id of ["voice", "wake-word", "language"]) $(id).disabled = !live;
 }
 
 function notice(text) { $("notice").textContent = text; }
@@ -247,8 +249,16 @@ function receive(message) {
   switch (message.type) {
     case "ready":
       fillVoices(message.voices, message.voice, message.voice_labels || {});
+      fillSettings(message);
       session.wakeWord = message.wake_word || "";
       setState(message.state);
+      restoreSettings();
+      break;
+    case "settings":  // the session's wake word and language now
+      $("wake-word").value = message.wake_word;
+      $("language").value = message.language;
+      session.wakeWord = message.wake_phrase || "";
+      setState(session.state);
       break;
     case "state":
       setState(message.state);
@@ -301,6 +311,38 @@ function fillVoices(voices, current, labels) {
   );
 }
 
+function fillSettings(ready) {
+  const words = ready.wake_words || [];
+  const current = words.find((word) => word.phrase === ready.wake_word);
+  $("wake-word").replaceChildren(new Option("Off", "off"),
+    ...words.map((word) => new Option(word.phrase, word.name)));
+  $("wake-word").value = current ? current.name : "off";
+  $("language").replaceChildren(...(ready.languages || ["auto"]).map(
+    (code) => new Option(languageName(code), code)));
+  $("language").value = ready.language || "auto";
+}
+
+function languageName(code) {  // in its own language: "English", "中文"
+  if (code === "auto") return "As spoken";
+  try { return new Intl.DisplayNames([code], { type: "language" }).of(code); } catch (error) { return code; }
+}
+
+function restoreSettings() {  // what this browser chose last time, when the server still offers it
+  const changes = {};
+  for (const [key, storageKey] of Object.entries(REMEMBERED)) {
+    const wanted = localStorage.getItem(storageKey);
+    const select = $(key === "wake_word" ? "wake-word" : "language");
+    const offered = [...select.options].some((option) => option.value === wanted);
+    if (wanted && offered && wanted !== select.value) changes[key] = wanted;
+  }
+  if (Object.keys(changes).length) send({ type: "settings", ...changes });
+}
+
+function chooseSetting(key, value) {
+  localStorage.setItem(REMEMBERED[key], value);
+  send({ type: "settings", [key]: value });
+}
+
 // --- controls --------------------------------------------------------------------------------
 
 function control(action) { send({ type: "control", action }); }
@@ -316,6 +358,8 @@ $("mute").addEventListener("click", () => {
 $("interrupt").addEventListener("click", () => control("interrupt"));
 $("new").addEventListener("click", () => control("new"));
 $("voice").addEventListener("change", (event) => send({ type: "voice", voice: event.target.value }));
+$("wake-word").addEventListener("change", (event) => chooseSetting("wake_word", event.target.value));
+$("language").addEventListener("change", (event) => chooseSetting("language", event.target.value));
 $("orb").addEventListener("click", () => {
   if (session.state === "idle") start();
   else if (session.state === "speaking" || session.state === "thinking") control("interrupt");
