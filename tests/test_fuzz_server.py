@@ -194,7 +194,7 @@ frames = st.one_of(
     st.text(max_size=60),
     anything.map(lambda value: json.dumps(value, allow_nan=True)),
     st.fixed_dictionaries(
-        {"type": st.sampled_from(["hello", "control", "text", "voice", "played", "x"])},
+        {"type": st.sampled_from(["hello", "control", "text", "voice", "played", "settings", "x"])},
         optional={
             "sample_rate": tokens,
             "action": st.sampled_from(
@@ -203,6 +203,8 @@ frames = st.one_of(
             | anything,
             "text": texts | anything,
             "voice": voices | anything,
+            "wake_word": st.sampled_from(["hey_jarvis", "off", "?"]) | anything,
+            "language": st.sampled_from(["auto", "en", "zh", "?"]) | anything,
             "epoch": tokens,
             "seconds": tokens,
         },

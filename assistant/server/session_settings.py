@@ -11,6 +11,7 @@ from typing import Any
 from ..config import language_code
 from ..conversation.engine import Conversation
 from ..conversation.wake import WakeWordDetector
+from ..errors import AssistantError
 from ..providers.catalog import ModelEntry
 from ..types import Voice
 
@@ -56,7 +57,11 @@ class SessionChoices:
         if "language" in message and language not in (AUTO, *self.languages):
             raise SettingsError(_unknown("language", language, [AUTO, *self.languages]))
         if "wake_word" in message:
-            conversation.set_wake_word(None if word == OFF else self.load_wake_word(word))
+            try:  # a damaged model file is refused, not run
+                detector = None if word == OFF else self.load_wake_word(word)
+            except AssistantError as error:
+                raise SettingsError(f"the wake word {word} cannot be used: {error}") from None
+            conversation.set_wake_word(detector)
         if "language" in message:
             conversation.change(language=None if language == AUTO else language)
 
