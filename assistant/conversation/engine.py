@@ -45,7 +45,7 @@ from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
 from .sinks import AudioSink
 from .skills import Announcement, Skills
-from .turn_state import FREE, HEARING, SHOWN, TRANSITIONS, TurnState
+from .turn_state import FREE, TRANSITIONS, TurnState, shown
 from .wake import WakeGate, WakeWordDetector, earcon
 
 
@@ -83,7 +83,7 @@ class Conversation:
         self._wake = WakeGate(wake_word, options.follow_up_s) if wake_word is not None else None
         self._turn = TurnState.WAITING if self._wake else TurnState.LISTENING
         self._paused = self._muted = False
-        self._shown = SHOWN[self._turn]
+        self._shown = self.state
         self._reply: Reply | None = None
         self._reply_task: asyncio.Task | None = None
         self._held_at: float | None = None  # playback held for possible barge-in since (monotonic)
@@ -96,11 +96,7 @@ class Conversation:
 
     @property
     def state(self) -> State:
-        if self._paused:
-            return State.PAUSED
-        if self._muted and self._turn in HEARING:
-            return State.MUTED
-        return SHOWN[self._turn]
+        return shown(self._turn, paused=self._paused, muted=self._muted)
 
     @property
     def turn_state(self) -> TurnState:

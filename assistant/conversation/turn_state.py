@@ -31,7 +31,7 @@ TRANSITIONS: dict[TurnState, frozenset[TurnState]] = {
     TurnState.HELD: frozenset({TurnState.LISTENING, TurnState.SPEAKING, TurnState.THINKING}),
 }
 FREE = frozenset({TurnState.LISTENING, TurnState.WAITING})  # nobody has the turn
-HEARING = frozenset({TurnState.WAITING, TurnState.LISTENING, TurnState.SPECULATING})  # mutable
+MUTED = frozenset({TurnState.WAITING, TurnState.LISTENING, TurnState.SPECULATING})  # shown muted
 SHOWN = {  # what the user is shown for each turn state
     TurnState.WAITING: State.WAITING,
     TurnState.LISTENING: State.LISTENING,
@@ -40,3 +40,10 @@ SHOWN = {  # what the user is shown for each turn state
     TurnState.SPEAKING: State.SPEAKING,
     TurnState.HELD: State.SPEAKING,
 }
+
+
+def shown(turn: TurnState, *, paused: bool, muted: bool) -> State:
+    """What the user is shown: paused over everything; muted while the microphone would be heard."""
+    if paused:
+        return State.PAUSED
+    return State.MUTED if muted and turn in MUTED else SHOWN[turn]
