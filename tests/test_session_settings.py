@@ -184,3 +184,24 @@ def test_the_language_setting_tells_the_model_for_typed_turns_too():
         await conversation.close()
 
     asyncio.run(scenario())
+
+
+def test_timers_ring_in_the_session_language(tmp_path):
+    """A browser session's scheduler asks the session's language at each ring (web.py passes
+    the conversation's); none chosen: the configured one."""
+    import time
+
+    from assistant.config import Config
+    from assistant.tools import ToolStore, scheduler_for
+
+    store = ToolStore.open(tmp_path / "tools.db")
+    chosen: list[str | None] = ["zh"]
+    said: list[str] = []
+    scheduler = scheduler_for(Config(), store, said.append, lambda: chosen[0])
+    store.add_timer("timer", time.time() - 1, "tea")
+    scheduler.ring_due()
+    chosen[0] = None
+    store.add_timer("timer", time.time() - 1, "tea")
+    scheduler.ring_due()
+    store.close()
+    assert has_cjk(said[0]) and said[1] == "Your tea timer is done!", said

@@ -58,8 +58,11 @@ def web_routes(config: Config, engines: Engines) -> list[BaseRoute]:
             turn_model=engines.turn,
             skills=skills,
         )  # fmt: skip
-        if store is not None:  # timers ring in the open sessions (each rings once)
-            scheduler_for(config, store, conversation.announce).start(lambda: conversation.closed)
+        if store is not None:  # timers ring in the open sessions (each once), in their language
+            scheduler = scheduler_for(
+                config, store, conversation.announce, lambda: conversation.options.language
+            )
+            scheduler.start(lambda: conversation.closed)
         return conversation
 
     def record(history: History):

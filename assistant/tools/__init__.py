@@ -23,8 +23,17 @@ def open_store(config: Config) -> ToolStore | None:
     return ToolStore.open(tools_path(config.tools))
 
 
-def scheduler_for(config: Config, store: ToolStore, announce: Callable[[str], None]) -> Scheduler:
-    """The scheduler that rings `store`'s timers through `announce`, in the configured language."""
-    language = "zh" if language_code(config.stt.language) == "zh" else "en"
+def scheduler_for(
+    config: Config,
+    store: ToolStore,
+    announce: Callable[[str], None],
+    chosen: Callable[[], str | None] = lambda: None,
+) -> Scheduler:
+    """The scheduler that rings `store`'s timers through `announce`, in the language `chosen()`
+    at the time (a browser session's own), else the configured one (stt.language)."""
+
+    def language() -> str:
+        return "zh" if language_code(chosen() or config.stt.language) == "zh" else "en"
+
     return Scheduler(store, announce, missed_after_s=config.tools.missed_after_s,
                      language=language)  # fmt: skip

@@ -25,7 +25,7 @@ class Scheduler:
         announce: Callable[[str], None],
         *,
         missed_after_s: float = 60.0,
-        language: str = "en",
+        language: str | Callable[[], str] = "en",  # a callable: asked at each ring
     ) -> None:
         self._store, self._announce = store, announce
         self._missed_after, self._language = missed_after_s, language
@@ -44,7 +44,8 @@ class Scheduler:
         for timer in self._store.due(now):
             missed = now - timer.due_at > self._missed_after
             if self._store.set_state(timer.id, "missed" if missed else "fired"):
-                language = "zh" if _CJK.search(timer.label) else self._language
+                spoken = self._language() if callable(self._language) else self._language
+                language = "zh" if _CJK.search(timer.label) else spoken
                 said.append(announcement(timer, missed=missed, language=language))
         return said
 
