@@ -244,7 +244,8 @@ def test_a_damaged_wake_word_model_is_refused_not_run(tmp_path):
 
 def test_a_timer_rings_while_waiting_and_the_engine_waits_again(wake_store, piper_says):
     """An announcement due while the engine waits for the wake word is said at once, and the
-    engine goes back to waiting: the room is not heard as a turn, during or after it."""
+    engine goes back to waiting: the room is not heard as a turn, during or after it. The wake
+    word said over the announcement wakes it once the announcement has been said."""
     import asyncio
 
     from test_conversation import ScriptedChat, ScriptedSTT, WordTTS
@@ -278,6 +279,12 @@ def test_a_timer_rings_while_waiting_and_the_engine_waits_again(wake_store, pipe
         assert not [e for e in events if isinstance(e, UserSaid)]
         said = [e.text for e in events if isinstance(e, AssistantSaying)]
         assert said == ["Your tea timer is done!"]
+        # the wake word said over an announcement: the chime after it, and the user's turn
+        sink.chunks.clear()
+        conversation.announce("Your pasta timer is done!")
+        conversation.feed(concat([piper_says("Hey Jarvis"), silence(0.5, room.sample_rate)]))
+        await conversation.wait_idle()
+        assert conversation.state == State.LISTENING and earcon() in sink.chunks
         await conversation.close()
 
     asyncio.run(asyncio.wait_for(scenario(), 60))

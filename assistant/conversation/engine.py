@@ -227,11 +227,10 @@ class Conversation:
         is heard). Nothing while an announcement is said asleep: the room is not a turn."""
         if self._wake is None:
             return audio
-        if self._reply is not None and self._reply is self._asleep_reply:
-            return None
+        announcing = self._reply is not None and self._reply is self._asleep_reply
         idle = not (self.busy or self._hearing.in_speech)
-        heard, turn = self._wake.admit(audio, self._turn, idle=idle)
-        if turn == TurnState.LISTENING and self._turn == TurnState.WAITING:
+        heard, turn, woke = self._wake.admit(audio, self._turn, idle=idle, announcing=announcing)
+        if woke:
             self._sink.play(earcon())
             self._hearing.reset()
         self._enter(turn)
@@ -408,7 +407,7 @@ class Conversation:
                 if not self.options.barge_in and self._turn == TurnState.SPEAKING:
                     self._hearing.reset()  # what was heard over our voice is not a turn
                 self._release_hold()
-                asleep = self._wake is not None and reply is self._asleep_reply
+                asleep = self._wake and reply is self._asleep_reply and not self._wake.awake
                 self._enter(TurnState.WAITING if asleep else TurnState.LISTENING)
                 if self._wake and not asleep:  # the follow-up window opens
                     self._wake.replied()

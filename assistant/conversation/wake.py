@@ -48,19 +48,24 @@ class WakeGate:
         return self.detector.phrase
 
     def admit(
-        self, audio: AudioChunk, turn: TurnState, *, idle: bool
-    ) -> tuple[AudioChunk | None, TurnState]:
-        """What of `audio` the engine hears (None: nothing), and the turn state after it.
-        Waiting: only the wake word is listened for; once heard, LISTENING and what follows it
-        is heard. Listening and `idle` (no reply under way, nobody speaking): back to WAITING
-        when the follow-up window passes unused."""
+        self, audio: AudioChunk, turn: TurnState, *, idle: bool, announcing: bool = False
+    ) -> tuple[AudioChunk | None, TurnState, bool]:
+        """What of `audio` the engine hears (None: nothing), the turn state after it, and
+        whether the wake word was just heard (the chime plays). Waiting: only the wake word is
+        listened for; once heard, LISTENING and what follows it is heard. `announcing` while
+        asleep: nothing is heard, but the wake word wakes the gate (awake once it has been said).
+        Listening and `idle` (no reply, nobody speaking): back to WAITING when the follow-up
+        window passes unused."""
+        if announcing:
+            return None, turn, not self.awake and self.listen(audio) is not None
         if turn == TurnState.WAITING:
-            heard = self.listen(audio)
-            return heard, TurnState.WAITING if heard is None else TurnState.LISTENING
+            if (heard := self.listen(audio)) is None:
+                return None, turn, False
+            return heard, TurnState.LISTENING, True
         if turn == TurnState.LISTENING and idle and self.unused(audio):
             self.sleep()
-            return None, TurnState.WAITING
-        return audio, turn
+            return None, TurnState.WAITING, False
+        return audio, turn, False
 
     def listen(self, audio: AudioChunk) -> AudioChunk | None:
         """Asleep: None, or the audio after the wake word when it is heard in `audio` (awake from
