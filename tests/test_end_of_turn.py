@@ -20,7 +20,7 @@ from assistant.bench.turn_corpus import (
     espeak_speaker,
     paused_turns,
 )
-from assistant.bench.turn_taking import Hearer, replay, summary
+from assistant.bench.turn_taking import Hearer, measure, replay, report_lines, summary
 from assistant.conversation.endpointing import EndpointSettings
 from assistant.conversation.options import ConversationOptions
 from assistant.providers.loading import TURN_MODEL_FILE
@@ -85,6 +85,16 @@ def test_a_pause_after_words_that_lead_on_does_not_end_the_turn(model, turns, st
         assert outcome.delay_s is not None, outcome.id  # each turn did end, after its last word
     paused = [o for o in combined if o.paused]
     assert len(paused) == 2 and all(o.heard for o in paused)  # the words were read
+
+
+def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(model, turns, stt):
+    results = measure(turns, SMART, model, stt)
+    for variant in ("smart", "combined", "combined_question", "combined_wait", "silence"):
+        assert results[variant]["paused_turns"] == 2 and results[variant]["complete_turns"] == 2
+    assert results["stt_p50_ms"] > 0 and set(results["heard"]) == {t.id for t in turns}
+    table = "\n".join(report_lines(results, SMART))
+    assert "| smart alone | smart + words |" in table
+    assert "| premature ends, paused turns |" in table
 
 
 @pytest.fixture(scope="module")
