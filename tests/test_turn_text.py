@@ -57,6 +57,8 @@ UNFINISHED = (
     "请问",
     "我喜欢苹果和香蕉还有",
     "我想去北京或者。",
+    "我很累，因為",  # traditional script
+    "先開燈然後",
 )
 NOT_UNFINISHED = (
     "What time is it in Tokyo?",

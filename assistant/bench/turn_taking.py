@@ -305,7 +305,7 @@ def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cell(results[key]) for key, _ in shown) + " |")
     lines.append(
         f"\nmodel call p50 {results['smart']['model_call_p50_ms']} ms; speculative transcript "
-        f"p50 {results.get('stt_p50_ms')} ms"
+        f"({results.get('stt_model', 'the tier STT')}) p50 {results.get('stt_p50_ms')} ms"
     )
     for key in ("by_voice", "combined_by_voice"):
         for voice, figures in results.get(key, {}).items():

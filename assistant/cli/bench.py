@@ -244,6 +244,7 @@ def _turns(config, quick: bool, output: Path) -> None:
     click.echo("making the spoken turns (espeak-ng, Piper, Kokoro)...", err=True)
     spoken = corpus(config, store, output / "corpus", quick)
     results = measure(spoken, settings, model, create_stt(config, store))
+    results["stt_model"] = config.stt.model
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))
     click.echo("\n".join(report_lines(results, settings)))

@@ -35,10 +35,12 @@ DANGLING_PAIRS_EN = frozenset(
 )  # fmt: skip
 # English endings that look unfinished by the lists above but close a sentence.
 FINISHED_EN = frozenset({("think", "so"), ("hope", "so"), ("guess", "so"), ("do", "so")})
-# Chinese endings a turn does not end on: particles and conjunctions that lead on, fillers.
+# Chinese endings a turn does not end on: particles and conjunctions that lead on, fillers
+# (simplified, then the traditional forms that differ, for stt.chinese_script = traditional).
 DANGLING_ZH = (
     "的", "和", "跟", "因为", "但是", "可是", "不过", "然后", "就是", "所以", "而且", "或者",
     "还有", "如果", "要是", "虽然", "比如", "把", "嗯", "呃", "那个", "我想", "请问",
+    "因為", "不過", "然後", "還有", "雖然", "那個", "請問",
 )  # fmt: skip
 ELLIPSES = ("...", "…", "。。。")
 QUESTION_MARKS = ("?", "？")
