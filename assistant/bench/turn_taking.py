@@ -5,7 +5,10 @@ model first says "incomplete".
 
 The stream is replayed faster than real time; each model call takes as long on the stream's clock
 as it took on the wall clock (its verdict arrives that many frames later), as on the live worker
-thread, so the delays include the model's own time on this machine."""
+thread, so the delays include the model's own time on this machine. So does each transcription of
+a pause (the speculative transcript whose words the endpointer reads): it is there for a verdict
+only if it was done by then. Model and STT are timed one after the other, not competing for the
+cores as they do live."""
 
 from __future__ import annotations
 
@@ -220,9 +223,10 @@ def measure(
     turns: list[SpokenTurn], settings: EndpointSettings, model: TurnModel, stt=None
 ) -> dict:
     """Side by side on the same turns: the model alone ("smart"); the model with the words of
-    the speculative transcript ("combined", with `stt`), also letting a question end the turn
-    ("combined_question"); fixed silence at its configured length, and at the length that gives
-    the smart one's median delay on complete turns."""
+    the speculative transcript ("combined", with `stt`; never waiting for them), also letting a
+    question end the turn ("combined_question"), or waiting up to `turn_max_ms` for the words
+    ("combined_wait"); fixed silence at its configured length, and at the length that gives the
+    smart one's median delay on complete turns."""
     from ..audio.vad import SileroVAD
 
     vad = SileroVAD.load()
@@ -232,7 +236,9 @@ def measure(
     results = {"smart": summary(smart), "by_voice": by_voice(smart), "silence": summary(fixed)}
     if stt is not None:
         hearer = Hearer(stt)
-        words = replace(settings, turn_text_check=True, turn_question_ends=False)
+        words = replace(
+            settings, turn_text_check=True, turn_question_ends=False, turn_words_wait_ms=0
+        )
         combined = [replay(turn, words, vad, model, hearer) for turn in turns]
         results["combined"] = summary(combined)
         results["combined_by_voice"] = by_voice(combined)
