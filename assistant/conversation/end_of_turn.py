@@ -25,7 +25,8 @@ class TurnModel(Protocol):
 class Speculation(Protocol):
     """A reply begun at the pause (conversation.reply.Reply), as far as the judge reads it."""
 
-    confirmed: bool
+    @property
+    def confirmed(self) -> bool: ...
 
     @property
     def transcribed(self) -> bool: ...
