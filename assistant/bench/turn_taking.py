@@ -270,6 +270,10 @@ VARIANTS = (  # (key in the results, column title)
 )
 
 
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value}"
+
+
 def turn_detection(settings: EndpointSettings) -> str:
     """How the end of turn is decided with these settings, in a few words (for the tables)."""
     if not settings.turn_check_ms:
@@ -305,7 +309,7 @@ def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
          lambda f: f"{f['delay_p50_ms']} / {f['delay_p95_ms']}"),
         ("false 'incomplete' (first decision)",
          lambda f: f"{f['false_incomplete']} of {f['asked']}" if f["asked"] else ""),
-        ("endpoint past the transcript, p95 (ms)", lambda f: f"{f['past_words_p95_ms'] or ''}"),
+        ("endpoint past the transcript, p95 (ms)", lambda f: _cell(f["past_words_p95_ms"])),
     )  # fmt: skip
     for name, cell in rows:
         lines.append(f"| {name} | " + " | ".join(cell(results[key]) for key, _ in shown) + " |")
