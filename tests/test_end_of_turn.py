@@ -66,19 +66,13 @@ def test_complete_turns_end_and_paused_ones_are_judged_through_the_real_endpoint
     assert summary(smart)["premature_ends"] <= summary(fixed)["premature_ends"]
 
 
-class WordsAtOnce(Hearer):
-    """The real STT's words for each pause, ready the moment the pause begins: when they arrive
-    is the benchmark's business (it measures it); here the decision on the words is checked."""
-
-    def __call__(self, audio: AudioChunk) -> tuple[str, float]:
-        return super().__call__(audio)[0], 0.0
-
-
 def test_a_pause_after_words_that_lead_on_does_not_end_the_turn(model, turns, stt):
     """Real espeak-ng turns, real Silero VAD, end-of-turn model, STT and endpointer: "I'd like to
     ... book a table for two." and "Can you remind me to ... call my sister tonight?" are not
     ended at the pause, whatever the model says there; complete questions still end."""
-    vad, words = SileroVAD.load(), WordsAtOnce(stt)
+    # the real STT's words, there the moment each pause begins: when they come is the
+    # benchmark's business (it measures it); here the decision on the words is checked
+    vad, words = SileroVAD.load(), Hearer(stt).at_once()
     combined = [replay(turn, SMART, vad, model, words) for turn in turns]
     for outcome in combined:
         assert not outcome.premature, (outcome.id, outcome.heard)
@@ -89,7 +83,8 @@ def test_a_pause_after_words_that_lead_on_does_not_end_the_turn(model, turns, st
 
 def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(model, turns, stt):
     results = measure(turns, SMART, model, stt)
-    for variant in ("smart", "combined", "combined_question", "combined_wait", "silence"):
+    variants = ("smart", "combined", "combined_question", "combined_wait", "combined_at_once")
+    for variant in (*variants, "silence"):
         assert results[variant]["paused_turns"] == 2 and results[variant]["complete_turns"] == 2
     assert results["stt_p50_ms"] > 0 and set(results["heard"]) == {t.id for t in turns}
     table = "\n".join(report_lines(results, SMART))

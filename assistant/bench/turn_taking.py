@@ -64,18 +64,24 @@ class Hearer:
     the tier's STT on the audio so far, its time measured once (cached by audio, so variants
     replayed over the same turns hear the same words at the same moment)."""
 
-    def __init__(self, stt) -> None:
-        self._stt = stt
-        self._heard: dict[bytes, tuple[str, float]] = {}
+    def __init__(self, stt, *, at_once: bool = False, heard: dict | None = None) -> None:
+        self._stt, self._at_once = stt, at_once
+        self._heard: dict[bytes, tuple[str, float]] = {} if heard is None else heard
 
     def __call__(self, audio: AudioChunk) -> tuple[str, float]:
-        """(transcript, seconds the transcription took)."""
+        """(transcript, seconds the transcription took; 0 for `at_once`)."""
         key = hashlib.sha1(audio.pcm).digest()
         if key not in self._heard:
             started = time.perf_counter()
             text = self._stt.transcribe(audio).text
             self._heard[key] = (text, time.perf_counter() - started)
-        return self._heard[key]
+        text, took = self._heard[key]
+        return text, 0.0 if self._at_once else took
+
+    def at_once(self) -> Hearer:
+        """The same words, each there the moment its pause begins: what the words could do on a
+        machine fast enough to transcribe before the model answers."""
+        return Hearer(self._stt, at_once=True, heard=self._heard)
 
     def p50_ms(self) -> float | None:
         times = [1000 * took for _, took in self._heard.values()]
@@ -225,7 +231,8 @@ def measure(
     """Side by side on the same turns: the model alone ("smart"); the model with the words of
     the speculative transcript ("combined", with `stt`; never waiting for them), also letting a
     question end the turn ("combined_question"), or waiting up to `turn_max_ms` for the words
-    ("combined_wait"); fixed silence at its configured length, and at the length that gives the
+    ("combined_wait"), or with each pause's words there at once ("combined_at_once": the bound
+    on a fast machine); fixed silence at its configured length, and at the length that gives the
     smart one's median delay on complete turns."""
     from ..audio.vad import SileroVAD
 
@@ -250,6 +257,9 @@ def measure(
         results["combined_wait"] = summary(
             [replay(turn, waiting, vad, model, hearer) for turn in turns]
         )
+        results["combined_at_once"] = summary(
+            [replay(turn, words, vad, model, hearer.at_once()) for turn in turns]
+        )
         results["stt_p50_ms"] = hearer.p50_ms()
         results["heard"] = {o.id: list(o.heard) for o in combined}
     same = results["smart"]["delay_p50_ms"]
@@ -265,6 +275,7 @@ VARIANTS = (  # (key in the results, column title)
     ("combined", "smart + words"),
     ("combined_question", "smart + words, '?' ends"),
     ("combined_wait", "smart + words, waited for"),
+    ("combined_at_once", "smart + words at once"),
     ("silence", "silence"),
     ("silence_same_latency", "silence at smart's p50"),
 )
