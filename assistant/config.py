@@ -94,6 +94,10 @@ class ConversationConfig:
     silence_ms: int = 500  # silence that ends the user's turn (turn_detection = "silence")
     turn_check_ms: int = 200  # smart: silence after which (and then as often) the model is asked
     turn_max_ms: int = 1000  # smart: silence that ends the turn whatever the model says
+    turn_text_check: bool = True  # smart: a transcript ending "to", "and", "um"... waits longer
+    turn_text_max_ms: int = 1500  # smart: silence that ends a turn whose words lead on
+    turn_question_ends: bool = False  # smart: a transcript ending in "?" ends the turn at once
+    turn_words_wait_ms: int = 0  # smart: a "complete" waits this long for the transcript; 0: never
     min_speech_ms: int = 250  # shorter sounds are not speech
     vad_threshold: float = 0.5  # Silero speech probability
     barge_in: bool = True  # the user's speech interrupts the assistant
@@ -187,6 +191,7 @@ def _checked(config: Config) -> Config:
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
     voice_map(config.tts.voices_by_language)
+    _check_turn_limits(config.conversation)
     for name, seconds in (
         ("conversation.follow_up_s", config.conversation.follow_up_s),
         ("audio.stall_timeout_s", config.audio.stall_timeout_s),
@@ -194,6 +199,27 @@ def _checked(config: Config) -> Config:
         if not seconds >= 0:  # NaN too
             raise ConfigError(f"setting '{name}' must be 0 or more seconds, got {seconds!r}")
     return config
+
+
+def _check_turn_limits(conversation: ConversationConfig) -> None:
+    """The end-of-turn silences: each positive, and the longer limit for unfinished words not
+    shorter than the usual one."""
+    for name in ("turn_check_ms", "turn_max_ms", "turn_text_max_ms"):
+        if getattr(conversation, name) <= 0:
+            raise ConfigError(
+                f"setting 'conversation.{name}' must be a positive number of milliseconds, "
+                f"got {getattr(conversation, name)!r}"
+            )
+    if conversation.turn_words_wait_ms < 0:
+        raise ConfigError(
+            "setting 'conversation.turn_words_wait_ms' must be 0 (never wait) or more "
+            f"milliseconds, got {conversation.turn_words_wait_ms!r}"
+        )
+    if conversation.turn_text_max_ms < conversation.turn_max_ms:
+        raise ConfigError(
+            "setting 'conversation.turn_text_max_ms' must be at least conversation.turn_max_ms "
+            f"({conversation.turn_max_ms}), got {conversation.turn_text_max_ms}"
+        )
 
 
 def is_loopback(host: str) -> bool:

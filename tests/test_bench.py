@@ -93,6 +93,7 @@ def test_the_report_names_the_machine_models_and_settings_and_checks_every_targe
     assert meta["models"] == {"stt": "whisper-tiny.en", "llm": "smollm2-135m-instruct",
                               "tts": "en_US-joe-medium"}  # fmt: skip
     assert {"stt.threads", "llm.threads", "silence_ms", "speculate_ms"} <= set(meta["settings"])
+    assert meta["settings"]["turn_detection"].startswith("smart (ask after 200 ms")
     assert [t["key"] for t in results["targets"]] == [key for key, *_ in TARGETS]
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     table = (output / "benchmark.md").read_text()

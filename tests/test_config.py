@@ -315,3 +315,24 @@ def test_a_malformed_voice_map_is_refused_when_the_config_is_loaded():
         load_config(environ={}, overrides={"tts.voices_by_language": "zh"})
     config = load_config(environ={}, overrides={"tts.voices_by_language": "ZH_cn = kokoro-kumo"})
     assert voice_map(config.tts.voices_by_language) == (("zh", "kokoro-kumo"),)
+
+
+def test_the_end_of_turn_words_settings_are_read_and_checked(no_default_file):
+    config = load_config(None, environ={}, overrides={
+        "conversation.turn_text_check": "false", "conversation.turn_text_max_ms": "2000",
+        "conversation.turn_question_ends": "true", "conversation.turn_words_wait_ms": "300",
+    })  # fmt: skip
+    turn = config.conversation
+    assert (turn.turn_text_check, turn.turn_text_max_ms) == (False, 2000)
+    assert (turn.turn_question_ends, turn.turn_words_wait_ms) == (True, 300)
+    defaults = load_config(None, environ={}).conversation
+    assert (defaults.turn_text_check, defaults.turn_text_max_ms) == (True, 1500)
+    assert (defaults.turn_question_ends, defaults.turn_words_wait_ms) == (False, 0)
+    for key, value, says in (
+        ("turn_text_max_ms", "800", r"'conversation\.turn_text_max_ms' must be at least"),
+        ("turn_text_max_ms", "0", r"'conversation\.turn_text_max_ms' must be a positive"),
+        ("turn_check_ms", "-5", r"'conversation\.turn_check_ms' must be a positive"),
+        ("turn_words_wait_ms", "-1", r"'conversation\.turn_words_wait_ms' must be 0"),
+    ):
+        with pytest.raises(ConfigError, match=says):
+            load_config(None, environ={}, overrides={f"conversation.{key}": value})

@@ -612,16 +612,50 @@ def test_smart_end_of_turn_complete_ends_the_turn_before_the_fixed_silence():
 def test_smart_end_of_turn_incomplete_waits_and_the_user_goes_on():
     async def scenario():
         model = LengthTurnModel(1.0)
-        h = Harness(ScriptedSTT("I'd like to", "I'd like to book a table."),
+        # words that could end there ("I'd like to" would settle it without the model)
+        h = Harness(ScriptedSTT("Book a table", "Book a table for two."),
                     ScriptedChat("Done."), options=SMART, turn_model=model)  # fmt: skip
         await h.sound(0.4, LOUD)
         await h.sound(0.45, QUIET)  # a thinking pause: the model says "incomplete", twice
         assert not h.of(UserSaid) and model.asked >= 2
         await h.sound(0.4, LOUD)  # ...and the user goes on
         await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
-        assert [e.text for e in h.of(UserSaid)] == ["I'd like to book a table."]
+        assert [e.text for e in h.of(UserSaid)] == ["Book a table for two."]
 
     run(scenario())
+
+
+def paused_turn(stt: ScriptedSTT, words_wait_ms: int):
+    """ "I'd like to" (0.4 s), a 0.6 s thinking pause, "book a table" (0.4 s), to a model that
+    finds every turn complete; what the engine made of it."""
+
+    async def scenario() -> Harness:
+        endpointing = replace(SMART.endpointing, turn_text_max_ms=1500,
+                              turn_words_wait_ms=words_wait_ms)  # fmt: skip
+        options = replace(SMART, endpointing=endpointing)
+        h = Harness(stt, ScriptedChat("Done."), options=options,
+                    turn_model=LengthTurnModel(0.0))  # fmt: skip
+        await h.sound(0.4, LOUD)
+        await h.sound(0.6, QUIET)
+        await h.sound(0.4, LOUD)
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        return h
+
+    return asyncio.run(asyncio.wait_for(scenario(), 30))
+
+
+def test_smart_end_of_turn_words_that_lead_on_keep_the_turn_open_whatever_the_model_says():
+    h = paused_turn(ScriptedSTT("I'd like to", "I'd like to book a table."), words_wait_ms=0)
+    assert [e.text for e in h.of(UserSaid)] == ["I'd like to book a table."]
+
+
+def test_smart_end_of_turn_never_waits_for_a_slow_transcript_unless_told_to():
+    slow = ScriptedSTT("I'd like to", "book a table.", "I'd like to book a table.", delay=1.0)
+    h = paused_turn(slow, words_wait_ms=0)  # the model's "complete" came first: it ended there
+    assert h.of(UserSaid)[0].text == "I'd like to"
+    slow = ScriptedSTT("I'd like to", "I'd like to book a table.", delay=1.0)
+    h = paused_turn(slow, words_wait_ms=1000)  # "complete" waited for the words, which lead on
+    assert [e.text for e in h.of(UserSaid)] == ["I'd like to book a table."]
 
 
 def test_without_a_turn_model_the_fixed_silence_ends_the_turn():

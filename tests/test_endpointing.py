@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from assistant.conversation.endpointing import (
@@ -131,16 +133,23 @@ def test_no_pause_events_unless_the_pause_is_shorter_than_the_end_silence():
 SMART = EndpointSettings(min_speech_ms=250, silence_ms=500, turn_check_ms=192, turn_max_ms=960)
 
 
-def smart_run(probabilities: list[float], answers: dict[int, bool]):
+def smart_run(
+    probabilities: list[float],
+    answers: dict[int, bool],
+    transcript: str | dict[int, str] | None = None,
+    settings: EndpointSettings = SMART,
+):
     """Push frames; each TurnCheck is answered at once with `answers` (by check number; a number
-    not in it stays unanswered, as a model too slow to answer)."""
-    endpointer = Endpointer(SMART)
+    not in it stays unanswered, as a model too slow to answer), with `transcript` as the words
+    heard so far (one for all checks, or by check number)."""
+    endpointer = Endpointer(settings)
     events = []
     for index, probability in enumerate(probabilities):
         for event in endpointer.push(frame(index), probability):
             events.append((index, event))
             if isinstance(event, TurnCheck) and event.number in answers:
-                verdict = endpointer.verdict(event.number, answers[event.number])
+                words = transcript.get(event.number) if isinstance(transcript, dict) else transcript
+                verdict = endpointer.verdict(event.number, answers[event.number], None, words)
                 events += [(index, e) for e in verdict]
     return endpointer, events
 
@@ -200,3 +209,51 @@ def test_a_verdict_arriving_later_ends_the_turn_when_it_arrives():
     assert isinstance(ended, SpeechEnded) and ended.endpoint_at == 1.0
     assert ended.speech_end == pytest.approx(20 * 0.032)
     assert not endpointer.in_speech
+
+
+PAUSED = [0.0] * 5 + [0.9] * 20 + [0.0] * 60  # speech, then 1.9 s of silence
+
+
+def test_words_that_lead_on_overrule_complete_and_wait_for_the_longer_text_limit():
+    settings = replace(SMART, turn_text_max_ms=1504)  # 47 frames
+    _, events = smart_run(PAUSED, {1: True}, "I'd like to.", settings)
+    kinds = [type(e) for _, e in events]
+    assert kinds == [SpeechStarted, TurnCheck, SpeechEnded]  # no more questions: the words rule
+    end_index, _ = events[-1]
+    assert end_index - 24 == 47
+
+
+def test_speech_after_unfinished_words_resumes_the_turn_with_the_usual_limits():
+    settings = replace(SMART, turn_text_max_ms=1504)
+    again = [0.0] * 5 + [0.9] * 20 + [0.0] * 20 + [0.9] * 10 + [0.0] * 60
+    words = {1: "I'd like to", 2: "I'd like to book a table."}
+    _, events = smart_run(again, {1: True, 2: False, 3: False, 4: False, 5: False}, words, settings)
+    ended = [i for i, e in events if isinstance(e, SpeechEnded)]
+    assert ended == [54 + 30]  # the second silence: turn_max_ms (960 ms), asked again meanwhile
+    assert sum(isinstance(e, TurnCheck) for _, e in events) == 1 + 4
+
+
+@pytest.mark.parametrize("words", [None, "", "Turn off the lights.", "Where is it?"])
+def test_words_that_can_end_there_leave_the_model_to_decide(words):
+    _, events = smart_run(PAUSED, {1: True}, words)
+    assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [6]
+    _, events = smart_run(PAUSED, {1: False, 2: False, 3: False, 4: False}, words)
+    assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [30]
+
+
+def test_a_question_ends_an_incomplete_turn_only_with_turn_question_ends():
+    settings = replace(SMART, turn_question_ends=True)
+    _, events = smart_run(PAUSED, {1: False}, "Where is it?", settings)
+    assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [6]
+
+
+def test_with_the_text_check_off_the_words_are_ignored():
+    settings = replace(SMART, turn_text_check=False)
+    _, events = smart_run(PAUSED, {1: True}, "I'd like to", settings)
+    assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [6]
+
+
+def test_fixed_silence_ignores_the_text_settings():
+    settings = replace(SETTINGS, turn_text_max_ms=3000, turn_question_ends=True)
+    _, events = run(PAUSED, settings)
+    assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [500 // 32 + 1]

@@ -22,6 +22,7 @@ from .machine import OtherLoad, cpu_model, load_average
 from .report import check_targets, write_report
 from .stages import measure_stages
 from .stats import summary
+from .turn_taking import turn_detection
 
 LOCAL = {"stt": ("faster-whisper",), "llm": ("llama-cpp",), "tts": ("local", "piper")}
 QUICK_MAX_TOKENS = 48  # --quick: shorter replies, so a CI smoke run stays short
@@ -178,6 +179,7 @@ def _meta(
             "tts.threads": threads_for(config.tts.threads),
             "llm.max_tokens": config.llm.max_tokens,
             "llm.temperature": config.llm.temperature,
+            "turn_detection": turn_detection(options.endpointing),
             "silence_ms": options.endpointing.silence_ms,
             "speculate_ms": options.endpointing.pause_ms,
             "barge_in_ms": options.barge_in_ms,

@@ -5,18 +5,31 @@ model first says "incomplete".
 
 The stream is replayed faster than real time; each model call takes as long on the stream's clock
 as it took on the wall clock (its verdict arrives that many frames later), as on the live worker
-thread, so the delays include the model's own time on this machine."""
+thread, so the delays include the model's own time on this machine. So does each transcription of
+a pause (the speculative transcript whose words the endpointer reads): it is there for a verdict
+only if it was done by then. Model and STT are timed one after the other, not competing for the
+cores as they do live."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from dataclasses import dataclass, replace
 
 from ..audio.vad import FRAME_SAMPLES, VAD_RATE
 from ..conversation.end_of_turn import COMPLETE_ABOVE, TurnModel
-from ..conversation.endpointing import Endpointer, EndpointSettings, SpeechEnded, TurnCheck
+from ..conversation.endpointing import (
+    Endpointer,
+    EndpointSettings,
+    SpeechEnded,
+    SpeechPaused,
+    SpeechResumed,
+    TurnCheck,
+)
 from ..conversation.hearing import VoiceActivity
+from ..conversation.turn_text import combine
+from ..types import AudioChunk
 from .stats import percentile
 from .turn_corpus import (
     COMPLETE_EN,
@@ -40,48 +53,114 @@ class TurnOutcome:
     paused: bool  # the turn has a pause in the middle
     premature: bool  # it was ended before its last word
     delay_s: float | None  # end of the last word to the endpoint; None: never ended
-    first_verdict: bool | None  # the model's first answer (True: complete); None: not asked
+    first_verdict: bool | None  # the first decision (True: complete); None: not asked
     model_ms: tuple[float, ...] = ()  # each model call's time
+    heard: tuple[str, ...] = ()  # the speculative transcript each decision read ("": none yet)
+    words_at_s: float | None = None  # when the last pause's transcript was done (after speech)
+
+
+class Hearer:
+    """The speculative transcript of a pause, as the engine's reply begun there would have it:
+    the tier's STT on the audio so far, its time measured once (cached by audio, so variants
+    replayed over the same turns hear the same words at the same moment)."""
+
+    def __init__(self, stt, *, at_once: bool = False, heard: dict | None = None) -> None:
+        self._stt, self._at_once = stt, at_once
+        self._heard: dict[bytes, tuple[str, float]] = {} if heard is None else heard
+
+    def __call__(self, audio: AudioChunk) -> tuple[str, float]:
+        """(transcript, seconds the transcription took; 0 for `at_once`)."""
+        key = hashlib.sha1(audio.pcm).digest()
+        if key not in self._heard:
+            started = time.perf_counter()
+            text = self._stt.transcribe(audio).text
+            self._heard[key] = (text, time.perf_counter() - started)
+        text, took = self._heard[key]
+        return text, 0.0 if self._at_once else took
+
+    def at_once(self) -> Hearer:
+        """The same words, each there the moment its pause begins: what the words could do on a
+        machine fast enough to transcribe before the model answers."""
+        return Hearer(self._stt, at_once=True, heard=self._heard)
+
+    def p50_ms(self) -> float | None:
+        times = [1000 * took for _, took in self._heard.values()]
+        return round(percentile(times, 50), 1) if times else None
 
 
 def replay(
-    turn: SpokenTurn, settings: EndpointSettings, vad: VoiceActivity, model: TurnModel | None
+    turn: SpokenTurn,
+    settings: EndpointSettings,
+    vad: VoiceActivity,
+    model: TurnModel | None,
+    hearer: Hearer | None = None,
 ) -> TurnOutcome:
-    """One turn through the endpointer; the first end of turn decides."""
+    """One turn through the endpointer; the first end of turn decides. With a `hearer`, each
+    pause (`pause_ms`) is transcribed on one STT worker, as the speculative reply does, and a
+    verdict reads the transcript only if it was done by the time the model answered."""
     if model is None:
         settings = replace(settings, turn_check_ms=0)
     endpointer, samples = Endpointer(settings), turn.audio.to_float32()
     vad.reset()
-    pending: list[tuple[int, int, bool, float]] = []  # (frame due, check, complete, at)
+    pending: list[tuple[int, int, bool, float, bool]] = []  # (due, check, complete, at, waited)
     verdicts: list[bool] = []
+    heard: list[str] = []
     model_ms: list[float] = []
+    speculation: tuple[str, float] | None = None  # (transcript, stream time it is ready)
+    stt_free_at = 0.0  # the STT worker is busy until then (stream time)
     pcm = turn.audio.pcm
     for index in range(len(samples) // FRAME_SAMPLES):
         events = []
         for due in [p for p in pending if p[0] <= index]:
             pending.remove(due)
-            events += endpointer.verdict(due[1], due[2], due[3])
+            ready = speculation is not None and speculation[1] <= due[3]
+            wait = settings.turn_words_wait_ms / 1000
+            if speculation is not None and not ready and due[2] and wait and not due[4]:
+                at = min(speculation[1], due[3] + wait)  # a "complete" waits for the words
+                pending.append((math.ceil(at / FRAME_S), due[1], due[2], at, True))
+                continue
+            text = speculation[0] if speculation is not None and ready else None
+            verdicts.append(_decision(settings, due[2], text))
+            heard.append(text or "")
+            events += endpointer.verdict(due[1], due[2], due[3], text)
         frame = pcm[2 * index * FRAME_SAMPLES : 2 * (index + 1) * FRAME_SAMPLES]
         probability = vad(samples[index * FRAME_SAMPLES : (index + 1) * FRAME_SAMPLES])
         events += endpointer.push(frame, probability)
         for event in events:
-            if isinstance(event, TurnCheck) and model is not None:
+            if isinstance(event, SpeechPaused) and hearer is not None:
+                text, took = hearer(event.audio)
+                stt_free_at = max(event.at, stt_free_at) + took
+                speculation = (text, stt_free_at)
+            elif isinstance(event, SpeechResumed):
+                speculation = None  # the reply begun at the pause is dropped
+            elif isinstance(event, TurnCheck) and model is not None:
                 started = time.perf_counter()
                 complete = model.probability(event.audio) > COMPLETE_ABOVE
                 took = time.perf_counter() - started
                 model_ms.append(1000 * took)
-                verdicts.append(complete)
                 due = index + 1 + math.ceil(took / FRAME_S)
-                pending.append((due, event.number, complete, event.at + took))
+                pending.append((due, event.number, complete, event.at + took, False))
             elif isinstance(event, SpeechEnded):
                 premature = event.endpoint_at < turn.speech_end - 0.05
                 return TurnOutcome(
                     turn.id, turn.voice, turn.pause is not None, premature,
                     event.endpoint_at - turn.speech_end, verdicts[0] if verdicts else None,
-                    tuple(model_ms),
+                    tuple(model_ms), tuple(heard),
+                    speculation[1] - turn.speech_end if speculation is not None else None,
                 )  # fmt: skip
     first = verdicts[0] if verdicts else None
-    return TurnOutcome(turn.id, turn.voice, turn.pause is not None, False, None, first)
+    return TurnOutcome(
+        turn.id, turn.voice, turn.pause is not None, False, None, first, tuple(model_ms),
+        tuple(heard),
+    )  # fmt: skip
+
+
+def _decision(settings: EndpointSettings, model_complete: bool, text: str | None) -> bool:
+    """Whether the endpointer takes this verdict for "complete" (the rule it applies itself)."""
+    return combine(
+        model_complete, text,
+        text_check=settings.turn_text_check, question_ends=settings.turn_question_ends,
+    ).complete  # fmt: skip
 
 
 def summary(outcomes: list[TurnOutcome]) -> dict:
@@ -102,7 +181,19 @@ def summary(outcomes: list[TurnOutcome]) -> dict:
         "false_incomplete": sum(o.first_verdict is False for o in asked),
         "asked": len(asked),
         "model_call_p50_ms": round(percentile(calls, 50), 1) if calls else None,
+        # the reply begun at the pause cannot play before its transcript: the endpoint's delay
+        # past that moment is what the end of turn adds to voice to voice
+        "past_words_p95_ms": _past_words_p95(complete),
     }
+
+
+def _past_words_p95(complete: list[TurnOutcome]) -> float | None:
+    past = [
+        1000 * max(0.0, o.delay_s - o.words_at_s)
+        for o in complete
+        if o.delay_s is not None and o.words_at_s is not None and not o.premature
+    ]
+    return round(percentile(past, 95), 1) if past else None
 
 
 def by_voice(outcomes: list[TurnOutcome]) -> dict[str, dict]:
@@ -134,15 +225,43 @@ def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
 PIPER_VOICE, KOKORO_VOICE, KOKORO_ENGLISH = "en_US-joe-medium", "kokoro-nezumi", "kokoro-alpha"
 
 
-def measure(turns: list[SpokenTurn], settings: EndpointSettings, model: TurnModel) -> dict:
-    """Smart end of turn side by side with fixed silence: at its configured length, and at the
-    length that gives the smart one's median delay on complete turns."""
+def measure(
+    turns: list[SpokenTurn], settings: EndpointSettings, model: TurnModel, stt=None
+) -> dict:
+    """Side by side on the same turns: the model alone ("smart"); the model with the words of
+    the speculative transcript ("combined", with `stt`; never waiting for them), also letting a
+    question end the turn ("combined_question"), or waiting up to `turn_max_ms` for the words
+    ("combined_wait"), or with each pause's words there at once ("combined_at_once": the bound
+    on a fast machine); fixed silence at its configured length, and at the length that gives the
+    smart one's median delay on complete turns."""
     from ..audio.vad import SileroVAD
 
     vad = SileroVAD.load()
-    smart = [replay(turn, settings, vad, model) for turn in turns]
+    alone = replace(settings, turn_text_check=False)
+    smart = [replay(turn, alone, vad, model) for turn in turns]
     fixed = [replay(turn, settings, vad, None) for turn in turns]
     results = {"smart": summary(smart), "by_voice": by_voice(smart), "silence": summary(fixed)}
+    if stt is not None:
+        hearer = Hearer(stt)
+        words = replace(
+            settings, turn_text_check=True, turn_question_ends=False, turn_words_wait_ms=0
+        )
+        combined = [replay(turn, words, vad, model, hearer) for turn in turns]
+        results["combined"] = summary(combined)
+        results["combined_by_voice"] = by_voice(combined)
+        question = replace(words, turn_question_ends=True)
+        results["combined_question"] = summary(
+            [replay(turn, question, vad, model, hearer) for turn in turns]
+        )
+        waiting = replace(words, turn_words_wait_ms=words.turn_max_ms)
+        results["combined_wait"] = summary(
+            [replay(turn, waiting, vad, model, hearer) for turn in turns]
+        )
+        results["combined_at_once"] = summary(
+            [replay(turn, words, vad, model, hearer.at_once()) for turn in turns]
+        )
+        results["stt_p50_ms"] = hearer.p50_ms()
+        results["heard"] = {o.id: list(o.heard) for o in combined}
     same = results["smart"]["delay_p50_ms"]
     if same:
         matched = replace(settings, silence_ms=int(same))
@@ -151,32 +270,70 @@ def measure(turns: list[SpokenTurn], settings: EndpointSettings, model: TurnMode
     return results
 
 
+VARIANTS = (  # (key in the results, column title)
+    ("smart", "smart alone"),
+    ("combined", "smart + words"),
+    ("combined_question", "smart + words, '?' ends"),
+    ("combined_wait", "smart + words, waited for"),
+    ("combined_at_once", "smart + words at once"),
+    ("silence", "silence"),
+    ("silence_same_latency", "silence at smart's p50"),
+)
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value}"
+
+
+def turn_detection(settings: EndpointSettings) -> str:
+    """How the end of turn is decided with these settings, in a few words (for the tables)."""
+    if not settings.turn_check_ms:
+        return f"silence {settings.silence_ms} ms"
+    wait = settings.turn_words_wait_ms
+    words = (
+        f"words up to {settings.turn_text_max_ms} ms"
+        + (", '?' ends" if settings.turn_question_ends else "")
+        + (f", waits {wait} ms for them" if wait else "")
+        if settings.turn_text_check
+        else "words off"
+    )
+    return (
+        f"smart (ask after {settings.turn_check_ms} ms of silence, at most "
+        f"{settings.turn_max_ms} ms; {words})"
+    )
+
+
 def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
-    smart, fixed = results["smart"], results["silence"]
+    """A markdown table of the variants measured, then the false "incomplete" per voice."""
+    shown = [(key, title) for key, title in VARIANTS if key in results]
     lines = [
-        f"end of turn (smart: ask after {settings.turn_check_ms} ms of silence, at most "
-        f"{settings.turn_max_ms} ms; silence: {settings.silence_ms} ms)",
-        f"  premature ends on paused turns: smart {smart['premature_ends']} of "
-        f"{smart['paused_turns']}, silence {fixed['premature_ends']} of {fixed['paused_turns']}",
+        f"end of turn: {turn_detection(settings)}; silence: {settings.silence_ms} ms; silence at "
+        f"smart's p50: {results.get('silence_same_latency', {}).get('silence_ms')} ms",
+        "",
+        "| | " + " | ".join(title for _, title in shown) + " |",
+        "|---|" + "---:|" * len(shown),
     ]
-    same = results.get("silence_same_latency")
-    if same:
-        lines.append(
-            f"  silence at the smart median delay ({same['silence_ms']} ms): "
-            f"{same['premature_ends']} of {same['paused_turns']} premature"
-        )
+    rows = (
+        ("premature ends, paused turns", lambda f: f"{f['premature_ends']} of {f['paused_turns']}"),
+        ("complete turns cut short", lambda f: f"{f['complete_cut_short']}"),
+        ("last word to endpoint p50 / p95 (ms)",
+         lambda f: f"{f['delay_p50_ms']} / {f['delay_p95_ms']}"),
+        ("false 'incomplete' (first decision)",
+         lambda f: f"{f['false_incomplete']} of {f['asked']}" if f["asked"] else ""),
+        ("endpoint past the transcript, p95 (ms)", lambda f: _cell(f["past_words_p95_ms"])),
+    )  # fmt: skip
+    for name, cell in rows:
+        lines.append(f"| {name} | " + " | ".join(cell(results[key]) for key, _ in shown) + " |")
     lines.append(
-        f"  complete turns, end of speech to endpoint: smart p50 {smart['delay_p50_ms']} ms, "
-        f"p95 {smart['delay_p95_ms']} ms; silence p50 {fixed['delay_p50_ms']} ms"
+        f"\nmodel call p50 {results['smart']['model_call_p50_ms']} ms; speculative transcript "
+        f"({results.get('stt_model', 'the tier STT')}) p50 {results.get('stt_p50_ms')} ms"
     )
-    lines.append(
-        f"  false 'incomplete' (first answer) on complete turns: {smart['false_incomplete']} of "
-        f"{smart['asked']}; model call p50 {smart['model_call_p50_ms']} ms"
-    )
-    for voice, figures in results["by_voice"].items():
-        lines.append(
-            f"    {voice}: false incomplete {figures['false_incomplete']}/{figures['asked']}, "
-            f"premature {figures['premature_ends']}/{figures['paused_turns']}, "
-            f"delay p95 {figures['delay_p95_ms']} ms"
-        )
+    for key in ("by_voice", "combined_by_voice"):
+        for voice, figures in results.get(key, {}).items():
+            lines.append(
+                f"  {'smart + words' if key != 'by_voice' else 'smart alone'}, {voice}: false "
+                f"incomplete {figures['false_incomplete']}/{figures['asked']}, premature "
+                f"{figures['premature_ends']}/{figures['paused_turns']}, "
+                f"delay p95 {figures['delay_p95_ms']} ms"
+            )
     return lines

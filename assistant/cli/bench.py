@@ -225,12 +225,14 @@ def _show(json_path: Path, md_path: Path) -> None:
 
 
 def _turns(config, quick: bool, output: Path) -> None:
-    """`assistant bench --turns`: the end of turn, smart against silence; benchmark-turns.json."""
+    """`assistant bench --turns`: the end of turn: smart alone, smart with the speculative
+    transcript's words, silence; benchmark-turns.json."""
     import json
 
     from ..bench.turn_taking import corpus, measure, report_lines
     from ..conversation.options import conversation_options
     from ..providers.loading import load_turn_model
+    from ..providers.registry import create_stt
     from ..providers.store import ModelStore
 
     store = ModelStore.open(config.models.dir)
@@ -241,7 +243,8 @@ def _turns(config, quick: bool, output: Path) -> None:
     model = load_turn_model(smart_config, store)
     click.echo("making the spoken turns (espeak-ng, Piper, Kokoro)...", err=True)
     spoken = corpus(config, store, output / "corpus", quick)
-    results = measure(spoken, settings, model)
+    results = measure(spoken, settings, model, create_stt(config, store))
+    results["stt_model"] = config.stt.model
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))
     click.echo("\n".join(report_lines(results, settings)))

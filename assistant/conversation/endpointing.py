@@ -4,7 +4,9 @@ Two ways to end a turn. Fixed silence: `silence_ms` of it ends the turn. Semanti
 `turn_check_ms` is set): after that much silence the endpointer asks whether the turn is complete
 (a `TurnCheck` event); the caller runs the end-of-turn model and answers with `verdict`:
 "complete" ends the turn at once, "incomplete" waits, asking again every `turn_check_ms` of
-silence, and `turn_max_ms` of silence ends it whatever the model says (or if it never answers)."""
+silence, and `turn_max_ms` of silence ends it whatever the model says (or if it never answers).
+With the verdict comes the speculative transcript, if there is one yet (turn_text.combine): words
+that lead on ("I'd like to") make the turn wait up to `turn_text_max_ms` whatever the model says."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ..types import AudioChunk
+from .turn_text import combine
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,10 @@ class EndpointSettings:
     silence_ms: int = 500  # silence that ends the turn (without an end-of-turn model)
     turn_check_ms: int = 0  # silence after which (and as often again) the model is asked; 0: never
     turn_max_ms: int = 1000  # silence that ends the turn with the model, whatever it says
+    turn_text_check: bool = True  # the transcript's last words may overrule the model
+    turn_text_max_ms: int = 1500  # silence that ends a turn whose words lead on ("to", "and")
+    turn_question_ends: bool = False  # a transcript ending in "?" overrules "incomplete"
+    turn_words_wait_ms: int = 0  # a "complete" waits this long for the transcript; 0: never
     pause_ms: int = 0  # shorter silence that announces a possible end (SpeechPaused); 0: never
     pre_roll_ms: int = 300  # audio kept from before the start, so the first word is whole
     max_utterance_s: float = 30.0  # a turn is ended after this long, whatever is heard
@@ -83,6 +90,7 @@ class Endpointer:
         self._check_frames = round(settings.turn_check_ms / frame_ms)
         end_ms = settings.turn_max_ms if self._check_frames else settings.silence_ms
         self._end_frames = max(1, round(end_ms / frame_ms))
+        self._text_end_frames = max(self._end_frames, round(settings.turn_text_max_ms / frame_ms))
         # 0: no pause events; a pause as long as the end silence would come too late to matter
         pause_frames = round(settings.pause_ms / frame_ms) if settings.pause_ms > 0 else 0
         self._pause_frames = max(1, pause_frames) if 0 < pause_frames < self._end_frames else 0
@@ -104,6 +112,8 @@ class Endpointer:
         self._last_voiced_end = 0.0
         self._paused = False  # a SpeechPaused was sent for the current silence
         self._asking: int | None = None  # the TurnCheck waiting for its verdict
+        self._limit = self._end_frames  # silence that ends the turn now
+        self._settled = False  # the words lead on: no more checks in this silence
 
     @property
     def in_speech(self) -> bool:
@@ -158,13 +168,14 @@ class Endpointer:
             self._voiced += probability >= self.settings.threshold
             self._last_voiced_end = end_of_frame
             self._asking = None  # a verdict on the silence before is no longer wanted
+            self._limit, self._settled = self._end_frames, False
             if self._paused:
                 self._paused = False
                 events.append(SpeechResumed(end_of_frame - self._frame_seconds))
         else:
             self._silent += 1
         too_long = len(self._utterance) >= self._max_frames
-        if self._silent < self._end_frames and not too_long:
+        if self._silent < self._limit and not too_long:
             if self._pause_frames and self._silent == self._pause_frames and not self._paused:
                 self._paused = True
                 start, last = self._start_time, self._last_voiced_end
@@ -179,15 +190,27 @@ class Endpointer:
     def _check_due(self) -> bool:
         """Time to ask the model: a multiple of `turn_check_ms` of silence, none pending."""
         every, silent = self._check_frames, self._silent
-        return bool(every) and self._asking is None and silent > 0 and silent % every == 0
+        due = silent > 0 and silent % every == 0 if every else False
+        return due and self._asking is None and not self._settled
 
-    def verdict(self, number: int, complete: bool, at: float | None = None) -> list[SpeechEvent]:
-        """The model's answer to TurnCheck `number`, arrived at stream time `at` (default: now):
-        "complete" ends the turn now; "incomplete" lets the next check (or turn_max_ms) decide."""
+    def verdict(
+        self, number: int, complete: bool, at: float | None = None, transcript: str | None = None
+    ) -> list[SpeechEvent]:
+        """The model's answer to TurnCheck `number`, arrived at stream time `at` (default: now),
+        with the speculative transcript as it stands then (None: not ready): "complete" ends the
+        turn now; "incomplete" lets the next check (or turn_max_ms) decide; words that lead on
+        wait for turn_text_max_ms of silence."""
         if number != self._asking or not self._started:
             return []  # speech resumed, the turn ended, or it was reset: the answer is stale
         self._asking = None
-        if not complete:
+        settings = self.settings
+        decided = combine(
+            complete, transcript,
+            text_check=settings.turn_text_check, question_ends=settings.turn_question_ends,
+        )  # fmt: skip
+        if decided.unfinished_words:
+            self._limit, self._settled = self._text_end_frames, True
+        if not decided.complete:
             return []
         return [self._end(max(at or 0.0, self.now))]
 

@@ -76,7 +76,7 @@ class Conversation:
         endpointing = options.endpointing
         if turn_model is None:  # no end-of-turn model: the fixed silence ends each turn
             endpointing = replace(endpointing, turn_check_ms=0)
-        self._judge = TurnJudge(turn_model) if turn_model is not None else None
+        self._judge = TurnJudge(turn_model, endpointing.turn_words_wait_ms) if turn_model else None
         self._hearing = Hearing(vad, endpointing)
         self._judging: asyncio.Task | None = None  # the end-of-turn model's current question
         self._guard = BargeInGuard(options.barge_in_settings())
@@ -265,8 +265,9 @@ class Conversation:
 
         async def judged() -> None:
             complete = await judge.complete(check.audio)
+            heard = await judge.words(lambda: self._reply, complete)
             if not (self._paused or self._muted):
-                for event in self._hearing.decide(check, complete):
+                for event in self._hearing.decide(check, complete, heard):
                     self._on_speech(event)
 
         self._judging = asyncio.get_running_loop().create_task(judged())

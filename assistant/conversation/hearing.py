@@ -75,10 +75,13 @@ class Hearing:
         """A moment of stream time on the monotonic clock."""
         return stream_seconds + self._clock_offset
 
-    def decide(self, check: TurnCheck, complete: bool) -> tuple[SpeechEvent, ...]:
-        """The end-of-turn model's answer to `check`, arriving now."""
+    def decide(
+        self, check: TurnCheck, complete: bool, transcript: str | None = None
+    ) -> tuple[SpeechEvent, ...]:
+        """The end-of-turn model's answer to `check`, arriving now, with the speculative
+        transcript as it stands now (None: none yet)."""
         now = time.monotonic() - self._clock_offset  # stream time
-        return tuple(self._endpointer.verdict(check.number, complete, now))
+        return tuple(self._endpointer.verdict(check.number, complete, now, transcript))
 
     def reset(self) -> None:
         """Forget the speech under way (paused, muted, or heard over our own voice)."""

@@ -85,5 +85,9 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
             pause_ms=settings.speculate_ms,
             turn_check_ms=settings.turn_check_ms if settings.turn_detection == "smart" else 0,
             turn_max_ms=settings.turn_max_ms,
+            turn_text_check=settings.turn_text_check,
+            turn_text_max_ms=settings.turn_text_max_ms,
+            turn_question_ends=settings.turn_question_ends,
+            turn_words_wait_ms=settings.turn_words_wait_ms,
         ),
     )
