@@ -327,7 +327,7 @@ def test_the_end_of_turn_words_settings_are_read_and_checked(no_default_file):
     assert (turn.turn_question_ends, turn.turn_words_wait_ms) == (True, 300)
     defaults = load_config(None, environ={}).conversation
     assert (defaults.turn_text_check, defaults.turn_text_max_ms) == (True, 1500)
-    assert (defaults.turn_question_ends, defaults.turn_words_wait_ms) == (False, 0)
+    assert (defaults.turn_question_ends, defaults.turn_words_wait_ms) == (False, 1000)
     for key, value, says in (
         ("turn_text_max_ms", "800", r"'conversation\.turn_text_max_ms' must be at least"),
         ("turn_text_max_ms", "0", r"'conversation\.turn_text_max_ms' must be a positive"),

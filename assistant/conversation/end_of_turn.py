@@ -1,7 +1,7 @@
 """The semantic end of turn off the event loop: the end-of-turn model runs on its own thread, so
 the audio loop never waits for it, and its answers go back to the endpointer together with the
-transcript of the reply begun at the pause, as far as it is there (by default it is never waited
-for; `turn_words_wait_ms` lets a "complete" wait that long for it)."""
+transcript of the reply begun at the pause: a "complete" waits up to `turn_words_wait_ms` for it
+(the reply cannot speak before its transcript exists anyway); 0 never waits."""
 
 from __future__ import annotations
 
