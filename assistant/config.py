@@ -101,6 +101,11 @@ class ConversationConfig:
     barge_in_hold_ms: int = 64  # speech that holds playback until it interrupts or stops; 0: off
     speculate_ms: int = 64  # silence after which the reply is begun, dropped if you go on; 0: off
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
+    voice_persona: bool = True  # the speaking voice's character line goes into the system prompt
+    # the first spoken chunk: once this long after the reply's first word, it ends at the next
+    # word boundary after first_chunk_words words (a slow model's speech starts sooner); 0: off
+    first_chunk_ms: int = 0
+    first_chunk_words: int = 3
     wake_word: str = ""  # e.g. hey_jarvis: wait for it before each conversation; empty: off
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     # watchdogs: seconds one call on a stage may take before the turn ends with a notice and the
@@ -187,6 +192,12 @@ def _checked(config: Config) -> Config:
         if value not in valid:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
     voice_map(config.tts.voices_by_language)
+    for name, count in (
+        ("conversation.first_chunk_ms", config.conversation.first_chunk_ms),
+        ("conversation.first_chunk_words", config.conversation.first_chunk_words),
+    ):
+        if count < 0:
+            raise ConfigError(f"setting '{name}' must be 0 or more, got {count!r}")
     for name, seconds in (
         ("conversation.follow_up_s", config.conversation.follow_up_s),
         ("audio.stall_timeout_s", config.audio.stall_timeout_s),
