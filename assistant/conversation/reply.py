@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from ..memory import release_freed
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
 from ..text import SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
@@ -177,6 +178,8 @@ class Reply:
                 return None
             await self._think_and_speak()
             await self._confirmed.wait()
+            # the heap's free memory back to the system, on the idle hearing thread
+            self._workers.submit("stt", release_freed)
             return self._finish(interrupted=False)
         except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C in a one-shot command
             if self.user_text and self.confirmed and not self.abandoned:  # keep what was heard
