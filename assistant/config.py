@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .script import CHINESE_SCRIPTS
+from .text import FIRST_CUT_MS, FIRST_CUT_WORDS
 
 ENV_PREFIX = "ASSISTANT_"
 DEFAULT_SYSTEM_PROMPT = (
@@ -104,8 +105,8 @@ class ConversationConfig:
     voice_persona: bool = True  # the speaking voice's character line goes into the system prompt
     # the first spoken chunk: once this long after the reply's first word, it ends at the next
     # word boundary after first_chunk_words words (a slow model's speech starts sooner); 0: off
-    first_chunk_ms: int = 0
-    first_chunk_words: int = 3
+    first_chunk_ms: int = FIRST_CUT_MS
+    first_chunk_words: int = FIRST_CUT_WORDS
     wake_word: str = ""  # e.g. hey_jarvis: wait for it before each conversation; empty: off
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     # watchdogs: seconds one call on a stage may take before the turn ends with a notice and the

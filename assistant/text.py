@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 MAX_CHUNK_CHARS = 160  # never hand TTS more at once: Piper needs ~20 MB per second of speech
 MAX_CJK_CHUNK_CHARS = 60  # Chinese, Japanese: one character is a syllable, 60 are ~12 s of speech
+FIRST_CUT_MS = 150  # a slow model's first chunk ends at a word this long after its first word
+FIRST_CUT_WORDS = 3  # ... once it has this many words
 FENCE = "```"  # markdown code fence: code is not read aloud
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
@@ -127,7 +129,7 @@ class SentenceSplitter:
         first_clause_words: int = 6,
         first_join_words: int = 8,
         first_cut_ms: int = 0,
-        first_cut_words: int = 3,
+        first_cut_words: int = FIRST_CUT_WORDS,
         max_chars: int = MAX_CHUNK_CHARS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

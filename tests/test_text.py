@@ -481,3 +481,15 @@ def test_splitter_timed_first_cut_is_off_by_default_and_skips_quotes_and_chinese
     clock.now += 1
     assert quoted.feed(" two three four and") == []
     assert chinese.feed(" 巴黎 很美") == []
+
+
+def test_the_first_chunk_settings_reach_the_reply_and_are_checked():
+    from assistant.config import load_config
+    from assistant.conversation.options import conversation_options
+    from assistant.errors import ConfigError
+
+    overrides = {"conversation.first_chunk_ms": "200", "conversation.first_chunk_words": "4"}
+    settings = conversation_options(load_config(overrides=overrides)).reply_settings()
+    assert (settings.first_chunk_ms, settings.first_chunk_words) == (200, 4)
+    with pytest.raises(ConfigError, match=r"conversation\.first_chunk_ms"):
+        load_config(overrides={"conversation.first_chunk_ms": "-1"})

@@ -10,6 +10,7 @@ first spoken chunk was (words, and whether Whisper hears Piper's rendering of it
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -87,6 +88,7 @@ def compare(
                     e2e.streaming_pass(engines, vad, options[name], history, [utterance])
                 )
                 turns[name].append({**found[0], "first_chunk": recorder.first or ""})
+            (output / "turns.json").write_text(json.dumps(turns, indent=1))  # so far
     return {name: _summary(engines, turns[name]) for name in variants}
 
 

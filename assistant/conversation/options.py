@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, voice_map
+from ..text import FIRST_CUT_WORDS
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .reply import ReplySettings
@@ -32,7 +33,7 @@ class ConversationOptions:
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
     voice_persona: bool = True  # the speaking voice's character line in the system prompt
     first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
-    first_chunk_words: int = 3  # words the timed first chunk has at least
+    first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
 

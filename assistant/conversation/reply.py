@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 
 from ..memory import release_freed
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
-from ..text import SpeakableStream, join_units, speech_units
+from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
 from .language import typed_language, unvoiced_notice, voice_for, with_language
@@ -52,7 +52,7 @@ class ReplySettings:
     instructions: str | None = None  # how to speak (providers.instructions reads it)
     voice_persona: bool = True  # the speaking voice's character line in the system prompt
     first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
-    first_chunk_words: int = 3  # words the timed first chunk has at least
+    first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
 
 
 @dataclass
