@@ -15,6 +15,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .script import CHINESE_SCRIPTS
+from .text import FIRST_CUT_MS, FIRST_CUT_WORDS
 
 ENV_PREFIX = "ASSISTANT_"
 DEFAULT_SYSTEM_PROMPT = (
@@ -105,6 +106,11 @@ class ConversationConfig:
     barge_in_hold_ms: int = 64  # speech that holds playback until it interrupts or stops; 0: off
     speculate_ms: int = 64  # silence after which the reply is begun, dropped if you go on; 0: off
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
+    voice_persona: bool = True  # the speaking voice's character line goes into the system prompt
+    # the first spoken chunk: once this long after the reply's first word, it ends at the next
+    # word boundary after first_chunk_words words (a slow model's speech starts sooner); 0: off
+    first_chunk_ms: int = FIRST_CUT_MS
+    first_chunk_words: int = FIRST_CUT_WORDS
     wake_word: str = ""  # e.g. hey_jarvis: wait for it before each conversation; empty: off
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     # watchdogs: seconds one call on a stage may take before the turn ends with a notice and the
@@ -192,6 +198,12 @@ def _checked(config: Config) -> Config:
             raise ConfigError(f"setting '{name}' must be one of {', '.join(valid)}, got {value!r}")
     voice_map(config.tts.voices_by_language)
     _check_turn_limits(config.conversation)
+    for name, count in (
+        ("conversation.first_chunk_ms", config.conversation.first_chunk_ms),
+        ("conversation.first_chunk_words", config.conversation.first_chunk_words),
+    ):
+        if count < 0:
+            raise ConfigError(f"setting '{name}' must be 0 or more, got {count!r}")
     for name, seconds in (
         ("conversation.follow_up_s", config.conversation.follow_up_s),
         ("audio.stall_timeout_s", config.audio.stall_timeout_s),

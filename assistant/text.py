@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 MAX_CHUNK_CHARS = 160  # never hand TTS more at once: Piper needs ~20 MB per second of speech
 MAX_CJK_CHUNK_CHARS = 60  # Chinese, Japanese: one character is a syllable, 60 are ~12 s of speech
+FIRST_CUT_MS = 150  # a slow model's first chunk ends at a word this long after its first word
+FIRST_CUT_WORDS = 3  # ... once it has this many words
 FENCE = "```"  # markdown code fence: code is not read aloud
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
@@ -98,6 +101,11 @@ _JOINING = re.compile(
     r"though|since|until|unless)\s)",
     re.IGNORECASE,
 )
+# words a timed first chunk does not end on: they lean on the word that follows
+_DANGLING = frozenset(
+    "a an the of to in on at by for from with into about as is are was were be been am "  # noqa: SIM905
+    "my your his her its our their this that these those and or but not no very".split()
+)
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof sr jr st vs etc e.g i.e a.m p.m no approx fig inc ltd".split()  # noqa: SIM905
 )
@@ -109,8 +117,10 @@ class SentenceSplitter:
     A chunk ends at a sentence end. The first chunk may also end at a clause boundary
     (comma, colon, dash) once it has `first_clause_words` words, or before a word that
     begins a clause or phrase ("and", "with", "which"...) once it has `first_join_words`
-    words, so speech starts early. No chunk is longer than `max_chars`: a run-on sentence is
-    cut at a clause or a space.
+    words, so speech starts early. With `first_cut_ms`, a slow model's first chunk does not
+    wait for those: once that long has passed since the first text came, it ends at the next
+    word boundary after `first_cut_words` words. No chunk is longer than `max_chars`: a
+    run-on sentence is cut at a clause or a space.
     """
 
     def __init__(
@@ -118,15 +128,24 @@ class SentenceSplitter:
         *,
         first_clause_words: int = 6,
         first_join_words: int = 8,
+        first_cut_ms: int = 0,
+        first_cut_words: int = FIRST_CUT_WORDS,
         max_chars: int = MAX_CHUNK_CHARS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._buffer = ""
         self._first_clause_words = first_clause_words
         self._first_join_words = first_join_words
+        self._first_cut_s = first_cut_ms / 1000
+        self._first_cut_words = first_cut_words
         self._max_chars = max_chars
+        self._clock = clock
+        self._began: float | None = None  # when the first text came
         self._emitted = 0
 
     def feed(self, delta: str) -> list[str]:
+        if self._began is None and delta.strip():
+            self._began = self._clock()
         self._buffer += delta
         chunks: list[str] = []
         while (cut := self._next_cut()) is not None:
@@ -170,9 +189,26 @@ class SentenceSplitter:
                     before
                 ):
                     return self._bounded(text, match.start())
+            if (cut := self._timed_cut(text)) is not None:
+                return self._bounded(text, cut)
         if len(self._buffer) > limit:
             return _hard_cut(text, limit)
         return None
+
+    def _timed_cut(self, text: str) -> int | None:
+        """The first chunk's end once `first_cut_ms` have passed: the last word boundary with
+        at least `first_cut_words` whole words before it (the word being written may go on)."""
+        if not self._first_cut_s or self._began is None or has_cjk(text):
+            return None
+        if self._clock() - self._began < self._first_cut_s:
+            return None
+        space = max(text.rfind(" "), text.rfind("\n"))
+        words = speech_units(text[:space])
+        if len(words) < self._first_cut_words or _inside_quotes(text[:space]):
+            return None
+        if words[-1].lower() in _DANGLING:  # "The capital of" would end on a falling "of"
+            return None
+        return space + 1
 
     def _bounded(self, text: str, cut: int) -> int:
         limit = chunk_limit(text, self._max_chars)

@@ -138,3 +138,27 @@ def test_word_error_rate_and_percentiles():
     assert percentile([1, 2, 3, 4], 50) == 2.5
     assert summary([10, None, 30]) == {"p50": 20.0, "p95": 29.0, "n": 2}
     assert summary([None]) == {"p50": None, "p95": None, "n": 0}
+
+
+def test_side_by_side_variants_are_conversation_options_and_tabled():
+    from assistant.bench.e2e import STAGES
+    from assistant.bench.side_by_side import parse_variant, table
+    from assistant.errors import UsageError
+
+    assert parse_variant("first_chunk_ms=150, first_chunk_words=4") == {
+        "first_chunk_ms": 150,
+        "first_chunk_words": 4,
+    }
+    with pytest.raises(UsageError, match="no_such_option"):
+        parse_variant("no_such_option=1")
+    cell = {"p50": 1.0, "p95": 2.0, "n": 1}
+    result = {
+        "voice_to_voice_ms": cell,
+        "stages_ms": dict.fromkeys(STAGES, cell),
+        "first_token_to_audio_ms": cell,
+        "first_chunk_words": cell,
+        "first_chunk_heard_wer": 0.0,
+    }
+    lines = table({"a": result, "b": result}).splitlines()
+    assert lines[0] == "| p50 / p95 | a | b |" and "| voice to voice (ms) | 1.0 / 2.0 |" in lines[2]
+    assert lines[-1] == "| first chunk heard back, WER | 0.0 | 0.0 |"

@@ -436,3 +436,60 @@ def test_heard_words_keeps_the_played_share_of_a_chinese_chunk():
     assert heard_words(chunks, 3.0) == "你好！今天天气很好。"
     assert heard_words(chunks, 2.0) == "你好！今天天"  # half of seven units, rounded down
     assert heard_words(chunks, 0.5) == "你"  # half of three units
+
+
+class FakeClock:
+    """The splitter's clock, set by the test (a model's speed cannot be chosen)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_splitter_timed_first_cut_ends_at_a_word_once_the_time_has_passed():
+    clock = FakeClock()
+    splitter = SentenceSplitter(first_cut_ms=300, first_cut_words=3, clock=clock)
+    assert splitter.feed("The capital city") == []
+    assert splitter.feed(" of France") == []  # 5 words, but not yet 300 ms
+    clock.now += 0.35
+    assert splitter.feed(" is") == ["The capital city of France"]  # "is" may go on
+    assert splitter.feed(" Paris. It is") == ["is Paris."]
+    assert splitter.feed(" big and old") == []  # later chunks end at sentences only
+    assert splitter.flush() == ["It is big and old"]
+
+
+def test_splitter_timed_first_cut_never_ends_on_a_leaning_word_or_too_early():
+    clock = FakeClock()
+    splitter = SentenceSplitter(first_cut_ms=300, first_cut_words=3, clock=clock)
+    assert splitter.feed("The capital") == []
+    clock.now += 1
+    assert splitter.feed(" of") == []  # two words
+    assert splitter.feed(" the") == []  # would end on "of"
+    assert splitter.feed(" country") == []  # would end on "the"
+    assert splitter.feed(" is") == ["The capital of the country"]
+
+
+def test_splitter_timed_first_cut_is_off_by_default_and_skips_quotes_and_chinese():
+    assert split_streamed("The capital city of France is Paris.") == [
+        "The capital city of France is Paris."
+    ]
+    clock = FakeClock()
+    quoted, chinese = (SentenceSplitter(first_cut_ms=100, clock=clock) for _ in range(2))
+    assert quoted.feed('He said "one') == [] and chinese.feed("法国的首都是") == []
+    clock.now += 1
+    assert quoted.feed(" two three four and") == []
+    assert chinese.feed(" 巴黎 很美") == []
+
+
+def test_the_first_chunk_settings_reach_the_reply_and_are_checked():
+    from assistant.config import load_config
+    from assistant.conversation.options import conversation_options
+    from assistant.errors import ConfigError
+
+    overrides = {"conversation.first_chunk_ms": "200", "conversation.first_chunk_words": "4"}
+    settings = conversation_options(load_config(overrides=overrides)).reply_settings()
+    assert (settings.first_chunk_ms, settings.first_chunk_words) == (200, 4)
+    with pytest.raises(ConfigError, match=r"conversation\.first_chunk_ms"):
+        load_config(overrides={"conversation.first_chunk_ms": "-1"})

@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from ..config import Config, load_config, to_toml
+from ..memory import limit_arenas
 from .bench import bench
 from .chat import chat
 from .context import CONTEXT_SETTINGS, CommandGroup, config_of
@@ -105,4 +106,5 @@ for command in COMMANDS:
 
 
 def main() -> None:
+    limit_arenas()  # before any engine starts a thread (assistant/memory.py)
     cli(prog_name="assistant")

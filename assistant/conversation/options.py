@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..config import Config, voice_map
+from ..text import FIRST_CUT_WORDS
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .reply import ReplySettings
@@ -30,6 +31,9 @@ class ConversationOptions:
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
     instructions: str | None = None  # how replies are spoken ("speak slowly and calmly")
+    voice_persona: bool = True  # the speaking voice's character line in the system prompt
+    first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
+    first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
     language: str | None = None  # every turn heard and answered in it (None: as heard)
@@ -57,6 +61,9 @@ class ConversationOptions:
             self.voices_by_language,
             self.instructions,
             self.language,
+            voice_persona=self.voice_persona,
+            first_chunk_ms=self.first_chunk_ms,
+            first_chunk_words=self.first_chunk_words,
         )
 
 
@@ -74,6 +81,9 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         barge_in_hold_ms=settings.barge_in_hold_ms,
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
+        voice_persona=settings.voice_persona,
+        first_chunk_ms=settings.first_chunk_ms,
+        first_chunk_words=settings.first_chunk_words,
         follow_up_s=settings.follow_up_s,
         stage_limits=StageLimits(
             settings.stt_timeout_s, settings.llm_timeout_s, settings.tts_timeout_s

@@ -17,11 +17,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 
+from ..memory import release_freed
 from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
-from ..text import SpeakableStream, join_units, speech_units
+from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
 from .language import typed_language, unvoiced_notice, voice_for, with_language
+from .persona import persona_line, speaking_voice, with_persona
 from .sinks import AudioSink
 from .skills import Announcement, Skills
 from .watchdog import Workers
@@ -50,6 +52,9 @@ class ReplySettings:
     voices_by_language: tuple[tuple[str, str], ...] = ()  # language -> voice, for each turn
     instructions: str | None = None  # how to speak (providers.instructions reads it)
     language: str | None = None  # every turn heard and answered in it (None: as heard)
+    voice_persona: bool = True  # the speaking voice's character line in the system prompt
+    first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
+    first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
 
 
 @dataclass
@@ -175,6 +180,8 @@ class Reply:
                 return None
             await self._think_and_speak()
             await self._confirmed.wait()
+            # the heap's free memory back to the system, on the idle hearing thread
+            self._workers.submit("stt", release_freed)
             return self._finish(interrupted=False)
         except (asyncio.CancelledError, KeyboardInterrupt):  # Ctrl-C in a one-shot command
             if self.user_text and self.confirmed and not self.abandoned:  # keep what was heard
@@ -224,6 +231,15 @@ class Reply:
             if notice := unvoiced_notice(voices, self._voice, self.language):
                 self._on_event(Notice(notice))
 
+    def _persona(self) -> str:
+        """The system prompt's line for the voice that speaks this reply (see persona.py)."""
+        tts = self._stages.tts
+        if tts is None or not self.settings.voice_persona:
+            return ""
+        default = getattr(tts, "default_voice", None)  # engines that know theirs say so
+        voice = speaking_voice(tts.voices(), self._voice, default)
+        return persona_line(voice, self.settings.instructions)
+
     def _announce_heard(self) -> None:
         """What the user said, once it is both transcribed and known to be a turn."""
         if self._heard is None or self.announced or not self.confirmed:
@@ -245,7 +261,7 @@ class Reply:
             stream: Iterator[str] = iter([self._answer])
         else:
             messages = [*self._history, ChatMessage("user", self.user_text)]
-            messages = with_language(messages, self.language)
+            messages = with_persona(with_language(messages, self.language), self._persona())
             with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
             # on the model's thread, under its watchdog: an engine may do real work to begin
             stream = with_tools or await self._workers.run(
@@ -266,7 +282,10 @@ class Reply:
     async def _generate(
         self, stream: Iterator[str], chunks: asyncio.Queue, first_audio: asyncio.Event
     ) -> None:
-        splitter = SpeakableStream()
+        rules = self.settings
+        splitter = SpeakableStream(
+            first_cut_ms=rules.first_chunk_ms, first_cut_words=rules.first_chunk_words
+        )
         while (delta := await self._workers.run("llm", next, stream, None)) is not None:
             if not self._generated:
                 self.note(first_token=time.monotonic())

@@ -69,6 +69,11 @@ class KokoroTTS:
         self._mandarin: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def default_voice(self) -> str:
+        """The voice spoken when a request names none."""
+        return self._default
+
     def voices(self) -> list[Voice]:
         return [
             Voice(

@@ -33,6 +33,11 @@ class VoiceRouter:
         self.warm_languages: tuple[tuple[str, str], ...] = ()  # (language, voice) to warm too
         self.engine_of(self._default)  # a clear error now when the default voice is unknown
 
+    @property
+    def default_voice(self) -> str:
+        """The voice spoken when a request names none."""
+        return self._default
+
     def voices(self) -> list[Voice]:
         return [voice for engine in self._engines for voice in engine.voices()]
 

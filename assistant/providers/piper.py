@@ -50,6 +50,11 @@ class PiperTTS:
             for name, files in voices.items()
         }
 
+    @property
+    def default_voice(self) -> str:
+        """The voice spoken when a request names none."""
+        return self._default
+
     def voices(self) -> list[Voice]:
         return list(self._voices.values())
 
