@@ -102,10 +102,10 @@ def report(results: dict) -> str:
     done = "" if results["complete"] else f" (stopped after {results['turns_done']})"
     lines = [
         f"Soak: {results['turns']} turns{done} ({results['kinds']}), "
-        f"{results['turns_ended']} ended; medians of turns {first[0]}-{first[1] - 1} "
-        f"vs {last[0]}-{last[1] - 1}",
+        f"{results['turns_ended']} ended; medians over the questions",
         "",
-        f"| figure | after warm-up (turn {start.get('turn')}) | end | change | target | met |",
+        f"| figure | turn {start.get('turn')} (medians: turns {first[0]}-{first[1] - 1}) "
+        f"| end (medians: turns {last[0]}-{last[1] - 1}) | change | target | met |",
         "|---|---:|---:|---:|---|---|",
     ]
     for *cells, ok in rows:
