@@ -133,6 +133,8 @@ async def _soak(conversation_of, meter, utterances, turns: int, journal, say) ->
     finally:
         await conversation.close()
         journal.close()
+        if len(records) < turns:  # stopped early (Ctrl-C, an error): the figures so far
+            journal.figures(figures(len(records)))
     results = figures(turns)
     journal.figures(results)
     return results
