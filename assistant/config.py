@@ -125,7 +125,7 @@ class AudioConfig:
     input_device: str = ""  # name or index; empty: the system default
     output_device: str = ""
     echo_cancellation: bool = False  # clean the microphone of the speaker's sound (opt-in: README)
-    stall_timeout_s: float = 5.0  # a device silent this long is hung or gone: talk ends; 0: off
+    stall_timeout_s: float = 5.0  # a device silent, or a driver call blocked, this long: talk ends
 
 
 @dataclass(frozen=True)

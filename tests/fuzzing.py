@@ -1,6 +1,7 @@
 """Hypothesis settings for the fuzz tests: a bounded "ci" profile for the suite and a "long" one
-for scripts/fuzz.sh (HYPOTHESIS_PROFILE=long). Examples that found a bug stay in the tests as
-@example regressions, so they run whatever the profile."""
+for scripts/fuzz.sh (HYPOTHESIS_PROFILE=long; FUZZ_EXAMPLES examples a test, 2,000 by default).
+Examples that found a bug stay in the tests as @example regressions, so they run whatever the
+profile."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ SLOW_OK = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthChec
 settings.register_profile(
     "ci", max_examples=60, deadline=None, derandomize=True, suppress_health_check=SLOW_OK
 )
-settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=SLOW_OK)
+LONG_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))  # a test, in the long profile
+settings.register_profile(
+    "long", max_examples=LONG_EXAMPLES, deadline=None, suppress_health_check=SLOW_OK
+)
 settings.load_profile(os.environ.get(PROFILE_VARIABLE, "ci"))
 
 

@@ -22,5 +22,24 @@ def test_a_short_soak_reports_memory_descriptors_threads_and_drift(tmp_path):
     assert figures["turns_ended"] >= 1  # the question (and the barge-in's turns) were answered
     for moment in ("warm_up", "end"):
         assert set(figures["snapshots"][moment]) == {"turn", "rss_bytes", "fds", "threads"}
-    assert set(figures["targets_met"]) == {"memory", "fds", "threads", "latency_drift"}
+    assert set(figures["targets_met"]) == {
+        "memory", "fds", "threads", "latency_drift", "cpu_drift", "prompt_tokens_drift"
+    }  # fmt: skip
+    assert figures["complete"] and figures["turns_done"] == 4
+    assert set(figures["drift"]) == {
+        "voice_to_voice_s", "cpu_s", "prompt_tokens_evaluated", "tokens_generated"
+    }  # fmt: skip
     assert "| resident memory |" in result.stdout and "| threads |" in result.stdout
+    assert "| process CPU per question p50 (s) |" in result.stdout
+    turns = [json.loads(line) for line in (output / "soak-turns.jsonl").read_text().splitlines()]
+    assert [t["kind"] for t in turns] == ["question", "bad-frames", "barge-in", "silence"]
+    question, bad_frames = turns[0], turns[1]
+    assert question["voice_to_voice_s"] > 0 and question["wall_s"] >= question["voice_to_voice_s"]
+    # the turn's CPU time: the process's, and its threads' (the language model's among them)
+    assert question["cpu_s"] > 0 and question["thread_cpu_s"]["assistant-llm"] > 0
+    assert sum(question["thread_cpu_s"].values()) <= question["cpu_s"] + 0.5
+    # llama.cpp evaluated the new part of the prompt (the question, not the whole history) and
+    # generated at most llm.max_tokens; a turn with no reply asked nothing of it
+    assert 0 < question["prompt_tokens_evaluated"] < 200
+    assert 0 < question["tokens_generated"] <= 12
+    assert bad_frames["prompt_tokens_evaluated"] == 0 and bad_frames["tokens_generated"] == 0

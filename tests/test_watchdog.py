@@ -74,6 +74,23 @@ class HangingStream(ScriptedChat):
             yield word
 
 
+class SlowFirstPrompt(ScriptedChat):
+    """Like llama.cpp: one lock around each reply, held from the prompt to the stream's close;
+    reading the first prompt takes longer than the limit (a long prompt on a busy machine),
+    but it does end."""
+
+    def __init__(self, reply: str, first_prompt_s: float) -> None:
+        super().__init__(reply)
+        self.first_prompt_s, self.lock, self.replies = first_prompt_s, threading.Lock(), 0
+
+    def _stream(self):
+        with self.lock:
+            self.replies += 1
+            if self.replies == 1:
+                time.sleep(self.first_prompt_s)
+            yield from super()._stream()
+
+
 def watched(**engines) -> Harness:
     options = replace(OPTIONS, stage_limits=LIMITS)
     defaults = {"stt": ScriptedSTT("Hello there.", "Hello again."), "chat": ScriptedChat("Hi.")}
@@ -107,6 +124,27 @@ def test_a_hung_stage_ends_the_turn_with_a_notice_and_the_next_turn_works(stage,
         assert [t.user for t in turns] == ["First question. Second question."]
         assert turns[0].spoken
         assert time.monotonic() - started < 10
+
+    run(scenario())
+
+
+def test_a_model_that_overran_its_limit_and_then_went_on_answers_the_next_turn():
+    """The model's first reply overran the limit, then went on; its stream is closed where it
+    ran, so it gives up the model's lock and the next question is answered."""
+
+    async def scenario():
+        chat = SlowFirstPrompt("Hi. I am here.", first_prompt_s=1.5)
+        h = watched(chat=chat)
+        h.conversation.submit_text("First question.")
+        await h.until(lambda: h.of(Notice) and h.conversation.state == State.LISTENING)
+        assert "the language model did not answer within 0.5 s" in h.of(Notice)[0].message
+        await h.until(lambda: chat.closed and not chat.lock.locked())  # given up once it ended
+        h.conversation.submit_text("Second question.")
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        await h.conversation.close()
+        assert len(h.of(Notice)) == 1
+        assert [t.user for t in h.of(TurnEnded)] == ["First question. Second question."]
+        assert h.of(TurnEnded)[0].spoken.strip() == "Hi. I am here."
 
     run(scenario())
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import AssistantError, UsageError
 from ..types import AudioChunk
 from .codec import resample
+from .driver_calls import DriverCalls
 
 BLOCK_SECONDS = 0.02  # audio per callback
 MAX_OUTPUT_LATENCY = 0.5  # seconds; what a device reports beyond this is not believed
@@ -118,10 +119,12 @@ class Microphone:
         def finished() -> None:
             loop.call_soon_threadsafe(self._queue.put_nowait, None)
 
+        self._driver = DriverCalls(f"the microphone '{self.device.name}'", self.stall_timeout_s,
+                                   DeviceError, sd)  # fmt: skip
         for channels in (1, 2):
             self._channels = channels
             try:
-                self._stream = sd.InputStream(
+                self._stream = self._driver("open", lambda channels=channels: sd.InputStream(
                     device=self.device.index,
                     samplerate=self.device.sample_rate,
                     channels=channels,
@@ -129,19 +132,19 @@ class Microphone:
                     blocksize=int(self.device.sample_rate * BLOCK_SECONDS),
                     callback=callback,
                     finished_callback=finished,
-                )
+                ))  # fmt: skip
                 break
             except sd.PortAudioError as error:
                 if channels == 2 or self.device.inputs < 2:
                     raise DeviceError(
                         f"cannot open the microphone '{self.device.name}': {error}"
                     ) from None
-        self._stream.start()
+        self._driver("start", self._stream.start)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self._stream is not None:
-            self._stream.close(ignore_errors=True)
+            self._driver.close(self._stream, quiet=exc[0] is not None)
 
     async def chunks(self) -> AsyncIterator[AudioChunk]:
         while True:
@@ -208,8 +211,10 @@ class Speaker:
 
     async def __aenter__(self) -> Speaker:
         sd = _sounddevice()
+        self._driver = DriverCalls(f"the speaker '{self.device.name}'", self.stall_timeout_s,
+                                   DeviceError, sd)  # fmt: skip
         try:
-            self._stream = sd.OutputStream(
+            self._stream = self._driver("open", lambda: sd.OutputStream(
                 device=self.device.index,
                 samplerate=self.rate,
                 channels=1,
@@ -217,8 +222,8 @@ class Speaker:
                 blocksize=int(self.rate * BLOCK_SECONDS),
                 callback=self._fill,
                 finished_callback=self._finished,
-            )
-            self._stream.start()
+            ))  # fmt: skip
+            self._driver("start", self._stream.start)
             self._last_fill = time.monotonic()
         except sd.PortAudioError as error:
             raise DeviceError(f"cannot open the speaker '{self.device.name}': {error}") from None
@@ -227,7 +232,7 @@ class Speaker:
     async def __aexit__(self, *exc: object) -> None:
         if self._stream is not None:
             self._closing = True
-            self._stream.close(ignore_errors=True)
+            self._driver.close(self._stream, quiet=exc[0] is not None)
 
     def _finished(self) -> None:
         if not self._closing:

@@ -1,8 +1,11 @@
 """`assistant bench --soak N`: N turns through the real `Conversation` with the real models, as a
 kiosk left running would take them: normal questions, barge-ins, silences and bad frames, fed in
 real time. It reports resident memory, open file descriptors and threads after the warm-up and at
-the end, and the drift of the median voice-to-voice latency, against the targets: memory growth
-after warm-up at most 5 %, no growth of descriptors or threads, median drift at most 10 %.
+the end, and the drift of the median of each question's voice-to-voice latency, CPU time and
+llama.cpp prompt tokens evaluated (soak_meter), against the targets: memory growth after warm-up
+at most 5 %, no growth of descriptors or threads, median drift at most 10 %. Every turn is
+appended to soak-turns.jsonl and the figures are rewritten every 50 turns, so a run that is
+stopped still leaves its figures.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +25,19 @@ from ..conversation.engine import Conversation
 from ..conversation.events import State, TurnEnded
 from ..conversation.options import conversation_options
 from ..types import AudioChunk, ChatMessage
-from .corpus import RATE, Utterance, make_corpus
+from .corpus import RATE, make_corpus
 from .e2e import LEAD_SILENCE, NO_TURN_AFTER, TURN_TIMEOUT, RealTimeFeed
 from .run import bench_config
 from .sinks import SpeakerSink
+from .soak_figures import report, summary
+from .soak_meter import TurnMeter
 
 KINDS = ("question", "bad-frames", "barge-in", "silence", "question", "question")
 WARM_UP_TURNS = 50  # resources are compared from here (or half the run, if shorter)
+CHECKPOINT_TURNS = 50  # the figures are rewritten this often
 TEXTS = ("What is the capital of France?", "Name a fruit that is yellow.",
          "How many days are in a week?", "Tell me about the moon.")  # fmt: skip
-MEMORY_TARGET, DRIFT_TARGET = 0.05, 0.10  # fractions
+TURNS_FILE, FIGURES_FILE, TABLE_FILE = "soak-turns.jsonl", "soak.json", "soak.md"
 
 
 def resources() -> dict[str, int]:
@@ -59,31 +64,55 @@ def run_soak(config: Config, turns: int, output: Path, say: Callable[[str], None
         engines.stt, engines.chat, engines.tts, vad, sink, options,
         on_event=on_event, history=list(history),
     )  # fmt: skip
-    results = asyncio.run(_soak(conversation_of, utterances, turns, say))
-    results["config"] = {"llm": config.llm.model, "stt": config.stt.model, "tts": config.tts.voice}
-    output.mkdir(parents=True, exist_ok=True)
-    (output / "soak.json").write_text(json.dumps(results, indent=1))
-    return results
+    described = {"llm": config.llm.model, "stt": config.stt.model, "tts": config.tts.voice}
+    journal = _Journal(output, described)
+    meter = TurnMeter(engines.chat)
+    return asyncio.run(_soak(conversation_of, meter, utterances, turns, journal, say))
 
 
-async def _soak(conversation_of, utterances: list[Utterance], turns: int, say) -> dict:
+class _Journal:
+    """The soak's files: one line per turn as it ends, the figures at each checkpoint."""
+
+    def __init__(self, output: Path, described: dict) -> None:
+        output.mkdir(parents=True, exist_ok=True)
+        self.output, self.described = output, described
+        self._turns = (output / TURNS_FILE).open("w", encoding="utf-8")
+
+    def turn(self, record: dict) -> None:
+        self._turns.write(json.dumps(record) + "\n")
+        self._turns.flush()
+
+    def figures(self, results: dict) -> None:
+        results["config"] = self.described
+        (self.output / FIGURES_FILE).write_text(json.dumps(results, indent=1))
+        (self.output / TABLE_FILE).write_text(report(results))
+
+    def close(self) -> None:
+        self._turns.close()
+
+
+async def _soak(conversation_of, meter, utterances, turns: int, journal, say) -> dict:
     sink, ended = SpeakerSink(), []
     conversation = conversation_of(sink, lambda e: isinstance(e, TurnEnded) and ended.append(e))
     microphone = RealTimeFeed(conversation)
     warm_up = min(WARM_UP_TURNS, max(turns // 2, 1))
-    latencies: list[tuple[int, float]] = []  # turn index, voice to voice (s)
-    counts = dict.fromkeys(KINDS, 0)
+    records: list[dict] = []
     snapshots = {}
     random = np.random.default_rng(7)
+
+    def figures(done: int) -> dict:
+        current = {**snapshots, "end": {"turn": done, **resources()}}
+        return summary(turns, done, records, current, warm_up, len(ended))
+
     try:
         for index in range(turns):
             kind = KINDS[index % len(KINDS)]
-            counts[kind] += 1
             utterance = utterances[index % len(utterances)]
+            before, started = meter.read(), time.monotonic()
+            record: dict = {"turn": index, "kind": kind}
             if kind == "question":
                 latency = await _question(conversation, microphone, sink, ended, utterance)
-                if latency is not None:
-                    latencies.append((index, latency))
+                record["voice_to_voice_s"] = latency if latency is None else round(latency, 3)
             elif kind == "barge-in":
                 await _barge_in(conversation, microphone, sink, utterance, utterances[0])
             elif kind == "silence":
@@ -92,14 +121,23 @@ async def _soak(conversation_of, utterances: list[Utterance], turns: int, say) -
                 for chunk in _bad_frames(random):
                     conversation.feed(chunk)
                 await microphone.play(silence(0.5, RATE).pcm)
+            record |= {"wall_s": round(time.monotonic() - started, 3), **meter.cost(before)}
+            records.append(record)
+            journal.turn(record)
             if index + 1 == warm_up:
                 snapshots["warm_up"] = {"turn": index + 1, **resources()}
+            if (index + 1) % CHECKPOINT_TURNS == 0 and index + 1 < turns:
+                journal.figures(figures(index + 1))
             if (index + 1) % 25 == 0:
                 say(f"  {index + 1}/{turns} turns, {resources()}")
     finally:
         await conversation.close()
-    snapshots["end"] = {"turn": turns, **resources()}
-    return _summary(turns, counts, snapshots, latencies, warm_up, len(ended))
+        journal.close()
+        if len(records) < turns:  # stopped early (Ctrl-C, an error): the figures so far
+            journal.figures(figures(len(records)))
+    results = figures(turns)
+    journal.figures(results)
+    return results
 
 
 async def _question(conversation, microphone, sink, ended, utterance) -> float | None:
@@ -137,59 +175,3 @@ def _bad_frames(random) -> list[AudioChunk]:
     noise = random.integers(-32768, 32767, 4000, dtype=np.int16).tobytes()
     return [AudioChunk(b"", RATE), AudioChunk(noise[:2], 8000), AudioChunk(noise, 48000),
             AudioChunk(noise, 11025), AudioChunk(bytes(64000), RATE)]  # fmt: skip
-
-
-def _summary(turns, counts, snapshots, latencies, warm_up, ended) -> dict:
-    start, end = snapshots.get("warm_up", snapshots["end"]), snapshots["end"]
-    after = [s for i, s in latencies if i >= warm_up] or [s for _, s in latencies]
-    half = max(len(after) // 2, 1)
-    first, last = after[:half], after[-half:]
-    p50_first = statistics.median(first) if first else None
-    p50_last = statistics.median(last) if last else None
-    drift = (p50_last - p50_first) / p50_first if p50_first and p50_last else None
-    growth = (end["rss_bytes"] - start["rss_bytes"]) / start["rss_bytes"]
-    return {
-        "turns": turns,
-        "kinds": counts,
-        "turns_ended": ended,
-        "snapshots": snapshots,
-        "memory_growth": round(growth, 4),
-        "fd_growth": end["fds"] - start["fds"],
-        "thread_growth": end["threads"] - start["threads"],
-        "p50_first_s": p50_first and round(p50_first, 3),
-        "p50_last_s": p50_last and round(p50_last, 3),
-        "p50_drift": drift if drift is None else round(drift, 4),
-        "targets_met": {
-            "memory": growth <= MEMORY_TARGET,
-            "fds": end["fds"] <= start["fds"],
-            "threads": end["threads"] <= start["threads"],
-            "latency_drift": drift is not None and drift <= DRIFT_TARGET,
-        },
-    }
-
-
-def report(results: dict) -> str:
-    """The soak's figures as a Markdown table."""
-    start, end = results["snapshots"].get("warm_up", {}), results["snapshots"]["end"]
-    met = results["targets_met"]
-    mb = lambda value: f"{value / 2**20:.0f} MB"  # noqa: E731
-    rows = [
-        ("resident memory", mb(start.get("rss_bytes", 0)), mb(end["rss_bytes"]),
-         f"{100 * results['memory_growth']:+.1f} %", "<= +5 %", met["memory"]),
-        ("open file descriptors", start.get("fds"), end["fds"], f"{results['fd_growth']:+d}",
-         "no growth", met["fds"]),
-        ("threads", start.get("threads"), end["threads"], f"{results['thread_growth']:+d}",
-         "no growth", met["threads"]),
-        ("voice to voice p50 (s)", results["p50_first_s"], results["p50_last_s"],
-         "n/a" if results["p50_drift"] is None else f"{100 * results['p50_drift']:+.1f} %",
-         "<= +10 %", met["latency_drift"]),
-    ]  # fmt: skip
-    lines = [
-        f"Soak: {results['turns']} turns ({results['kinds']}), {results['turns_ended']} ended",
-        "",
-        f"| figure | after warm-up (turn {start.get('turn')}) | end | change | target | met |",
-        "|---|---:|---:|---:|---|---|",
-    ]
-    for *cells, ok in rows:
-        lines.append("| " + " | ".join(str(c) for c in cells) + f" | {'yes' if ok else 'NO'} |")
-    return "\n".join(lines) + "\n"

@@ -7,6 +7,12 @@ stage gets a fresh thread for the next turn, and the stuck thread is left to fin
 Python thread cannot be killed; an engine stuck holding its own lock keeps timing out, turn after
 turn, with the same notice, instead of freezing the conversation). A stage that raises already
 ends its reply with a notice (reply.Reply.run); the next turn works.
+
+A slow call is not always a hung one: llama.cpp reading a long prompt on a busy machine may
+overrun the limit and then go on. When the abandoned call was `next()` on a model's stream, the
+stream is closed on that same thread right after it returns: closing it from the fresh thread
+meanwhile fails (the generator is still running), and the stream would then sit at its first
+token holding the model's lock, so that every later reply timed out (found by the soak).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AssistantError
+from ..providers import close_stream
 
 STAGE_NAMES = ("stt", "llm", "tts")
 DESCRIPTIONS = {"stt": "speech recognition", "llm": "language model", "tts": "voice"}
@@ -56,6 +63,8 @@ class Workers:
         except TimeoutError:
             if self._pools[stage] is pool:  # a fresh thread for the next call
                 self._pools[stage] = _pool(stage)
+                if function is next:  # closed where it runs, once the late call returns
+                    pool.submit(close_stream, args[0])
                 pool.shutdown(wait=False)
             raise StageTimedOut(
                 f"the {DESCRIPTIONS[stage]} did not answer within {limit:g} s "
