@@ -24,9 +24,9 @@ from .codec import StreamResampler
 ECHO_RATE = 16000  # Hz: AEC3 at the VAD's rate
 BLOCK = ECHO_RATE // 100  # AEC3 works on 10 ms blocks
 HISTORY_S = 10.0  # reference kept for a microphone read late (a busy event loop)
-CLOCK_WINDOW_S = 0.1  # a stream's clock: the least delayed of its recent callbacks
+CLOCK_WINDOW_S = 0.2  # a stream's clock: the least delayed of its recent callbacks
 REALIGN_S = 0.015  # the pairing moves only when the clocks disagree with it by more than this
-WAIT_S = 0.06  # microphone audio held back for a reference not handed over yet, at most
+WAIT_S = 0.15  # microphone audio held back for a reference not handed over yet, at most
 
 
 class EchoCanceller(Protocol):
