@@ -114,7 +114,7 @@ class ConversationConfig:
 class AudioConfig:
     input_device: str = ""  # name or index; empty: the system default
     output_device: str = ""
-    echo_cancellation: bool = True  # clean the microphone of the speaker's sound (WebRTC AEC3)
+    echo_cancellation: bool = False  # clean the microphone of the speaker's sound (opt-in: README)
     stall_timeout_s: float = 5.0  # a device silent this long is hung or gone: talk ends; 0: off
 
 
