@@ -8,13 +8,16 @@ samples are written to a raw file. PortAudio, and so sounddevice, sees them as o
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from pathlib import Path
@@ -99,13 +102,15 @@ class LiveMicrophone:
     """Feeds the test microphone's FIFO in real time: silence, or what the test says."""
 
     LEAD = 0.15  # seconds written ahead of real time
+    SLACK = 0.1  # seconds more in the pipe than the lead that a reader may be behind for a while
+    OVERRUN_AFTER = 0.5  # seconds that it may be, before it loses what is beyond that
 
     def __init__(self, fifo: Path, rate: int = DEVICE_RATE) -> None:
         fifo.unlink(missing_ok=True)
         os.mkfifo(fifo)
         self.fifo, self.rate = fifo, rate
         self._fd = os.open(fifo, os.O_RDWR)  # readers never see end-of-file
-        os.set_blocking(self._fd, False)  # a full pipe (no reader yet) drops audio, see _write
+        os.set_blocking(self._fd, False)
         self._speech: queue.Queue[np.ndarray] = queue.Queue()
         self._current = np.zeros(0, dtype="<i2")
         self._echo = np.zeros(0, dtype=np.float32)  # the room's echo of the speaker, to mix in
@@ -126,18 +131,27 @@ class LiveMicrophone:
         return self.spoken_until
 
     def _write(self) -> None:
+        # Samples come at the clock's pace, as from a real microphone's converter, and wait in
+        # the pipe while the reader is busy. But a pipe holds 64 KiB (0.74 s here): filled while
+        # the assistant loads, it stayed full, and everything heard (the user, the room's echo)
+        # reached the reader that much late, as no real microphone does. So a reader that stays
+        # behind for a while loses the oldest audio, as a device's capture buffer overruns.
         started = time.monotonic()
-        written = 0
+        written, behind_since = 0, None
+        lead = int(self.LEAD * self.rate) * 2  # bytes
         while not self._stop.is_set():
             due = int((time.monotonic() - started + self.LEAD) * self.rate) - written
             if due > 0:
-                block = self._take(due)
                 try:
-                    os.write(self._fd, block.tobytes())
+                    os.write(self._fd, self._take(due).tobytes())
+                    excess = _pipe_fill(self._fd) - lead
+                    behind = excess > int(self.SLACK * self.rate) * 2
+                    behind_since = (behind_since or time.monotonic()) if behind else None
+                    if behind_since and time.monotonic() - behind_since > self.OVERRUN_AFTER:
+                        os.read(self._fd, excess - excess % 2)
+                        behind_since = None
                 except BlockingIOError:
-                    # No one reads yet (the assistant is loading): drop what was due rather than
-                    # queue it, or every later word would reach the reader that much late.
-                    pass
+                    pass  # the pipe is full: what was due is lost
                 except OSError:
                     return
                 written += due
@@ -175,15 +189,38 @@ class LiveMicrophone:
         os.close(self._fd)
 
 
+def _pipe_fill(fd: int) -> int:
+    """Bytes written to the pipe `fd` and not read yet."""
+    return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def _convolve(signal: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """Full convolution by FFT: np.convolve takes ~1 ms per 10 ms of audio with a 0.3 s room, so
+    a thread starved by a busy machine never caught up, and the echo fell seconds behind."""
+    size = len(signal) + len(response) - 1
+    fft = 1 << (size - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(signal, fft) * np.fft.rfft(response, fft), fft)[:size]
+
+
 class EchoPath:
     """The room between the test speaker and the test microphone: what the assistant plays
     (the speaker's raw file, read as it grows) convolved with `response`, scaled by `gain`, and
-    mixed into the microphone."""
+    mixed into the microphone.
+
+    The file grows when the assistant writes, in bursts (a busy process catches up after a late
+    callback); a real speaker sounds at its converter's steady pace. So the file is played out
+    at the clock's pace, as a device's buffer is: silence when the writer fell behind (an
+    underrun), the rest kept for later when it writes ahead. Mixing the bursts in as they came
+    made the room's delay jump by hundreds of milliseconds, as no room does. Nor does a device
+    hold half a second the player wrote ahead (what PortAudio reports is less): the buffer
+    holds `BUFFER_S`, and what stays beyond it for a while is played over (skipped)."""
+
+    BUFFER_S = 0.06
 
     def __init__(
         self, speaker: Path, microphone: LiveMicrophone, response: np.ndarray, gain: float
     ) -> None:
-        self.speaker, self.microphone = speaker, microphone
+        self.speaker, self.microphone, self.rate = speaker, microphone, microphone.rate
         self.response, self.gain = response, gain
         self._tail = np.zeros(len(response) - 1)
         self._stop = threading.Event()
@@ -191,19 +228,32 @@ class EchoPath:
         self._thread.start()
 
     def _run(self) -> None:
-        offset = 0
+        offset, waiting, ahead_since = 0, np.zeros(0), None
+        started, sounded = None, 0  # the converter's clock: since the first sample, and count
         while not self._stop.is_set():
             time.sleep(0.01)
             size = self.speaker.stat().st_size if self.speaker.exists() else 0
             size -= size % 2
-            if size <= offset:
+            if size < offset:  # opened anew (PortAudio opens devices to probe them): from 0
+                offset, waiting = 0, np.zeros(0)
+            if size > offset:
+                with self.speaker.open("rb") as file:
+                    file.seek(offset)
+                    data = file.read(size - offset)
+                offset += len(data)
+                waiting = np.concatenate([waiting, np.frombuffer(data, dtype="<i2")])
+                started = started or time.monotonic()
+            due = 0 if started is None else int((time.monotonic() - started) * self.rate) - sounded
+            if due <= 0:
                 continue
-            with self.speaker.open("rb") as file:
-                file.seek(offset)
-                data = file.read(size - offset)
-            offset += len(data)
-            played = np.frombuffer(data, dtype="<i2").astype(np.float64) * self.gain
-            wet = np.convolve(played, self.response)
+            buffered = len(waiting) - int(self.BUFFER_S * self.rate)
+            ahead_since = (ahead_since or time.monotonic()) if buffered > due else None
+            if ahead_since and time.monotonic() - ahead_since > self.BUFFER_S * 5:
+                waiting, ahead_since = waiting[buffered:], None  # the device's buffer is small
+            played = np.zeros(due)
+            played[: min(due, len(waiting))] = waiting[:due]
+            waiting, sounded = waiting[due:], sounded + due
+            wet = _convolve(played * self.gain, self.response)
             wet[: len(self._tail)] += self._tail
             self._tail = wet[len(played) :].copy()
             self.microphone.add_echo(wet[: len(played)])

@@ -104,7 +104,7 @@ class Microphone:
     def __init__(self, device: AudioDevice, stall_timeout_s: float) -> None:
         self.device = device
         self.stall_timeout_s = stall_timeout_s
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[bytes, float] | None] = asyncio.Queue()
         self._stream: Any = None
         self._channels = 1
 
@@ -114,7 +114,7 @@ class Microphone:
 
         def callback(data, frames, time_info, status) -> None:
             pcm = data.tobytes() if self._channels == 1 else _downmix(data)
-            loop.call_soon_threadsafe(self._queue.put_nowait, pcm)
+            loop.call_soon_threadsafe(self._queue.put_nowait, (pcm, time.monotonic()))
 
         def finished() -> None:
             loop.call_soon_threadsafe(self._queue.put_nowait, None)
@@ -147,21 +147,27 @@ class Microphone:
             self._driver.close(self._stream, quiet=exc[0] is not None)
 
     async def chunks(self) -> AsyncIterator[AudioChunk]:
+        async for chunk, _ in self.timed_chunks():
+            yield chunk
+
+    async def timed_chunks(self) -> AsyncIterator[tuple[AudioChunk, float]]:
+        """Each chunk with the monotonic time it arrived from the device (for echo cancellation,
+        which pairs it with what the speaker played at that moment)."""
         while True:
             try:
-                pcm = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s or None)
+                item = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s or None)
             except TimeoutError:
                 raise DeviceError(
                     f"the microphone '{self.device.name}' delivered no audio for "
                     f"{self.stall_timeout_s:g} s (hung, unplugged or taken by another program?); "
                     "check it with `assistant devices` and start again"
                 ) from None
-            if pcm is None:
+            if item is None:
                 raise DeviceError(
                     f"the microphone '{self.device.name}' stopped delivering audio "
                     "(unplugged or taken by another program?)"
                 )
-            yield AudioChunk(pcm, self.device.sample_rate)
+            yield AudioChunk(item[0], self.device.sample_rate), item[1]
 
 
 def _output_latency(time_info: Any) -> float:
@@ -178,8 +184,9 @@ def _downmix(data: np.ndarray) -> bytes:
 
 
 class PlaybackListener(Protocol):
-    def played(self, samples: np.ndarray, sample_rate: int) -> None:
-        """Each block (int16) as it goes to the device, silence included (the audio thread)."""
+    def played(self, samples: np.ndarray, sample_rate: int, at: float) -> None:
+        """Each block (int16) as it goes to the device, to be heard at monotonic time `at`,
+        silence included (the audio thread)."""
         ...
 
 
@@ -243,10 +250,10 @@ class Speaker:
         out.fill(0)
         if not self._paused:
             self._take(out, frames)
+        latency = _output_latency(time_info)
         if self.listener is not None:
-            self.listener.played(out[:, 0], self.rate)
+            self.listener.played(out[:, 0], self.rate, self._last_fill + latency)
         if out.any():
-            latency = _output_latency(time_info)
             self._audible_until = time.monotonic() + latency + frames / self.rate
 
     def _take(self, out: np.ndarray, frames: int) -> None:

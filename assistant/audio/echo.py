@@ -2,9 +2,13 @@
 speaker plays, before voice activity detection, barge-in and speech-to-text.
 
 The far-end reference is exactly what the speaker plays: the output callback hands each block to
-`played` as it goes to the device (silence included, so the two streams keep their timing). Each
-microphone chunk then takes the same duration of reference, and WebRTC's AEC3 (pywebrtc-audio)
-finds the delay between them and removes the echo. Both run at 16 kHz, the rate the VAD hears."""
+`played` with the time it went out (silence included). Each microphone chunk comes with the time
+it arrived, and is paired with the reference that went out at that moment, by the two streams'
+clocks (`StreamClock`), not by counting samples: a speaker that falls behind (an underrun: the
+device plays silence no callback saw) or a microphone read late would otherwise shift the pairing
+a block at a time, until the echo came back before its reference and the canceller lost it. What
+remains between them is the room's and the devices' own delay, which WebRTC's AEC3
+(pywebrtc-audio) finds and removes. Both run at 16 kHz, the rate the VAD hears."""
 
 from __future__ import annotations
 
@@ -19,17 +23,44 @@ from .codec import StreamResampler
 
 ECHO_RATE = 16000  # Hz: AEC3 at the VAD's rate
 BLOCK = ECHO_RATE // 100  # AEC3 works on 10 ms blocks
-MAX_REFERENCE_S = 1.0  # reference kept waiting for the microphone; older is dropped
+HISTORY_S = 10.0  # reference kept for a microphone read late (a busy event loop)
+CLOCK_WINDOW_S = 0.2  # a stream's clock: the least delayed of its recent callbacks
+REALIGN_S = 0.015  # the pairing moves only when the clocks disagree with it by more than this
+WAIT_S = 0.15  # microphone audio held back for a reference not handed over yet, at most
 
 
 class EchoCanceller(Protocol):
-    def played(self, samples: np.ndarray, sample_rate: int) -> None:
-        """int16 samples the speaker is playing now (called from the audio thread)."""
+    def played(self, samples: np.ndarray, sample_rate: int, at: float) -> None:
+        """int16 samples the speaker takes now (monotonic time `at`; from the audio thread)."""
         ...
 
-    def clean(self, audio: AudioChunk) -> AudioChunk:
-        """Microphone audio with the speaker's echo removed (16 kHz)."""
+    def clean(self, audio: AudioChunk, at: float) -> AudioChunk:
+        """Microphone audio that arrived at monotonic time `at`, the speaker's echo removed
+        (16 kHz; it may lag the input by a block or two)."""
         ...
+
+
+class StreamClock:
+    """When a continuous stream's first sample went through, read off its callbacks: a callback
+    is never early, only late (scheduling), so the earliest of the recent ones is the truth; a
+    real gap (an underrun, dropped input) moves it once it is older than the window."""
+
+    def __init__(self) -> None:
+        self._seen: deque[tuple[float, float]] = deque()  # (callback time, implied origin)
+        self.samples = 0  # samples through so far
+
+    def note(self, at: float, samples: int, rate: int, *, at_end: bool) -> None:
+        """A block of `samples` went through at `at` (its end, or else its start)."""
+        before = self.samples + (samples if at_end else 0)
+        self._seen.append((at, at - before / rate))
+        self.samples += samples
+        while self._seen[0][0] < at - CLOCK_WINDOW_S:
+            self._seen.popleft()
+
+    @property
+    def origin(self) -> float | None:
+        """Monotonic time of the stream's sample 0 (None before any block)."""
+        return min(origin for _, origin in self._seen) if self._seen else None
 
 
 class WebRtcEchoCanceller:
@@ -40,65 +71,88 @@ class WebRtcEchoCanceller:
 
         self._aec = Aec3(sample_rate=ECHO_RATE, num_channels=1, stream_delay_ms=stream_delay_ms)
         self._lock = threading.Lock()
-        self._reference: deque[np.ndarray] = deque()  # at `_far_rate`
-        self._reference_samples = 0
+        self._handed: deque[np.ndarray] = deque()  # played blocks not resampled yet
+        self._dropped = 0  # played samples dropped before they were resampled
         self._far_rate = 0
-        self._owed = 0.0  # reference samples due to the microphone but not yet played
-        self._near = self._far = None  # StreamResamplers to 16 kHz, made at the first chunk
-        self._near_rest = np.zeros(0, dtype=np.int16)
-        self._far_rest = np.zeros(0, dtype=np.int16)
+        self._far_clock, self._near_clock = StreamClock(), StreamClock()
+        self._far = np.zeros(0, dtype=np.int16)  # the reference at 16 kHz, recent part
+        self._far_start = 0  # index (16 kHz, from the first played sample) of `_far[0]`
+        self._near = np.zeros(0, dtype=np.int16)  # microphone audio at 16 kHz not cleaned yet
+        self._near_start = 0  # index (16 kHz, from the first sample heard) of `_near[0]`
+        self._offset: int | None = None  # reference index = microphone index + offset
+        self._far_resampler = self._near_resampler = None
 
     @classmethod
     def load(cls) -> WebRtcEchoCanceller:
         """The canceller, or ImportError when pywebrtc-audio is not installed."""
         return cls()
 
-    def played(self, samples: np.ndarray, sample_rate: int) -> None:
+    def played(self, samples: np.ndarray, sample_rate: int, at: float) -> None:
         with self._lock:
-            self._far_rate = sample_rate
-            self._reference.append(samples.astype(np.int16, copy=True))
-            self._reference_samples += len(samples)
-            while self._reference_samples > MAX_REFERENCE_S * sample_rate:
-                self._reference_samples -= len(self._reference.popleft())
+            if sample_rate != self._far_rate:  # a new device: a new stream
+                self._far_rate, self._far_clock = sample_rate, StreamClock()
+                self._handed.clear()
+                self._dropped = 0
+                self._far_resampler, self._offset = StreamResampler(sample_rate, ECHO_RATE), None
+                self._far, self._far_start = np.zeros(0, dtype=np.int16), 0
+            self._handed.append(samples.astype(np.int16, copy=True))
+            self._far_clock.note(at, len(samples), sample_rate, at_end=False)
+            while len(self._handed) * len(samples) > HISTORY_S * sample_rate:
+                self._dropped += len(self._handed.popleft())  # nobody cleans: keep it short
 
-    def _take_reference(self, seconds: float) -> np.ndarray:
-        """The reference for `seconds` of microphone audio (silence where none was played)."""
+    def _take_played(self) -> float | None:
+        """Move what the speaker played into the 16 kHz reference; its clock's origin."""
         with self._lock:
-            rate = self._far_rate or ECHO_RATE
-            self._owed += seconds * rate
-            wanted = int(self._owed)
-            self._owed -= wanted
-            parts, count = [], 0
-            while count < wanted and self._reference:
-                head = self._reference[0]
-                part = head[: wanted - count]
-                if len(part) == len(head):
-                    self._reference.popleft()
-                else:
-                    self._reference[0] = head[len(part) :]
-                self._reference_samples -= len(part)
-                parts.append(part)
-                count += len(part)
-        parts.append(np.zeros(wanted - count, dtype=np.int16))
-        far = np.concatenate(parts)
-        if self._far is None or self._far.in_rate != rate:
-            self._far = StreamResampler(rate, ECHO_RATE)
-        return np.frombuffer(self._far.push(far.tobytes()), dtype="<i2")
+            handed, self._handed = list(self._handed), deque()
+            origin, resampler = self._far_clock.origin, self._far_resampler
+            dropped, self._dropped = self._dropped, 0
+        if dropped:  # the reference goes on after the gap, at its own place
+            self._far_start += len(self._far) + round(dropped * ECHO_RATE / self._far_rate)
+            self._far = np.zeros(0, dtype=np.int16)
+        if resampler is not None and handed:
+            pcm = resampler.push(np.concatenate(handed).tobytes())
+            self._far = np.concatenate([self._far, np.frombuffer(pcm, dtype="<i2")])
+            excess = len(self._far) - int(HISTORY_S * ECHO_RATE)
+            if excess > 0:
+                self._far, self._far_start = self._far[excess:], self._far_start + excess
+        return origin
 
-    def clean(self, audio: AudioChunk) -> AudioChunk:
-        if self._near is None or self._near.in_rate != audio.sample_rate:
-            self._near = StreamResampler(audio.sample_rate, ECHO_RATE)
-        near = np.frombuffer(self._near.push(audio.pcm), dtype="<i2")
-        far = self._take_reference(audio.seconds)
-        near = np.concatenate([self._near_rest, near])
-        far = np.concatenate([self._far_rest, far])
-        if len(far) > len(near) + ECHO_RATE // 10:  # the two clocks drift: keep them together
-            far = far[len(far) - len(near) :]
-        used = min(len(near), len(far)) // BLOCK * BLOCK
-        self._near_rest, self._far_rest = near[used:], far[used:]
-        if not used:
+    def _reference(self, start: int, count: int) -> np.ndarray:
+        """Reference samples [start, start + count) at 16 kHz; silence where none was played."""
+        far = np.zeros(count, dtype=np.int16)
+        first, last = max(start, self._far_start), min(start + count, self._far_end)
+        if last > first:
+            far[first - start : last - start] = self._far[
+                first - self._far_start : last - self._far_start
+            ]
+        return far
+
+    @property
+    def _far_end(self) -> int:
+        return self._far_start + len(self._far)
+
+    def clean(self, audio: AudioChunk, at: float) -> AudioChunk:
+        if self._near_resampler is None or self._near_resampler.in_rate != audio.sample_rate:
+            self._near_resampler = StreamResampler(audio.sample_rate, ECHO_RATE)
+        self._near_clock.note(at, audio.samples, audio.sample_rate, at_end=True)
+        near = np.frombuffer(self._near_resampler.push(audio.pcm), dtype="<i2")
+        self._near = np.concatenate([self._near, near])
+        far_origin = self._take_played()
+        ready = len(self._near) // BLOCK * BLOCK
+        if far_origin is not None:
+            near_origin = self._near_clock.origin
+            wanted = round((near_origin - far_origin) * ECHO_RATE)
+            if self._offset is None or abs(wanted - self._offset) > REALIGN_S * ECHO_RATE:
+                self._offset = wanted
+            handed_over = self._far_end - (self._near_start + self._offset)  # may wait for
+            if len(self._near) - handed_over < WAIT_S * ECHO_RATE:
+                ready = min(ready, max(0, handed_over) // BLOCK * BLOCK)
+        if not ready:
             return AudioChunk(b"", ECHO_RATE)
-        cleaned = self._aec.process(near[:used].copy(), far[:used].copy())
+        near, self._near = self._near[:ready], self._near[ready:]
+        far = self._reference(self._near_start + (self._offset or 0), ready)
+        self._near_start += ready
+        cleaned = self._aec.process(near.copy(), far)
         return AudioChunk(np.asarray(cleaned, dtype="<i2").tobytes(), ECHO_RATE)
 
 

@@ -74,9 +74,11 @@ def run_trial(
             mic[offset : offset + len(user_part)] += user_part[: block - offset]
         clock += block
         chunk = AudioChunk.from_float32(mic.astype(np.float32), VAD_RATE)
-        if canceller is not None:
-            canceller.played((played * 32767).astype(np.int16), VAD_RATE)
-            chunk = canceller.clean(chunk)
+        if canceller is not None:  # the speaker's block sounds from its start, the
+            # microphone's comes in at its end
+            start_s = (clock - block) / VAD_RATE
+            canceller.played((played * 32767).astype(np.int16), VAD_RATE, start_s)
+            chunk = canceller.clean(chunk, clock / VAD_RATE)
         pending = np.concatenate([pending, chunk.to_float32()])
         while len(pending) >= FRAME_SAMPLES:
             frame, pending = pending[:FRAME_SAMPLES], pending[FRAME_SAMPLES:]

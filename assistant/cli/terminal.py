@@ -153,10 +153,10 @@ async def _hear(
 ) -> None:
     """The microphone into the conversation, cleaned of the speaker's echo first, until either
     device fails."""
-    async for chunk in microphone.chunks():
+    async for chunk, arrived in microphone.timed_chunks():
         if speaker.failure:  # unplugged or hung: the conversation cannot go on
             raise DeviceError(speaker.failure)
-        conversation.feed(echo.clean(chunk) if echo is not None else chunk)
+        conversation.feed(echo.clean(chunk, arrived) if echo is not None else chunk)
 
 
 @contextlib.contextmanager
