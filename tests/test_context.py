@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from assistant.providers.context import DROP_BLOCK_TURNS, MIN_KEPT_CHARS, fit_messages
+from assistant.providers.context import DROP_BLOCK_TURNS, MIN_KEPT_CHARS, PAGE_SHARE, fit_messages
 from assistant.types import ChatMessage
 
 SYSTEM = ChatMessage("system", "be brief")
@@ -171,3 +171,21 @@ def test_gives_up_when_even_an_empty_system_message_does_not_fit():
     last = ChatMessage("user", "short")
     result = fit_messages([SYSTEM, last], count_chars, 3)
     assert result == [ChatMessage("system", ""), last]
+
+
+def test_a_long_talk_drops_a_page_at_a_time_and_keeps_at_least_half_a_page():
+    """With short turns, the kept beginning moves once per PAGE_SHARE of the budget (llama.cpp
+    re-reads the kept prompt then), not once per DROP_BLOCK_TURNS, and a drop never leaves
+    less than about half a page of the conversation."""
+    budget, talk, firsts, kept = 400, [SYSTEM], [], []
+    for n in range(120):
+        talk += [ChatMessage("user", f"question {n} a b c"), ChatMessage("assistant", "an answer")]
+        fitted = fit_messages(talk, count_words, budget)
+        assert count_words(fitted) <= budget and fitted[-1] == talk[-1]
+        firsts.append(fitted[1].content)
+        kept.append(count_words(fitted[1:]))
+    changes = sum(1 for a, b in itertools.pairwise(firsts) if a != b)
+    grown = count_words(talk[1:]) - budget
+    assert 0 < changes <= grown // int(budget * PAGE_SHARE) + 1, firsts
+    assert changes < len(firsts) // DROP_BLOCK_TURNS // 2  # far fewer than 4-turn blocks
+    assert min(kept[len(kept) // 2 :]) >= budget * PAGE_SHARE / 2, kept

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from .store import ModelStore
 
 GGML_TYPE_Q8_0 = 8  # ggml's type id of 8-bit blocks, for the KV cache
 CPU_BATCH = 128  # prompt tokens per batch on a CPU
+COUNTED_MESSAGES = 8192  # messages whose token count is remembered (fit_messages' pages)
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
@@ -38,6 +40,9 @@ class LlamaCppChat:
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._lock = threading.Lock()
+        self._message_tokens = functools.lru_cache(COUNTED_MESSAGES)(
+            lambda message: len(self.prompt_tokens([message]))
+        )
 
     @property
     def llama(self) -> Any:
@@ -99,6 +104,13 @@ class LlamaCppChat:
         """Tokens llama.cpp has evaluated into its context so far (prompt and reply)."""
         return self._llm.n_tokens
 
+    def _count_tokens(self, messages: Sequence[ChatMessage]) -> int:
+        """Tokens of `messages`' prompt; one message alone is counted once (fit_messages counts
+        every message of a long talk alone at each turn, to find its pages)."""
+        if len(messages) == 1:
+            return self._message_tokens(messages[0])
+        return len(self.prompt_tokens(messages))
+
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         """The tokens of `messages` rendered by the model's chat template."""
         rendered = self._formatter(
@@ -146,7 +158,7 @@ class LlamaCppChat:
     ) -> Iterator[str]:
         with self._lock:
             budget = self.context_size - limit
-            fitted = fit_messages(messages, lambda m: len(self.prompt_tokens(m)), budget)
+            fitted = fit_messages(messages, self._count_tokens, budget)
             tokens = self.prompt_tokens(fitted)
             stream = self._llm.create_completion(
                 tokens,
