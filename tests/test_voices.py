@@ -107,6 +107,13 @@ def test_the_router_refuses_unknown_voices_and_unbounded_text(tts):
     assert concat(speak_text(tts, long_chinese, voice="kokoro-nezumi")).seconds > 10
 
 
+@pytest.mark.parametrize("text", ["－", "-", "－－", "—", "…"])
+def test_a_chunk_of_punctuation_alone_is_silence_not_an_error(tts, text):
+    # kokoro-onnx raised "No phonemes of '－'" on the tiny model's Chinese
+    for voice in ("en_US-joe-medium", "kokoro-kumo", "kokoro-nezumi"):
+        assert concat(list(tts.synthesize(text, voice=voice))).seconds < 0.5, voice
+
+
 def test_a_kokoro_model_name_as_the_voice_means_its_voice_for_the_language(config, store):
     tts = create_tts(replace(config, tts=replace(config.tts, voice="kokoro-82m-v1.0-int8")), store)
     assert next(iter(tts.synthesize("Hi.", voice=None))).sample_rate == 24000

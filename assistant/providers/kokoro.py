@@ -116,6 +116,8 @@ class KokoroTTS:
         return styled(self._synthesize(text, self._packs[name], rate), style)
 
     def _synthesize(self, text: str, pack: str, speed: float) -> Iterator[AudioChunk]:
+        if not any(character.isalnum() for character in text):
+            return  # only punctuation ("－", "-"): nothing to say, and kokoro-onnx raises on it
         engine = self.load()
         if has_cjk(text):
             phonemes = self._mandarin_g2p(engine)(text)[0]
