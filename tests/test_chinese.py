@@ -14,6 +14,7 @@ import pytest
 
 from assistant.audio.codec import decode_file
 from assistant.config import load_config
+from assistant.conversation.persona import persona_line, speaking_voice
 from assistant.conversation.reply import ReplySettings
 from assistant.conversation.turn import voice_turn
 from assistant.errors import ConfigError
@@ -105,8 +106,11 @@ def test_each_turn_is_answered_in_the_language_it_was_spoken_in(
         history=history, settings=settings,
     )  # fmt: skip
     assert has_cjk(chinese.heard), chinese.heard
+    nezumi, joe = (persona_line(speaking_voice(tts.voices(), name, None))
+                   for name in ("kokoro-nezumi", "en_US-joe-medium"))  # fmt: skip
+    assert nezumi.startswith("You are Nezumi") and joe.startswith("You are Joe")
     assert [m.content for m in listening.asked[0][:2]] == [
-        "Be brief.",
+        f"Be brief. {nezumi}",  # the voice that speaks the turn brings its character
         "Answer in Mandarin Chinese (简体中文).",
     ]
     assert chinese.audio is not None and chinese.audio.sample_rate == 24000  # kokoro-nezumi
@@ -115,7 +119,8 @@ def test_each_turn_is_answered_in_the_language_it_was_spoken_in(
         history=history, settings=settings,
     )  # fmt: skip
     assert "Romeo" in english.heard
-    assert listening.asked[1][0].content == "Be brief."  # English: nothing added
+    assert listening.asked[1][0].content == f"Be brief. {joe}"  # English: no language line
+    assert all(m.role != "system" for m in listening.asked[1][1:])
     assert english.audio is not None and english.audio.sample_rate == 22050  # Piper's joe
 
 

@@ -4,6 +4,9 @@ interrupted from Python. So each call runs on its own daemon thread; when the li
 caller gets an error naming the device and leaves by its normal exit path, while the stuck
 thread is abandoned: a daemon thread is not waited for at interpreter exit, and PortAudio's own
 exit handler, which would stop and close the same stream again and hang there, is unregistered.
+Even so, PortAudio's own threads may still run (an ALSA stream whose server vanished spins in its
+callback thread), and Python's finalization then crashes under them (SIGSEGV); so once a call was
+abandoned, `abandoned()` tells the CLI to leave with `os._exit` instead.
 """
 
 from __future__ import annotations
@@ -14,6 +17,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+_ABANDONED = threading.Event()  # a driver call did not return in time: its thread still runs
+
+
+def abandoned() -> bool:
+    """Whether a driver call was left running (the process should leave without finalizing)."""
+    return _ABANDONED.is_set()
 
 
 def call_within(
@@ -42,6 +51,7 @@ def call_within(
 
     threading.Thread(target=run, name=f"assistant-audio-{action}", daemon=True).start()
     if not returned.wait(limit_s):
+        _ABANDONED.set()
         forget_exit_handler(portaudio)
         raise error(
             f"{device} did not respond: its driver did not return from {action} for "

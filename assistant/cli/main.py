@@ -3,11 +3,13 @@ group registered from its own module."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from .. import __version__
+from ..audio import driver_calls
 from ..config import Config, load_config, to_toml
 from ..memory import limit_arenas
 from .bench import bench
@@ -107,4 +109,12 @@ for command in COMMANDS:
 
 def main() -> None:
     limit_arenas()  # before any engine starts a thread (assistant/memory.py)
-    cli(prog_name="assistant")
+    try:
+        cli(prog_name="assistant")
+    except SystemExit as leaving:
+        if driver_calls.abandoned():  # finalizing under a stuck audio driver crashes: leave now
+            code = leaving.code if isinstance(leaving.code, int) else 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+        raise
