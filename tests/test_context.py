@@ -6,8 +6,16 @@ import itertools
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from assistant.providers.context import DROP_BLOCK_TURNS, MIN_KEPT_CHARS, PAGE_SHARE, fit_messages
+from assistant.providers.context import (
+    DROP_BLOCK_TURNS,
+    MIN_KEPT_CHARS,
+    PAGE_SHARE,
+    _first_fitting,
+    fit_messages,
+)
 from assistant.types import ChatMessage
 
 SYSTEM = ChatMessage("system", "be brief")
@@ -189,3 +197,35 @@ def test_a_long_talk_drops_a_page_at_a_time_and_keeps_at_least_half_a_page():
     assert 0 < changes <= grown // int(budget * PAGE_SHARE) + 1, firsts
     assert changes < len(firsts) // DROP_BLOCK_TURNS // 2  # far fewer than 4-turn blocks
     assert min(kept[len(kept) // 2 :]) >= budget * PAGE_SHARE / 2, kept
+
+
+@given(count=st.integers(0, 3000), threshold=st.integers(0, 3001), short=st.booleans())
+def test_the_search_finds_the_least_index_that_fits(count, threshold, short):
+    tried = []
+
+    def fits(index: int) -> bool:
+        assert 0 <= index < count
+        tried.append(index)
+        return index >= threshold
+
+    expected = threshold if threshold < count else None
+    assert _first_fitting(count, fits, short) == expected
+    assert len(tried) <= 2 * max(count, 1).bit_length() + 3, tried
+
+
+def test_a_long_talk_is_counted_from_its_newest_end():
+    """At turn 1,000 of a talk, fitting it counts a few prompts about the budget's size (single
+    messages are counted once each and remembered by the model's provider), not the history."""
+    budget, talk = 400, [SYSTEM]
+    for n in range(1000):
+        talk += [ChatMessage("user", f"question {n} a b c"), ChatMessage("assistant", "an answer")]
+    counted = []
+
+    def count_prompts(messages: Sequence[ChatMessage]) -> int:
+        if len(messages) > 1:
+            counted.append(count_words(messages))
+        return count_words(messages)
+
+    fitted = fit_messages(talk, count_prompts, budget)
+    assert count_words(fitted) <= budget and fitted[-1] == talk[-1]
+    assert len(counted) <= 24 and sum(counted) <= 16 * budget, counted

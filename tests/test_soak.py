@@ -43,3 +43,8 @@ def test_a_short_soak_reports_memory_descriptors_threads_and_drift(tmp_path):
     assert 0 < question["prompt_tokens_evaluated"] < 200
     assert 0 < question["tokens_generated"] <= 12
     assert bad_frames["prompt_tokens_evaluated"] == 0 and bad_frames["tokens_generated"] == 0
+    # each turn's resident memory and the tokens llama.cpp holds (what every new token attends
+    # over): the prompt and the reply of the question, more after it
+    assert all(t["rss_mb"] > 100 for t in turns)
+    assert question["context_tokens"] >= question["prompt_tokens_evaluated"]
+    assert turns[-1]["context_tokens"] >= question["context_tokens"]

@@ -121,7 +121,8 @@ async def _soak(conversation_of, meter, utterances, turns: int, journal, say) ->
                 for chunk in _bad_frames(random):
                     conversation.feed(chunk)
                 await microphone.play(silence(0.5, RATE).pcm)
-            record |= {"wall_s": round(time.monotonic() - started, 3), **meter.cost(before)}
+            record |= {"wall_s": round(time.monotonic() - started, 3), **meter.cost(before),
+                       "rss_mb": round(resources()["rss_bytes"] / 2**20, 1)}  # fmt: skip
             records.append(record)
             journal.turn(record)
             if index + 1 == warm_up:

@@ -82,6 +82,8 @@ class TurnMeter:
             "cpu_s": round(after.cpu_s - before.cpu_s, 3),
             "thread_cpu_s": {name: s for name, s in threads.items() if s > 0},
         }
+        if (held := getattr(self._chat, "tokens_in_context", None)) is not None:
+            cost["context_tokens"] = held  # what every new token attends over
         if after.llama is not None and before.llama is not None:
             delta = {f: after.llama[f] - before.llama[f] for f in LLAMA_FIELDS}
             cost |= {

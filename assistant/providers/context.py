@@ -27,10 +27,12 @@ def fit_messages(
     turn together with the assistant reply after it, a page at a time (PAGE_SHARE, at least
     DROP_BLOCK_TURNS); the newest message is never dropped. When the newest message alone is
     still too long, its beginning is cut (the end of what was said is kept).
+
+    `count_tokens` must not grow when messages are left out. A long talk is counted from its
+    newest end: a few prompts about the budget's size, not one per turn held (a 1,000-turn talk
+    would otherwise render and tokenize its whole history many times at every turn).
     """
-    kept = list(messages)
-    if count_tokens(kept) > budget:
-        kept = _without_oldest_turns(kept, count_tokens, budget)
+    kept = _without_oldest_turns(list(messages), count_tokens, budget)
     while count_tokens(kept) > budget:
         last = kept[-1]
         if last.role == "system":
@@ -49,8 +51,8 @@ def fit_messages(
 def _without_oldest_turns(
     messages: list[ChatMessage], count_tokens: CountTokens, budget: int
 ) -> list[ChatMessage]:
-    """`messages` less as few blocks of the oldest turns as make them fit (or all but the
-    newest message). A kept part never begins with an assistant reply."""
+    """`messages` whole if they fit, else less as few blocks of the oldest turns as make them fit
+    (or all but the newest message). A kept part never begins with an assistant reply."""
     others = [i for i, m in enumerate(messages) if m.role != "system"]
     # how many of the oldest non-system messages may go: up to a user turn, or all but the last
     cuts = [k for k in range(1, len(others)) if messages[others[k]].role == "user"]
@@ -61,12 +63,43 @@ def _without_oldest_turns(
         dropped = set(others[:k])
         return [m for i, m in enumerate(messages) if i not in dropped]
 
+    candidates = [0, *cuts]  # messages dropped, fewest first; each keeps fewer tokens
+    short = sum(count_tokens([m]) for m in messages) <= 2 * budget
+    needed = _first_fitting(
+        len(candidates), lambda j: count_tokens(without(candidates[j])) <= budget, short
+    )
+    if needed == 0:
+        return messages
+    if needed is None:
+        return without(cuts[-1]) if cuts else messages
     pages = _page_ends(messages, others, cuts, count_tokens, int(budget * PAGE_SHARE))
-    for needed, cut in enumerate(cuts, start=1):
-        if count_tokens(without(cut)) <= budget:
-            block = cuts[min(-(-needed // DROP_BLOCK_TURNS) * DROP_BLOCK_TURNS, len(cuts)) - 1]
-            return without(next((end for end in pages if end >= block), block))
-    return without(cuts[-1]) if cuts else messages
+    block = cuts[min(-(-needed // DROP_BLOCK_TURNS) * DROP_BLOCK_TURNS, len(cuts)) - 1]
+    return without(next((end for end in pages if end >= block), block))
+
+
+def _first_fitting(count: int, fits: Callable[[int], bool], short: bool) -> int | None:
+    """The least index below `count` that `fits` (False below some index, True from it on), or
+    None. A `short` list is tried whole first; a long one is searched from its end, galloping
+    towards the start, so most tries count only about as much as fits."""
+    if short and count and fits(0):
+        return 0
+    newest = count - 1
+    if newest < 0 or not fits(newest):
+        return None
+    unfit, fit, step = (0 if short else -1), newest, 1  # unfit: the largest index known not to
+    while fit - unfit > 1:
+        probe = max(fit - step, unfit + 1)
+        if not fits(probe):
+            unfit = probe
+            break
+        fit, step = probe, step * 2
+    while fit - unfit > 1:
+        middle = (unfit + fit) // 2
+        if fits(middle):
+            fit = middle
+        else:
+            unfit = middle
+    return fit
 
 
 def _page_ends(
