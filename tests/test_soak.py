@@ -29,7 +29,7 @@ def test_a_short_soak_reports_memory_descriptors_threads_and_drift(tmp_path):
     assert set(figures["drift"]) == {
         "voice_to_voice_s", "cpu_s", "prompt_tokens_evaluated", "tokens_generated"
     }  # fmt: skip
-    assert "| resident memory |" in result.stdout and "| threads |" in result.stdout
+    assert "| resident memory p50 |" in result.stdout and "| threads |" in result.stdout
     assert "| process CPU per question p50 (s) |" in result.stdout
     turns = [json.loads(line) for line in (output / "soak-turns.jsonl").read_text().splitlines()]
     assert [t["kind"] for t in turns] == ["question", "bad-frames", "barge-in", "silence"]
@@ -48,3 +48,6 @@ def test_a_short_soak_reports_memory_descriptors_threads_and_drift(tmp_path):
     assert all(t["rss_mb"] > 100 for t in turns)
     assert question["context_tokens"] >= question["prompt_tokens_evaluated"]
     assert turns[-1]["context_tokens"] >= question["context_tokens"]
+    # where the memory is: the C heap in use and held (glibc), Python's allocated blocks
+    assert all(0 < t["heap_in_use_mb"] <= t["heap_held_mb"] for t in turns)
+    assert all(t["py_blocks"] > 10_000 for t in turns)

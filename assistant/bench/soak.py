@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..config import Config
 from ..conversation.engine import Conversation
 from ..conversation.events import State, TurnEnded
 from ..conversation.options import conversation_options
+from ..memory import heap_usage
 from ..types import AudioChunk, ChatMessage
 from .corpus import RATE, make_corpus
 from .e2e import LEAD_SILENCE, NO_TURN_AFTER, TURN_TIMEOUT, RealTimeFeed
@@ -49,6 +51,17 @@ def resources() -> dict[str, int]:
         "fds": len(os.listdir("/proc/self/fd")),
         "threads": int(fields["Threads"]),
     }
+
+
+def memory_readings() -> dict[str, float]:
+    """Where the memory is: resident, the C heap in use and held (a leak or fragmentation), and
+    Python's allocated blocks (objects kept)."""
+    readings = {"rss_mb": round(resources()["rss_bytes"] / 2**20, 1),
+                "py_blocks": sys.getallocatedblocks()}  # fmt: skip
+    if (heap := heap_usage()) is not None:
+        readings |= {"heap_in_use_mb": round(heap[0] / 2**20, 1),
+                     "heap_held_mb": round(heap[1] / 2**20, 1)}  # fmt: skip
+    return readings
 
 
 def run_soak(config: Config, turns: int, output: Path, say: Callable[[str], None]) -> dict:
@@ -122,7 +135,7 @@ async def _soak(conversation_of, meter, utterances, turns: int, journal, say) ->
                     conversation.feed(chunk)
                 await microphone.play(silence(0.5, RATE).pcm)
             record |= {"wall_s": round(time.monotonic() - started, 3), **meter.cost(before),
-                       "rss_mb": round(resources()["rss_bytes"] / 2**20, 1)}  # fmt: skip
+                       **memory_readings()}  # fmt: skip
             records.append(record)
             journal.turn(record)
             if index + 1 == warm_up:

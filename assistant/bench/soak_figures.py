@@ -1,9 +1,10 @@
-"""The soak's figures from its turn records: resource growth since the warm-up and the drift of
-each question's medians — voice to voice (wall clock), the process's CPU seconds, llama.cpp's
-prompt tokens evaluated, tokens generated — between the first 50 turns after the warm-up and
-the last 50 (or two halves of what a shorter run has after its warm-up). CPU time and tokens do
-not grow because other programs share the machine, so they tell a busy machine from a real
-slowdown; the wall-clock figure is the one the target names.
+"""The soak's figures from its turn records: resource growth since the warm-up (resident memory:
+the median of every turn's reading in each window, as one reading swings by tens of MB with what
+a turn holds at its end) and the drift of each question's medians — voice to voice (wall clock),
+the process's CPU seconds, llama.cpp's prompt tokens evaluated, tokens generated — between the
+first 50 turns after the warm-up and the last 50 (or two halves of what a shorter run has after
+its warm-up). CPU time and tokens do not grow because other programs share the machine, so they
+tell a busy machine from a real slowdown; the wall-clock figure is the one the target names.
 """
 
 from __future__ import annotations
@@ -51,7 +52,11 @@ def summary(turns, done, records, snapshots, warm_up, ended) -> dict:
     questions = [r for r in records if r["kind"] == "question"]
     drifts = {figure: _drift(questions, figure, first, last) for figure in DRIFTS}
     latency = drifts["voice_to_voice_s"]
-    growth = (end["rss_bytes"] - start["rss_bytes"]) / start["rss_bytes"]
+    memory = _drift(records, "rss_mb", first, last)  # every turn's reading, not one snapshot's
+    if memory["drift"] is None:  # records of a run before per-turn readings
+        first_mb, last_mb = start["rss_bytes"] / 2**20, end["rss_bytes"] / 2**20
+        memory = {"first": first_mb, "last": last_mb, "drift": round(last_mb / first_mb - 1, 4)}
+    growth = memory["drift"]
     kinds: dict[str, int] = {}
     for record in records:
         kinds[record["kind"]] = kinds.get(record["kind"], 0) + 1
@@ -62,6 +67,7 @@ def summary(turns, done, records, snapshots, warm_up, ended) -> dict:
         "kinds": kinds,
         "turns_ended": ended,
         "snapshots": snapshots,
+        "memory_mb": {"first": memory["first"], "last": memory["last"]},
         "memory_growth": round(growth, 4),
         "fd_growth": end["fds"] - start["fds"],
         "thread_growth": end["threads"] - start["threads"],
@@ -83,10 +89,10 @@ def report(results: dict) -> str:
     """The soak's figures as a Markdown table."""
     start, end = results["snapshots"].get("warm_up", {}), results["snapshots"]["end"]
     met = results["targets_met"]
-    mb = lambda value: f"{value / 2**20:.0f} MB"  # noqa: E731
     rows = [
-        ("resident memory", mb(start.get("rss_bytes", 0)), mb(end["rss_bytes"]),
-         f"{100 * results['memory_growth']:+.1f} %", "<= +5 %", met["memory"]),
+        ("resident memory p50", f"{results['memory_mb']['first']:.0f} MB",
+         f"{results['memory_mb']['last']:.0f} MB", f"{100 * results['memory_growth']:+.1f} %",
+         "<= +5 %", met["memory"]),
         ("open file descriptors", start.get("fds"), end["fds"], f"{results['fd_growth']:+d}",
          "no growth", met["fds"]),
         ("threads", start.get("threads"), end["threads"], f"{results['thread_growth']:+d}",
