@@ -105,8 +105,10 @@ class _Journal:
 
 
 async def _soak(conversation_of, meter, utterances, turns: int, journal, say) -> dict:
-    sink, ended = SpeakerSink(), []
-    conversation = conversation_of(sink, lambda e: isinstance(e, TurnEnded) and ended.append(e))
+    sink, ended = SpeakerSink(), []  # when each turn ended: not the events (they hold the audio)
+    conversation = conversation_of(
+        sink, lambda e: isinstance(e, TurnEnded) and ended.append(e.ended_at)
+    )
     microphone = RealTimeFeed(conversation)
     warm_up = min(WARM_UP_TURNS, max(turns // 2, 1))
     records: list[dict] = []
