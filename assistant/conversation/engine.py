@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -378,13 +379,15 @@ class Conversation:
             self._stages, self._workers, said,
             history=self.history, sink=self._sink, settings=self.options.reply_settings(),
             timings=timings, earlier=self._unanswered, confirmed=not speculative,
-            on_event=lambda event: self._on_reply_event(reply, event),
+            on_event=lambda event: self._on_reply_event(this_reply(), event),
         )  # fmt: skip
+        # weak: a callback holding its reply is a cycle, keeping its audio until a full collection
+        this_reply = weakref.ref(reply)
         self._reply = reply
         self._enter(TurnState.SPECULATING if speculative else TurnState.THINKING)
         self._reply_task = asyncio.get_running_loop().create_task(self._drive(reply))
 
-    def _on_reply_event(self, reply: Reply, event: ConversationEvent) -> None:
+    def _on_reply_event(self, reply: Reply | None, event: ConversationEvent) -> None:
         if (
             isinstance(event, AssistantSaying)
             and reply is self._reply
