@@ -13,6 +13,8 @@ from assistant.providers.context import (
     DROP_BLOCK_TURNS,
     MIN_KEPT_CHARS,
     PAGE_SHARE,
+    REMEMBERED_TALKS,
+    Drops,
     _first_fitting,
     fit_messages,
 )
@@ -199,8 +201,8 @@ def test_a_long_talk_drops_a_page_at_a_time_and_keeps_at_least_half_a_page():
     assert min(kept[len(kept) // 2 :]) >= budget * PAGE_SHARE / 2, kept
 
 
-@given(count=st.integers(0, 3000), threshold=st.integers(0, 3001), short=st.booleans())
-def test_the_search_finds_the_least_index_that_fits(count, threshold, short):
+@given(count=st.integers(0, 3000), threshold=st.integers(0, 3001), start=st.integers(-2, 3002))
+def test_the_search_finds_the_least_index_that_fits(count, threshold, start):
     tried = []
 
     def fits(index: int) -> bool:
@@ -209,7 +211,7 @@ def test_the_search_finds_the_least_index_that_fits(count, threshold, short):
         return index >= threshold
 
     expected = threshold if threshold < count else None
-    assert _first_fitting(count, fits, short) == expected
+    assert _first_fitting(count, fits, start) == expected
     assert len(tried) <= 2 * max(count, 1).bit_length() + 3, tried
 
 
@@ -229,3 +231,33 @@ def test_a_long_talk_is_counted_from_its_newest_end():
     fitted = fit_messages(talk, count_prompts, budget)
     assert count_words(fitted) <= budget and fitted[-1] == talk[-1]
     assert len(counted) <= 24 and sum(counted) <= 16 * budget, counted
+
+
+def test_a_talk_is_fitted_from_where_its_last_fit_began():
+    """With the last fit remembered, each turn of a long talk counts two or three prompts (the
+    remembered start, the one before it), and the result is the same as searching afresh."""
+    budget, talk, drops, counted = 400, [SYSTEM], Drops(), []
+
+    def count_prompts(messages: Sequence[ChatMessage]) -> int:
+        if len(messages) > 1:
+            counted.append(len(messages))
+        return count_words(messages)
+
+    for n in range(300):
+        talk += [ChatMessage("user", f"question {n} a b c"), ChatMessage("assistant", "an answer")]
+        counted.clear()
+        remembered = fit_messages(talk, count_prompts, budget, drops)
+        assert remembered == fit_messages(talk, count_words, budget), n
+        if n > 100:
+            assert len(counted) <= 4, (n, counted)
+    assert list(drops) == [talk[1]]
+
+
+def test_only_the_latest_talks_are_remembered():
+    drops = Drops()
+    for n in range(REMEMBERED_TALKS + 10):
+        drops.remember(ChatMessage("user", f"talk {n}"), n)
+    drops.remember(ChatMessage("user", "talk 20"), 99)  # used again: the newest
+    assert len(drops) == REMEMBERED_TALKS
+    assert ChatMessage("user", "talk 0") not in drops
+    assert list(drops.items())[-1] == (ChatMessage("user", "talk 20"), 99)

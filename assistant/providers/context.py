@@ -16,10 +16,25 @@ DROP_BLOCK_TURNS = 4
 # turn, so a page's end never moves as the talk grows): each drop then frees room for many turns,
 # and llama.cpp re-reads the kept prompt once per page instead of once per DROP_BLOCK_TURNS.
 PAGE_SHARE = 0.5
+REMEMBERED_TALKS = 64  # talks whose last fit is remembered (a `Drops`), to search from it next time
+
+
+class Drops(dict[ChatMessage, int]):
+    """How many of the oldest turns each talk (known by its first turn) dropped at its last fit:
+    a talk only grows, so its next fit is searched from there (two prompts counted, not ~12)."""
+
+    def remember(self, first: ChatMessage, needed: int) -> None:
+        self.pop(first, None)
+        self[first] = needed
+        while len(self) > REMEMBERED_TALKS:
+            del self[next(iter(self))]
 
 
 def fit_messages(
-    messages: Sequence[ChatMessage], count_tokens: CountTokens, budget: int
+    messages: Sequence[ChatMessage],
+    count_tokens: CountTokens,
+    budget: int,
+    drops: Drops | None = None,
 ) -> list[ChatMessage]:
     """A recent part of `messages` whose prompt takes at most `budget` tokens.
 
@@ -30,9 +45,10 @@ def fit_messages(
 
     `count_tokens` must not grow when messages are left out. A long talk is counted from its
     newest end: a few prompts about the budget's size, not one per turn held (a 1,000-turn talk
-    would otherwise render and tokenize its whole history many times at every turn).
+    would otherwise render and tokenize its whole history many times at every turn), or from
+    where its last fit ended, remembered in `drops`.
     """
-    kept = _without_oldest_turns(list(messages), count_tokens, budget)
+    kept = _without_oldest_turns(list(messages), count_tokens, budget, drops)
     while count_tokens(kept) > budget:
         last = kept[-1]
         if last.role == "system":
@@ -49,7 +65,7 @@ def fit_messages(
 
 
 def _without_oldest_turns(
-    messages: list[ChatMessage], count_tokens: CountTokens, budget: int
+    messages: list[ChatMessage], count_tokens: CountTokens, budget: int, drops: Drops | None
 ) -> list[ChatMessage]:
     """`messages` whole if they fit, else less as few blocks of the oldest turns as make them fit
     (or all but the newest message). A kept part never begins with an assistant reply."""
@@ -64,10 +80,16 @@ def _without_oldest_turns(
         return [m for i, m in enumerate(messages) if i not in dropped]
 
     candidates = [0, *cuts]  # messages dropped, fewest first; each keeps fewer tokens
-    short = sum(count_tokens([m]) for m in messages) <= 2 * budget
+    first = messages[others[0]] if others else None
+    if drops is not None and first in drops:
+        start = drops[first]
+    else:
+        start = 0 if sum(count_tokens([m]) for m in messages) <= 2 * budget else len(cuts)
     needed = _first_fitting(
-        len(candidates), lambda j: count_tokens(without(candidates[j])) <= budget, short
+        len(candidates), lambda j: count_tokens(without(candidates[j])) <= budget, start
     )
+    if drops is not None and first is not None and needed is not None:
+        drops.remember(first, needed)
     if needed == 0:
         return messages
     if needed is None:
@@ -77,22 +99,32 @@ def _without_oldest_turns(
     return without(next((end for end in pages if end >= block), block))
 
 
-def _first_fitting(count: int, fits: Callable[[int], bool], short: bool) -> int | None:
+def _first_fitting(count: int, fits: Callable[[int], bool], start: int) -> int | None:
     """The least index below `count` that `fits` (False below some index, True from it on), or
-    None. A `short` list is tried whole first; a long one is searched from its end, galloping
-    towards the start, so most tries count only about as much as fits."""
-    if short and count and fits(0):
-        return 0
-    newest = count - 1
-    if newest < 0 or not fits(newest):
+    None. The search begins at `start` and gallops away from it, then halves: from near the
+    answer, it takes a few tries, each counting about as much as fits."""
+    if count <= 0:
         return None
-    unfit, fit, step = (0 if short else -1), newest, 1  # unfit: the largest index known not to
-    while fit - unfit > 1:
-        probe = max(fit - step, unfit + 1)
-        if not fits(probe):
-            unfit = probe
-            break
-        fit, step = probe, step * 2
+    start = min(max(start, 0), count - 1)
+    step = 1
+    if fits(start):
+        unfit, fit = -1, start  # unfit: the largest index known not to fit (-1: none known)
+        while fit - unfit > 1:
+            probe = max(fit - step, unfit + 1)
+            if not fits(probe):
+                unfit = probe
+                break
+            fit, step = probe, step * 2
+    else:
+        unfit = start
+        while True:
+            probe = min(unfit + step, count - 1)
+            if fits(probe):
+                fit = probe
+                break
+            if probe == count - 1:
+                return None
+            unfit, step = probe, step * 2
     while fit - unfit > 1:
         middle = (unfit + fit) // 2
         if fits(middle):

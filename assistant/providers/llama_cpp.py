@@ -13,7 +13,7 @@ from ..errors import AssistantError, UsageError
 from ..types import ChatMessage
 from . import ChatStream, Usage
 from .chat_template import check_template
-from .context import fit_messages
+from .context import Drops, fit_messages
 from .gguf_metadata import chat_templates
 from .store import ModelStore
 
@@ -40,6 +40,7 @@ class LlamaCppChat:
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._lock = threading.Lock()
+        self._drops = Drops()  # where each talk's last fit began, to search from there
         self._message_tokens = functools.lru_cache(COUNTED_MESSAGES)(
             lambda message: len(self.prompt_tokens([message]))
         )
@@ -158,7 +159,7 @@ class LlamaCppChat:
     ) -> Iterator[str]:
         with self._lock:
             budget = self.context_size - limit
-            fitted = fit_messages(messages, self._count_tokens, budget)
+            fitted = fit_messages(messages, self._count_tokens, budget, self._drops)
             tokens = self.prompt_tokens(fitted)
             stream = self._llm.create_completion(
                 tokens,
