@@ -12,7 +12,15 @@ from conftest import word_error_rate, words
 
 from assistant.audio.codec import concat, decode_file, resample, silence
 from assistant.errors import UnknownNameError, UsageError
-from assistant.providers import ChatModel, SpeechToText, TextToSpeech, speak_text, usage_of
+from assistant.providers import (
+    ChatModel,
+    SpeechToText,
+    StoppableSpeechToText,
+    TextToSpeech,
+    TranscriptionStopped,
+    speak_text,
+    usage_of,
+)
 from assistant.providers.llama_cpp import LlamaCppChat, StopSequences
 from assistant.providers.piper import PiperTTS, VoiceFiles
 from assistant.types import AudioChunk, ChatMessage
@@ -48,6 +56,32 @@ def test_any_input_rate_is_resampled_for_whisper(stt, espeak, rate):
     assert audio.sample_rate == rate
     # 8 kHz (telephone band) costs a word or two; broken resampling would give nonsense
     assert word_error_rate(stt.transcribe(audio).text, said) <= 0.3
+
+
+def test_a_transcription_no_longer_wanted_is_given_up_before_whisper_encodes_or_decodes(
+    stt, espeak
+):
+    said = "Tell me a fun fact about cats."
+    audio = decode_file(espeak(said, "cats"))
+    assert isinstance(stt, StoppableSpeechToText)
+    steps: list[str] = []
+    engine = stt.engine.model  # CTranslate2's Whisper, as faster-whisper calls it
+
+    def stopped_after(checks: int):
+        def stopped() -> bool:  # each check is a step Whisper is about to take
+            steps.append("check")
+            return len(steps) > checks
+        return stopped
+
+    for checks in (0, 1, 2):  # at once; before encoding; before decoding
+        steps.clear()
+        with pytest.raises(TranscriptionStopped):
+            stt.transcribe_unless(audio, stopped_after(checks))
+        assert len(steps) == checks + 1
+    heard = stt.transcribe_unless(audio, lambda: False)  # not stopped: the whole transcription
+    assert word_error_rate(heard.text, said) <= 0.2
+    assert stt.transcribe(audio).text == heard.text  # and plain calls are not watched
+    assert stt.engine.model is engine
 
 
 def test_silence_gives_an_empty_transcript(stt):

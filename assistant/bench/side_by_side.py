@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..config import Config
+from ..conversation.endpointing import EndpointSettings
 from ..conversation.options import ConversationOptions, conversation_options
 from ..errors import UsageError
 from ..text import speech_units
@@ -47,16 +48,33 @@ class _SaidFirst:
 
 
 def parse_variant(text: str) -> dict[str, object]:
-    """ "first_chunk_ms=150,first_chunk_words=4" -> {"first_chunk_ms": 150, ...}: fields of
-    ConversationOptions, numbers as numbers."""
-    known = {f.name: f.type for f in fields(ConversationOptions)}
+    """ "first_chunk_ms=150,endpointing.pause_ms=32" -> {"first_chunk_ms": 150, ...}: fields of
+    ConversationOptions or of its EndpointSettings, numbers as numbers, true/false as booleans."""
+    known = {f.name for f in fields(ConversationOptions)}
+    known |= {f"endpointing.{f.name}" for f in fields(EndpointSettings)}
     changes: dict[str, object] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = (part.strip() for part in item.partition("="))
         if not sep or name not in known:
             raise UsageError(f"variant {item!r}: write NAME=VALUE with a conversation option")
-        changes[name] = int(value) if value.lstrip("-").isdigit() else value
+        changes[name] = _value(value)
     return changes
+
+
+def _value(text: str) -> object:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def with_variant(base: ConversationOptions, text: str) -> ConversationOptions:
+    """`base` with the variant's changes (see parse_variant)."""
+    changes = parse_variant(text)
+    nested = {k.partition(".")[2]: v for k, v in changes.items() if "." in k}
+    top = {k: v for k, v in changes.items() if "." not in k}
+    if nested:
+        top["endpointing"] = replace(base.endpointing, **nested)
+    return replace(base, **top)
 
 
 def compare(
@@ -72,7 +90,7 @@ def compare(
 
     config = bench_config(config, quick=False)
     base = conversation_options(config)
-    options = {name: replace(base, **parse_variant(name)) for name in variants}
+    options = {name: with_variant(base, name) for name in variants}
     utterances = make_corpus(output / "corpus", TEXTS)
     engines, vad = load_conversation_engines(config, base.system_prompt)
     recorder = _SaidFirst(engines.tts)

@@ -37,6 +37,8 @@ class ConversationOptions:
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
     language: str | None = None  # every turn heard and answered in it (None: as heard)
+    # a dropped reply's Whisper run is given up part way; off only to measure it (side by side)
+    stop_dropped_transcription: bool = True
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
@@ -64,6 +66,7 @@ class ConversationOptions:
             voice_persona=self.voice_persona,
             first_chunk_ms=self.first_chunk_ms,
             first_chunk_words=self.first_chunk_words,
+            stop_dropped_transcription=self.stop_dropped_transcription,
         )
 
 

@@ -29,6 +29,22 @@ class SpeechToText(Protocol):
         ...
 
 
+class TranscriptionStopped(Exception):
+    """A transcription given up part way: its caller no longer wants it."""
+
+
+@runtime_checkable
+class StoppableSpeechToText(SpeechToText, Protocol):
+    """A speech-to-text engine whose transcription can be given up part way: a reply begun at a
+    pause and dropped (the user went on) frees the engine for the next one sooner."""
+
+    def transcribe_unless(
+        self, audio: AudioChunk, stopped: Callable[[], bool], *, language: str | None = None
+    ) -> Transcription:
+        """`transcribe`, but raises TranscriptionStopped at its next step once `stopped()`."""
+        ...
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     def stream_chat(
@@ -135,7 +151,9 @@ __all__ = [
     "ChatModel",
     "ChatStream",
     "SpeechToText",
+    "StoppableSpeechToText",
     "TextToSpeech",
+    "TranscriptionStopped",
     "Usage",
     "close_stream",
     "speak_text",
