@@ -71,6 +71,7 @@ def test_a_transcription_no_longer_wanted_is_given_up_before_whisper_encodes_or_
         def stopped() -> bool:  # each check is a step Whisper is about to take
             steps.append("check")
             return len(steps) > checks
+
         return stopped
 
     for checks in (0, 1, 2):  # at once; before encoding; before decoding
