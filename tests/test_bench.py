@@ -142,7 +142,8 @@ def test_word_error_rate_and_percentiles():
 
 def test_side_by_side_variants_are_conversation_options_and_tabled():
     from assistant.bench.e2e import STAGES
-    from assistant.bench.side_by_side import parse_variant, table
+    from assistant.bench.side_by_side import parse_variant, table, with_variant
+    from assistant.conversation.options import ConversationOptions
     from assistant.errors import UsageError
 
     assert parse_variant("first_chunk_ms=150, first_chunk_words=4") == {
@@ -151,6 +152,12 @@ def test_side_by_side_variants_are_conversation_options_and_tabled():
     }
     with pytest.raises(UsageError, match="no_such_option"):
         parse_variant("no_such_option=1")
+    base = ConversationOptions(system_prompt="Be brief.")
+    old = with_variant(base, "stop_dropped_transcription=false, endpointing.pause_ms=32")
+    assert not old.stop_dropped_transcription and old.endpointing.pause_ms == 32
+    assert old.endpointing.turn_check_ms == base.endpointing.turn_check_ms
+    with pytest.raises(UsageError, match=r"endpointing\.no_such_setting"):
+        parse_variant("endpointing.no_such_setting=1")
     cell = {"p50": 1.0, "p95": 2.0, "n": 1}
     result = {
         "voice_to_voice_ms": cell,

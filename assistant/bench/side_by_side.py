@@ -115,6 +115,7 @@ def _summary(engines, turns: list[dict]) -> dict:
     firsts = [t["first_chunk"] for t in turns if t["first_chunk"]]
     return {
         "voice_to_voice_ms": summary(t["voice_to_voice_ms"] for t in turns),
+        "speculated_ms": summary(t.get("speculated_ms") for t in turns),  # the reply begun
         "stages_ms": stages,
         # what the first chunk's rules change, without the load's noise on STT before it
         "first_token_to_audio_ms": summary(
@@ -147,14 +148,15 @@ def _heard_back(engines, chunks: list[str]) -> float | None:
 def table(results: dict) -> str:
     """The comparison as a Markdown table, one column per variant."""
     names = list(results)
-    rows = [("voice to voice (ms)", lambda r: r["voice_to_voice_ms"])]
+    rows = [("voice to voice (ms)", lambda r: r["voice_to_voice_ms"]),
+            ("reply begun (ms after end)", lambda r: r.get("speculated_ms", {}))]  # fmt: skip
     rows += [(f"{stage} (ms after end)", (lambda s: lambda r: r["stages_ms"][s])(stage))
              for stage in e2e.STAGES]  # fmt: skip
     rows += [("first token to first audio (ms)", lambda r: r["first_token_to_audio_ms"]),
              ("first chunk, words", lambda r: r["first_chunk_words"])]  # fmt: skip
     lines = ["| p50 / p95 | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for label, pick in rows:
-        cells = [f"{pick(results[n])['p50']} / {pick(results[n])['p95']}" for n in names]
+        cells = [f"{pick(results[n]).get('p50')} / {pick(results[n]).get('p95')}" for n in names]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     wers = [str(results[n]["first_chunk_heard_wer"]) for n in names]
     lines.append("| first chunk heard back, WER | " + " | ".join(wers) + " |")
