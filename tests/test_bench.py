@@ -16,6 +16,7 @@ import pytest
 from assistant.bench.corpus import make_corpus, speech_bounds, word_error_rate
 from assistant.bench.report import TARGETS
 from assistant.bench.stats import percentile, summary
+from assistant.types import ChatMessage
 
 REPO = Path(__file__).resolve().parent.parent
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
@@ -169,3 +170,21 @@ def test_side_by_side_variants_are_conversation_options_and_tabled():
     lines = table({"a": result, "b": result}).splitlines()
     assert lines[0] == "| p50 / p95 | a | b |" and "| voice to voice (ms) | 1.0 / 2.0 |" in lines[2]
     assert lines[-1] == "| first chunk heard back, WER | 0.0 | 0.0 |"
+
+
+def test_side_by_side_starts_each_variant_with_the_question_not_yet_read(chat):
+    """Each variant's turn finds the model as after another turn (the system prompt read, the
+    question not), not the question cached by the variant before it."""
+    from assistant.bench.side_by_side import _AskedLast
+    from assistant.bench.stages import PRIME_QUESTION
+
+    asked = _AskedLast(chat)
+    asked.forget_question()  # nothing asked yet: nothing to do
+    system = ChatMessage("system", "Be brief.")
+    question = [system, ChatMessage("user", "What is the capital of France?")]
+    "".join(asked.stream_chat(question, max_tokens=4))
+    asked_tokens = chat.prompt_tokens(question)
+    asked.forget_question()
+    cached = chat.llama.input_ids[: chat.llama.n_tokens].tolist()
+    other = chat.prompt_tokens([system, ChatMessage("user", PRIME_QUESTION)])
+    assert cached[: len(other)] == other and cached[: len(asked_tokens)] != asked_tokens
