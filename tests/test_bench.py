@@ -154,8 +154,8 @@ def test_side_by_side_variants_are_conversation_options_and_tabled():
     with pytest.raises(UsageError, match="no_such_option"):
         parse_variant("no_such_option=1")
     base = ConversationOptions(system_prompt="Be brief.")
-    old = with_variant(base, "stop_dropped_transcription=false, endpointing.pause_ms=32")
-    assert not old.stop_dropped_transcription and old.endpointing.pause_ms == 32
+    old = with_variant(base, "live_transcription=false, endpointing.pause_ms=32")
+    assert not old.live_transcription and old.endpointing.pause_ms == 32
     assert old.endpointing.turn_check_ms == base.endpointing.turn_check_ms
     with pytest.raises(UsageError, match=r"endpointing\.no_such_setting"):
         parse_variant("endpointing.no_such_setting=1")

@@ -478,7 +478,7 @@ def test_a_reply_begun_at_a_pause_is_dropped_when_the_user_goes_on():
 
 class StoppableSTT:
     """A transcription of `steps` * 50 ms that looks at `stopped()` between steps, as Whisper's
-    encoding and decoding do (providers.StoppableSpeechToText); notes each call's start, end and
+    encoding and decoding do (providers.TurnSpeechToText); notes each call's start, end and
     whether it was given up."""
 
     def __init__(self, *texts: str, steps: int = 12) -> None:
@@ -486,9 +486,9 @@ class StoppableSTT:
         self.runs: list[tuple[float, float, bool]] = []  # start, end, given up
 
     def transcribe(self, audio, *, language=None, prompt=None, temperature=None) -> Transcription:
-        return self.transcribe_unless(audio, lambda: False, language=language)
+        return self.transcribe_turn(audio, lambda: False, language=language)
 
-    def transcribe_unless(self, audio, stopped, *, language=None) -> Transcription:
+    def transcribe_turn(self, audio, stopped, *, language=None) -> Transcription:
         start = time.monotonic()
         text = self.texts.pop(0) if self.texts else ""
         for _ in range(self.steps):
@@ -504,7 +504,7 @@ class StoppableSTT:
 def test_a_dropped_replys_transcription_stops_so_the_next_one_starts_at_once(stop):
     async def scenario():
         stt = StoppableSTT("What is", "What is the time?")  # 0.6 s each, unless given up
-        options = replace(SPECULATING, stop_dropped_transcription=stop)
+        options = replace(SPECULATING, live_transcription=stop)
         h = Harness(stt, ScriptedChat("Noon."), options=options)
         await h.sound(0.4, LOUD)
         await h.sound(0.15, QUIET)  # a pause: a reply is begun, its transcription starts...

@@ -15,9 +15,9 @@ from assistant.errors import UnknownNameError, UsageError
 from assistant.providers import (
     ChatModel,
     SpeechToText,
-    StoppableSpeechToText,
     TextToSpeech,
     TranscriptionStopped,
+    TurnSpeechToText,
     speak_text,
     usage_of,
 )
@@ -58,14 +58,13 @@ def test_any_input_rate_is_resampled_for_whisper(stt, espeak, rate):
     assert word_error_rate(stt.transcribe(audio).text, said) <= 0.3
 
 
-def test_a_transcription_no_longer_wanted_is_given_up_before_whisper_encodes_or_decodes(
-    stt, espeak
+def test_a_live_turn_is_heard_without_timestamps_and_given_up_once_no_longer_wanted(
+    stt, espeak, monkeypatch
 ):
     said = "Tell me a fun fact about cats."
     audio = decode_file(espeak(said, "cats"))
-    assert isinstance(stt, StoppableSpeechToText)
+    assert isinstance(stt, TurnSpeechToText)
     steps: list[str] = []
-    engine = stt.engine.model  # CTranslate2's Whisper, as faster-whisper calls it
 
     def stopped_after(checks: int):
         def stopped() -> bool:  # each check is a step Whisper is about to take
@@ -77,12 +76,21 @@ def test_a_transcription_no_longer_wanted_is_given_up_before_whisper_encodes_or_
     for checks in (0, 1, 2):  # at once; before encoding; before decoding
         steps.clear()
         with pytest.raises(TranscriptionStopped):
-            stt.transcribe_unless(audio, stopped_after(checks))
+            stt.transcribe_turn(audio, stopped_after(checks))
         assert len(steps) == checks + 1
-    heard = stt.transcribe_unless(audio, lambda: False)  # not stopped: the whole transcription
-    assert word_error_rate(heard.text, said) <= 0.2
-    assert stt.transcribe(audio).text == heard.text  # and plain calls are not watched
-    assert stt.engine.model is engine
+    prompts: list[list[int]] = []
+    decode = stt.engine.model.generate  # CTranslate2's, as faster-whisper calls it
+
+    def noting_prompt(features, prompt, **options):
+        prompts.append(list(prompt[0]))
+        return decode(features, prompt, **options)
+
+    monkeypatch.setattr(stt.engine.model, "generate", noting_prompt)
+    heard = stt.transcribe_turn(audio, lambda: False)  # not stopped: the whole transcription
+    plain = stt.transcribe(audio)  # plain calls are not watched and keep their timestamps
+    assert word_error_rate(heard.text, said) <= 0.2 and plain.text == heard.text
+    no_timestamps = stt.engine.hf_tokenizer.token_to_id("<|notimestamps|>")
+    assert no_timestamps in prompts[0] and no_timestamps not in prompts[-1]
 
 
 def test_silence_gives_an_empty_transcript(stt):

@@ -23,8 +23,8 @@ from ..memory import release_freed
 from ..providers import (
     ChatModel,
     SpeechToText,
-    StoppableSpeechToText,
     TextToSpeech,
+    TurnSpeechToText,
     close_stream,
 )
 from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
@@ -63,7 +63,7 @@ class ReplySettings:
     voice_persona: bool = True  # the speaking voice's character line in the system prompt
     first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
     first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
-    stop_dropped_transcription: bool = True  # a dropped reply's Whisper run is given up part way
+    live_transcription: bool = True  # the engine's way to hear a live turn (TurnSpeechToText)
 
 
 @dataclass
@@ -232,13 +232,13 @@ class Reply:
         return not self.abandoned
 
     def _transcriber(self) -> Callable[[AudioChunk], Any]:
-        """The stage's transcription, in the language chosen; one that stops part way once this
-        reply no longer awaits it, where the engine can (so a reply begun at a pause and dropped
-        does not hold the engine from the next one for a whole Whisper run)."""
+        """The stage's transcription, in the language chosen; where the engine has one, its way
+        to hear a live turn: words only, given up part way once this reply no longer awaits it
+        (so a reply begun at a pause and dropped does not hold the engine from the next one)."""
         stt, chosen = self._stages.stt, self.settings.language
         assert stt is not None, "a spoken turn needs a speech-to-text stage"
-        if self.settings.stop_dropped_transcription and isinstance(stt, StoppableSpeechToText):
-            return partial(stt.transcribe_unless, stopped=self._unwanted.is_set, language=chosen)
+        if self.settings.live_transcription and isinstance(stt, TurnSpeechToText):
+            return partial(stt.transcribe_turn, stopped=self._unwanted.is_set, language=chosen)
         return partial(stt.transcribe, language=chosen) if chosen else stt.transcribe
 
     def _choose_voice(self) -> None:

@@ -34,14 +34,15 @@ class TranscriptionStopped(Exception):
 
 
 @runtime_checkable
-class StoppableSpeechToText(SpeechToText, Protocol):
-    """A speech-to-text engine whose transcription can be given up part way: a reply begun at a
-    pause and dropped (the user went on) frees the engine for the next one sooner."""
+class TurnSpeechToText(SpeechToText, Protocol):
+    """A speech-to-text engine with a faster way to hear one live turn (conversation.reply)."""
 
-    def transcribe_unless(
+    def transcribe_turn(
         self, audio: AudioChunk, stopped: Callable[[], bool], *, language: str | None = None
     ) -> Transcription:
-        """`transcribe`, but raises TranscriptionStopped at its next step once `stopped()`."""
+        """`transcribe` for a live turn: no segment times are worked out (a turn needs only its
+        words), and it raises TranscriptionStopped at its next step once `stopped()` holds (a
+        reply begun at a pause and dropped frees the engine for the next one sooner)."""
         ...
 
 
@@ -151,9 +152,9 @@ __all__ = [
     "ChatModel",
     "ChatStream",
     "SpeechToText",
-    "StoppableSpeechToText",
     "TextToSpeech",
     "TranscriptionStopped",
+    "TurnSpeechToText",
     "Usage",
     "close_stream",
     "speak_text",
