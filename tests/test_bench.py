@@ -16,6 +16,7 @@ import pytest
 from assistant.bench.corpus import make_corpus, speech_bounds, word_error_rate
 from assistant.bench.report import TARGETS
 from assistant.bench.stats import percentile, summary
+from assistant.types import ChatMessage
 
 REPO = Path(__file__).resolve().parent.parent
 ASSISTANT = str(Path(sys.executable).with_name("assistant"))
@@ -142,7 +143,8 @@ def test_word_error_rate_and_percentiles():
 
 def test_side_by_side_variants_are_conversation_options_and_tabled():
     from assistant.bench.e2e import STAGES
-    from assistant.bench.side_by_side import parse_variant, table
+    from assistant.bench.side_by_side import parse_variant, table, with_variant
+    from assistant.conversation.options import ConversationOptions
     from assistant.errors import UsageError
 
     assert parse_variant("first_chunk_ms=150, first_chunk_words=4") == {
@@ -151,6 +153,12 @@ def test_side_by_side_variants_are_conversation_options_and_tabled():
     }
     with pytest.raises(UsageError, match="no_such_option"):
         parse_variant("no_such_option=1")
+    base = ConversationOptions(system_prompt="Be brief.")
+    old = with_variant(base, "live_transcription=false, endpointing.pause_ms=32")
+    assert not old.live_transcription and old.endpointing.pause_ms == 32
+    assert old.endpointing.turn_check_ms == base.endpointing.turn_check_ms
+    with pytest.raises(UsageError, match=r"endpointing\.no_such_setting"):
+        parse_variant("endpointing.no_such_setting=1")
     cell = {"p50": 1.0, "p95": 2.0, "n": 1}
     result = {
         "voice_to_voice_ms": cell,
@@ -162,3 +170,21 @@ def test_side_by_side_variants_are_conversation_options_and_tabled():
     lines = table({"a": result, "b": result}).splitlines()
     assert lines[0] == "| p50 / p95 | a | b |" and "| voice to voice (ms) | 1.0 / 2.0 |" in lines[2]
     assert lines[-1] == "| first chunk heard back, WER | 0.0 | 0.0 |"
+
+
+def test_side_by_side_starts_each_variant_with_the_question_not_yet_read(chat):
+    """Each variant's turn finds the model as after another turn (the system prompt read, the
+    question not), not the question cached by the variant before it."""
+    from assistant.bench.side_by_side import _AskedLast
+    from assistant.bench.stages import PRIME_QUESTION
+
+    asked = _AskedLast(chat)
+    asked.forget_question()  # nothing asked yet: nothing to do
+    system = ChatMessage("system", "Be brief.")
+    question = [system, ChatMessage("user", "What is the capital of France?")]
+    "".join(asked.stream_chat(question, max_tokens=4))
+    asked_tokens = chat.prompt_tokens(question)
+    asked.forget_question()
+    cached = chat.llama.input_ids[: chat.llama.n_tokens].tolist()
+    other = chat.prompt_tokens([system, ChatMessage("user", PRIME_QUESTION)])
+    assert cached[: len(other)] == other and cached[: len(asked_tokens)] != asked_tokens

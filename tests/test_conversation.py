@@ -30,6 +30,7 @@ from assistant.conversation.events import (
 )
 from assistant.conversation.options import ConversationOptions
 from assistant.conversation.reply import heard_words
+from assistant.providers import TranscriptionStopped
 from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 
 RATE = 16000
@@ -495,6 +496,54 @@ def test_a_reply_begun_at_a_pause_is_dropped_when_the_user_goes_on():
         assert h.chat.requests[-1][-1] == ChatMessage("user", "What is the time?")
         assert [m.role for m in h.conversation.history] == ["system", "user", "assistant"]
         assert h.states() == [State.THINKING, State.SPEAKING, State.LISTENING]
+
+    run(scenario())
+
+
+class StoppableSTT:
+    """A transcription of `steps` * 50 ms that looks at `stopped()` between steps, as Whisper's
+    encoding and decoding do (providers.TurnSpeechToText); notes each call's start, end and
+    whether it was given up."""
+
+    def __init__(self, *texts: str, steps: int = 12) -> None:
+        self.texts, self.steps = list(texts), steps
+        self.runs: list[tuple[float, float, bool]] = []  # start, end, given up
+
+    def transcribe(self, audio, *, language=None, prompt=None, temperature=None) -> Transcription:
+        return self.transcribe_turn(audio, lambda: False, language=language)
+
+    def transcribe_turn(self, audio, stopped, *, language=None) -> Transcription:
+        start = time.monotonic()
+        text = self.texts.pop(0) if self.texts else ""
+        for _ in range(self.steps):
+            if stopped():
+                self.runs.append((start, time.monotonic(), True))
+                raise TranscriptionStopped
+            time.sleep(0.05)
+        self.runs.append((start, time.monotonic(), False))
+        return Transcription(text, "en", audio.seconds)
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_dropped_replys_transcription_stops_so_the_next_one_starts_at_once(stop):
+    async def scenario():
+        stt = StoppableSTT("What is", "What is the time?")  # 0.6 s each, unless given up
+        options = replace(SPECULATING, live_transcription=stop)
+        h = Harness(stt, ScriptedChat("Noon."), options=options)
+        await h.sound(0.4, LOUD)
+        await h.sound(0.15, QUIET)  # a pause: a reply is begun, its transcription starts...
+        resumed = time.monotonic()
+        await h.sound(0.2, LOUD)  # ...the user goes on: that reply is dropped
+        await h.sound(0.5, QUIET)
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        [turn] = h.of(TurnEnded)
+        assert turn.user == "What is the time?"
+        (stale_start, stale_end, given_up), (start, _, useful_given_up) = stt.runs
+        assert not useful_given_up and start >= stale_end  # one transcription at a time
+        if stop:  # given up a step after the drop: the useful one need not wait for it
+            assert given_up and stale_end - resumed < 0.2 and start < stale_start + 0.6
+        else:  # the old way: the stale one runs its whole 0.6 s and the useful one waits
+            assert not given_up and stale_end - stale_start >= 0.6
 
     run(scenario())
 

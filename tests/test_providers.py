@@ -12,7 +12,15 @@ from conftest import word_error_rate, words
 
 from assistant.audio.codec import concat, decode_file, resample, silence
 from assistant.errors import UnknownNameError, UsageError
-from assistant.providers import ChatModel, SpeechToText, TextToSpeech, speak_text, usage_of
+from assistant.providers import (
+    ChatModel,
+    SpeechToText,
+    TextToSpeech,
+    TranscriptionStopped,
+    TurnSpeechToText,
+    speak_text,
+    usage_of,
+)
 from assistant.providers.llama_cpp import LlamaCppChat, StopSequences
 from assistant.providers.piper import PiperTTS, VoiceFiles
 from assistant.types import AudioChunk, ChatMessage
@@ -48,6 +56,41 @@ def test_any_input_rate_is_resampled_for_whisper(stt, espeak, rate):
     assert audio.sample_rate == rate
     # 8 kHz (telephone band) costs a word or two; broken resampling would give nonsense
     assert word_error_rate(stt.transcribe(audio).text, said) <= 0.3
+
+
+def test_a_live_turn_is_heard_without_timestamps_and_given_up_once_no_longer_wanted(
+    stt, espeak, monkeypatch
+):
+    said = "Tell me a fun fact about cats."
+    audio = decode_file(espeak(said, "cats"))
+    assert isinstance(stt, TurnSpeechToText)
+    steps: list[str] = []
+
+    def stopped_after(checks: int):
+        def stopped() -> bool:  # each check is a step Whisper is about to take
+            steps.append("check")
+            return len(steps) > checks
+
+        return stopped
+
+    for checks in (0, 1, 2):  # at once; before encoding; before decoding
+        steps.clear()
+        with pytest.raises(TranscriptionStopped):
+            stt.transcribe_turn(audio, stopped_after(checks))
+        assert len(steps) == checks + 1
+    prompts: list[list[int]] = []
+    decode = stt.engine.model.generate  # CTranslate2's, as faster-whisper calls it
+
+    def noting_prompt(features, prompt, **options):
+        prompts.append(list(prompt[0]))
+        return decode(features, prompt, **options)
+
+    monkeypatch.setattr(stt.engine.model, "generate", noting_prompt)
+    heard = stt.transcribe_turn(audio, lambda: False)  # not stopped: the whole transcription
+    plain = stt.transcribe(audio)  # plain calls are not watched and keep their timestamps
+    assert word_error_rate(heard.text, said) <= 0.2 and plain.text == heard.text
+    no_timestamps = stt.engine.hf_tokenizer.token_to_id("<|notimestamps|>")
+    assert no_timestamps in prompts[0] and no_timestamps not in prompts[-1]
 
 
 def test_silence_gives_an_empty_transcript(stt):

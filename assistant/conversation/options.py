@@ -37,6 +37,9 @@ class ConversationOptions:
     follow_up_s: float = 8.0  # with a wake word: after a reply, go on without it this long
     stage_limits: StageLimits = field(default_factory=StageLimits)  # the stage watchdogs
     language: str | None = None  # every turn heard and answered in it (None: as heard)
+    # the STT's way to hear a live turn (words only, given up once the reply is dropped); off
+    # only to measure it (scripts/side_by_side.py --variant live_transcription=false)
+    live_transcription: bool = True
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
@@ -64,6 +67,7 @@ class ConversationOptions:
             voice_persona=self.voice_persona,
             first_chunk_ms=self.first_chunk_ms,
             first_chunk_words=self.first_chunk_words,
+            live_transcription=self.live_transcription,
         )
 
 

@@ -12,13 +12,21 @@ model's stream is closed on its own thread and the record keeps what was actuall
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 from ..memory import release_freed
-from ..providers import ChatModel, SpeechToText, TextToSpeech, close_stream
+from ..providers import (
+    ChatModel,
+    SpeechToText,
+    TextToSpeech,
+    TurnSpeechToText,
+    close_stream,
+)
 from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
@@ -55,6 +63,7 @@ class ReplySettings:
     voice_persona: bool = True  # the speaking voice's character line in the system prompt
     first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
     first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
+    live_transcription: bool = True  # the engine's way to hear a live turn (TurnSpeechToText)
 
 
 @dataclass
@@ -107,6 +116,7 @@ class Reply:
         self._voice = settings.voice  # the voice for that language
         self._heard: tuple[str, AudioChunk | None] | None = None  # transcript, its audio
         self._turn_audio: AudioChunk | None = None  # the whole turn, when confirmed later
+        self._unwanted = threading.Event()  # the transcription is no longer awaited
         self._answer: str | None = None  # said without the model (a command, an announcement)
         self.announced = False  # UserSaid was emitted
         self.abandoned = False  # the user went on talking: answer everything together later
@@ -207,11 +217,10 @@ class Reply:
         if audio is None:
             heard, self.language = str(self._said), chosen or typed_language(str(self._said))
         else:
-            assert self._stages.stt is not None, "a spoken turn needs a speech-to-text stage"
-            transcribe = self._stages.stt.transcribe
-            if chosen:
-                transcribe = partial(transcribe, language=chosen)
-            heard_as = await self._workers.run("stt", transcribe, audio)
+            try:
+                heard_as = await self._workers.run("stt", self._transcriber(), audio)
+            finally:  # dropped or timed out: the engine gives it up at its next step
+                self._unwanted.set()
             heard, self.language = heard_as.text, chosen or heard_as.language
         self._choose_voice()
         self.note(transcript=time.monotonic())
@@ -221,6 +230,16 @@ class Reply:
         self._heard = (heard, audio)
         self._announce_heard()
         return not self.abandoned
+
+    def _transcriber(self) -> Callable[[AudioChunk], Any]:
+        """The stage's transcription, in the language chosen; where the engine has one, its way
+        to hear a live turn: words only, given up part way once this reply no longer awaits it
+        (so a reply begun at a pause and dropped does not hold the engine from the next one)."""
+        stt, chosen = self._stages.stt, self.settings.language
+        assert stt is not None, "a spoken turn needs a speech-to-text stage"
+        if self.settings.live_transcription and isinstance(stt, TurnSpeechToText):
+            return partial(stt.transcribe_turn, stopped=self._unwanted.is_set, language=chosen)
+        return partial(stt.transcribe, language=chosen) if chosen else stt.transcribe
 
     def _choose_voice(self) -> None:
         """The voice that speaks the language heard (see `language.voice_for`)."""

@@ -29,6 +29,23 @@ class SpeechToText(Protocol):
         ...
 
 
+class TranscriptionStopped(Exception):
+    """A transcription given up part way: its caller no longer wants it."""
+
+
+@runtime_checkable
+class TurnSpeechToText(SpeechToText, Protocol):
+    """A speech-to-text engine with a faster way to hear one live turn (conversation.reply)."""
+
+    def transcribe_turn(
+        self, audio: AudioChunk, stopped: Callable[[], bool], *, language: str | None = None
+    ) -> Transcription:
+        """`transcribe` for a live turn: no segment times are worked out (a turn needs only its
+        words), and it raises TranscriptionStopped at its next step once `stopped()` holds (a
+        reply begun at a pause and dropped frees the engine for the next one sooner)."""
+        ...
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     def stream_chat(
@@ -136,6 +153,8 @@ __all__ = [
     "ChatStream",
     "SpeechToText",
     "TextToSpeech",
+    "TranscriptionStopped",
+    "TurnSpeechToText",
     "Usage",
     "close_stream",
     "speak_text",

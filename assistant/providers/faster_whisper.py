@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from ..errors import AssistantError, UsageError
 from ..script import in_script
 from ..text import has_cjk
 from ..types import AudioChunk, Segment, Transcription
+from . import TranscriptionStopped
 from .store import ModelStore
 
 WHISPER_RATE = 16000  # Hz
@@ -36,6 +39,8 @@ class FasterWhisperSTT:
     """Transcribes with a loaded `faster_whisper.WhisperModel`; see `load`."""
 
     def __init__(self, model: Any, options: WhisperOptions, *, english_only: bool) -> None:
+        self._steps = _Stoppable(model.model)
+        model.model = self._steps  # faster-whisper encodes and decodes through it
         self._model = model
         self._options = options
         self._english_only = english_only
@@ -116,9 +121,11 @@ class FasterWhisperSTT:
         language: str | None = None,
         prompt: str | None = None,
         temperature: float | None = None,
+        timestamps: bool = True,
     ) -> Transcription:
         samples = resample(audio, WHISPER_RATE).to_float32()
         options = self.decode_options(language, prompt, temperature)
+        options["without_timestamps"] = not timestamps
         segments, info = self._model.transcribe(samples, **options)
         language = options["language"]
         script = self._options.chinese_script if info.language == "zh" else "as-heard"
@@ -133,6 +140,51 @@ class FasterWhisperSTT:
             duration=audio.seconds,
             segments=kept,
         )
+
+    def transcribe_turn(
+        self, audio: AudioChunk, stopped: Callable[[], bool], *, language: str | None = None
+    ) -> Transcription:
+        """`transcribe` without Whisper's timestamp tokens (two fewer to decode, of the ~10 of a
+        short question; the segments then span the audio), given up (TranscriptionStopped)
+        before its next encoding or decoding once `stopped()` holds. One Whisper step cannot be
+        stopped inside."""
+        with self._steps.watching(stopped):
+            self._steps.check()
+            return self.transcribe(audio, language=language, timestamps=False)
+
+
+class _Stoppable:
+    """CTranslate2's Whisper as faster-whisper calls it, with a check before each encoding and
+    each decoding (one 30 s window each, the steps that cost): where a transcription that is no
+    longer wanted (`FasterWhisperSTT.transcribe_turn`) is given up."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._local = threading.local()  # this thread's transcription's `stopped`, if any
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+    @contextmanager
+    def watching(self, stopped: Callable[[], bool]) -> Iterator[None]:
+        self._local.stopped = stopped
+        try:
+            yield
+        finally:
+            self._local.stopped = None
+
+    def check(self) -> None:
+        stopped = getattr(self._local, "stopped", None)
+        if stopped is not None and stopped():
+            raise TranscriptionStopped
+
+    def encode(self, *args: Any, **options: Any) -> Any:
+        self.check()
+        return self._model.encode(*args, **options)
+
+    def generate(self, *args: Any, **options: Any) -> Any:
+        self.check()
+        return self._model.generate(*args, **options)
 
 
 def _joined(texts: Iterable[str]) -> str:
