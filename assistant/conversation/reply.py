@@ -212,6 +212,8 @@ class Reply:
             if chosen:
                 transcribe = partial(transcribe, language=chosen)
             heard_as = await self._workers.run("stt", transcribe, audio)
+            # Whisper's freed working memory back before the voice needs its own (the peak)
+            self._workers.submit("stt", release_freed)
             heard, self.language = heard_as.text, chosen or heard_as.language
         self._choose_voice()
         self.note(transcript=time.monotonic())

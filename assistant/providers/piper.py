@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import Config
 from ..errors import AssistantError, UnknownNameError
-from ..text import MAX_CHUNK_CHARS
+from ..text import MAX_CHUNK_CHARS, cut_to_length
 from ..types import AudioChunk, Voice
 from . import WARM_UP_TEXT
 from .instructions import SpeechStyle, read_instructions, styled
@@ -19,6 +19,9 @@ from .onnx_sessions import open_voice_session
 from .openai_api import check_synthesis
 from .store import ModelStore
 
+# characters Piper voices at once at most: its working memory grows ~1 MB a character (a run of
+# 154 characters took 162 MB, of 100 took 98 MB); a longer chunk is cut at a clause or a space
+RUN_CHARS = 100
 # voice -> its character, for `assistant voices` (others show their catalog description)
 CHARACTERS = {"en_US-joe-medium": "Joe: steady and plain-spoken, an American man; the quickest"}
 
@@ -123,8 +126,9 @@ class PiperTTS:
             noise_scale=style.noise_scale,
             noise_w_scale=style.noise_w,
         )
-        for audio in piper_voice.synthesize(text, options):
-            yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
+        for piece in cut_to_length(text, RUN_CHARS):
+            for audio in piper_voice.synthesize(piece, options):
+                yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
 
 
 def _load_piper_voice(files: VoiceFiles, threads: int, release_memory: bool) -> Any:
