@@ -83,6 +83,8 @@ class TtsConfig:
     instructions: str = ""  # how replies are spoken, as OpenAI's `instructions` ("speak slowly")
     speed: float = 1.0  # 1.0 normal; 2.0 twice as fast
     threads: int = 0  # 0: one per core
+    # hand a local voice's working memory back after each chunk (a lower peak; see README)
+    release_memory: bool = True
     model: str = ""  # provider "openai": the endpoint's speech model; empty: tts-1
     base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
     api_key: str = ""  # provider "openai": sent as a Bearer token

@@ -232,6 +232,16 @@ def _inside_quotes(text: str) -> bool:
     return straight or text.count("“") > text.count("”") or text.count("(") > text.count(")")
 
 
+def cut_to_length(text: str, max_chars: int) -> list[str]:
+    """`text` in pieces of at most `max_chars` characters, cut at clause boundaries or spaces."""
+    pieces = []
+    while len(text) > max_chars:
+        cut = _hard_cut(text, max_chars)
+        pieces.append(text[:cut].strip())
+        text = text[cut:].strip()
+    return [piece for piece in [*pieces, text] if piece]
+
+
 def _hard_cut(text: str, limit: int) -> int:
     """Where to cut an over-long run: the last clause boundary, else the last space."""
     window = text[:limit]

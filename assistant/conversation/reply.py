@@ -221,6 +221,8 @@ class Reply:
                 heard_as = await self._workers.run("stt", self._transcriber(), audio)
             finally:  # dropped or timed out: the engine gives it up at its next step
                 self._unwanted.set()
+            # Whisper's freed working memory back before the voice needs its own (the peak)
+            self._workers.submit("stt", release_freed)
             heard, self.language = heard_as.text, chosen or heard_as.language
         self._choose_voice()
         self.note(transcript=time.monotonic())

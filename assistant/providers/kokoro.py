@@ -12,12 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ..config import Config, threads_for
+from ..config import Config
 from ..errors import AssistantError, UnknownNameError, UsageError
 from ..text import MAX_CHUNK_CHARS, has_cjk
 from ..types import AudioChunk, Voice
 from . import warm_up_text
 from .instructions import read_instructions, styled
+from .onnx_sessions import open_voice_session
 from .openai_api import check_synthesis
 from .store import ModelStore
 
@@ -55,9 +56,17 @@ def voice_id(pack: str) -> str:
 class KokoroTTS:
     """Speaks with Kokoro's voice packs; the model is loaded on first use (or `load()`)."""
 
-    def __init__(self, files: KokoroFiles, *, default_voice: str = "", threads: int = 0) -> None:
+    def __init__(
+        self,
+        files: KokoroFiles,
+        *,
+        default_voice: str = "",
+        threads: int = 0,
+        release_memory: bool = True,
+    ) -> None:
         self._files = files
         self._threads = threads
+        self._release_memory = release_memory  # tts.release_memory: see onnx_sessions.py
         try:
             packs = sorted(np.load(files.voices).files)
         except (OSError, ValueError) as error:
@@ -90,7 +99,7 @@ class KokoroTTS:
         """The loaded `kokoro_onnx.Kokoro` (loads it the first time)."""
         with self._lock:
             if self._engine is None:
-                self._engine = _load(self._files, self._threads)
+                self._engine = _load(self._files, self._threads, self._release_memory)
             return self._engine
 
     def warm_up(self, languages: tuple[str, ...] = ("en",)) -> None:
@@ -138,18 +147,13 @@ class KokoroTTS:
         return self._mandarin
 
 
-def _load(files: KokoroFiles, threads: int) -> Any:
+def _load(files: KokoroFiles, threads: int, release_memory: bool) -> Any:
     import onnxruntime
     from kokoro_onnx import Kokoro
 
     logging.getLogger("kokoro_onnx").setLevel(logging.WARNING)
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads_for(threads)
-    options.inter_op_num_threads = 1
     try:
-        session = onnxruntime.InferenceSession(
-            str(files.model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = open_voice_session(files.model, threads=threads, release_memory=release_memory)
         return Kokoro.from_session(session, str(files.voices))
     except (OSError, ValueError, onnxruntime.capi.onnxruntime_pybind11_state.Fail) as error:
         raise AssistantError(f"Kokoro could not load {files.model}: {error}") from None
@@ -172,7 +176,10 @@ def create(config: Config, store: ModelStore) -> KokoroTTS:
             "no Kokoro model is downloaded: run `assistant models pull kokoro-82m-v1.0-int8`"
         )
     tts = KokoroTTS(
-        next(iter(models.values())), default_voice=config.tts.voice, threads=config.tts.threads
+        next(iter(models.values())),
+        default_voice=config.tts.voice,
+        threads=config.tts.threads,
+        release_memory=config.tts.release_memory,
     )
     tts.load()
     return tts

@@ -84,13 +84,19 @@ class VoiceRouter:
         return engine.synthesize(text, voice=name, speed=speed, instructions=instructions)
 
 
-def _engines(store: ModelStore, default_voice: str, threads: int) -> list[TextToSpeech]:
+def _engines(
+    store: ModelStore, default_voice: str, threads: int = 0, release_memory: bool = True
+) -> list[TextToSpeech]:
     engines: list[Any] = []
-    piper = create_piper(store, default_voice, threads)
+    piper = create_piper(store, default_voice, threads, release_memory)
     if piper is not None:
         engines.append(piper)
     for files in kokoro_models(store).values():
-        engines.append(KokoroTTS(files, default_voice=default_voice, threads=threads))
+        engines.append(
+            KokoroTTS(
+                files, default_voice=default_voice, threads=threads, release_memory=release_memory
+            )
+        )
     return engines
 
 
@@ -124,14 +130,15 @@ def _missing(store: ModelStore, voice: str) -> Exception:
 def installed_voices(config: Config) -> list[Voice]:
     """Every downloaded voice of the local engines, without loading any model."""
     store = ModelStore.open(config.models.dir)
-    return [voice for engine in _engines(store, "", 0) for voice in engine.voices()]
+    return [voice for engine in _engines(store, "") for voice in engine.voices()]
 
 
 def create(config: Config, store: ModelStore) -> VoiceRouter:
     for entry in store.catalog.by_role("tts"):  # any installed voice may be asked for
         if store.is_present(entry):
             store.check(entry)
-    engines = _engines(store, config.tts.voice, config.tts.threads)
+    tts = config.tts
+    engines = _engines(store, tts.voice, tts.threads, tts.release_memory)
     voices = [voice.id for engine in engines for voice in engine.voices()]
     if not voices:
         raise UsageError("no voice is downloaded: run `assistant models pull`")

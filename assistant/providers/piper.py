@@ -9,15 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, threads_for
+from ..config import Config
 from ..errors import AssistantError, UnknownNameError
-from ..text import MAX_CHUNK_CHARS
+from ..text import MAX_CHUNK_CHARS, cut_to_length
 from ..types import AudioChunk, Voice
 from . import WARM_UP_TEXT
 from .instructions import SpeechStyle, read_instructions, styled
+from .onnx_sessions import open_voice_session
 from .openai_api import check_synthesis
 from .store import ModelStore
 
+# characters Piper voices at once at most: its working memory grows ~1 MB a character (a run of
+# 154 characters took 162 MB, of 100 took 98 MB); a longer chunk is cut at a clause or a space
+RUN_CHARS = 100
 # voice -> its character, for `assistant voices` (others show their catalog description)
 CHARACTERS = {"en_US-joe-medium": "Joe: steady and plain-spoken, an American man; the quickest"}
 
@@ -37,11 +41,13 @@ class PiperTTS:
         *,
         default_voice: str,
         threads: int = 0,
+        release_memory: bool = True,
         descriptions: dict[str, str] | None = None,
     ) -> None:
         self._files = voices
         self._default = default_voice
         self._threads = threads
+        self._release_memory = release_memory  # tts.release_memory: see onnx_sessions.py
         self._loaded: dict[str, Any] = {}
         self._lock = threading.Lock()
         descriptions = descriptions or {}
@@ -62,7 +68,9 @@ class PiperTTS:
         """The loaded `piper.PiperVoice` for `name` (loads it the first time)."""
         with self._lock:
             if name not in self._loaded:
-                self._loaded[name] = _load_piper_voice(self._files[name], self._threads)
+                self._loaded[name] = _load_piper_voice(
+                    self._files[name], self._threads, self._release_memory
+                )
             return self._loaded[name]
 
     def resolve(self, voice: str | None) -> tuple[str, int | None]:
@@ -118,22 +126,18 @@ class PiperTTS:
             noise_scale=style.noise_scale,
             noise_w_scale=style.noise_w,
         )
-        for audio in piper_voice.synthesize(text, options):
-            yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
+        for piece in cut_to_length(text, RUN_CHARS):
+            for audio in piper_voice.synthesize(piece, options):
+                yield AudioChunk(audio.audio_int16_bytes, audio.sample_rate)
 
 
-def _load_piper_voice(files: VoiceFiles, threads: int) -> Any:
+def _load_piper_voice(files: VoiceFiles, threads: int, release_memory: bool) -> Any:
     import onnxruntime
     from piper import PiperConfig, PiperVoice
 
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads_for(threads)
-    options.inter_op_num_threads = 1
     try:
         config = PiperConfig.from_dict(json.loads(files.config.read_text(encoding="utf-8")))
-        session = onnxruntime.InferenceSession(
-            str(files.model), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        session = open_voice_session(files.model, threads=threads, release_memory=release_memory)
     except (
         OSError,
         ValueError,
@@ -174,7 +178,9 @@ def piper_voices(store: ModelStore) -> dict[str, tuple[VoiceFiles, str]]:
     return found
 
 
-def create_engine(store: ModelStore, default_voice: str, threads: int) -> PiperTTS | None:
+def create_engine(
+    store: ModelStore, default_voice: str, threads: int, release_memory: bool = True
+) -> PiperTTS | None:
     """A PiperTTS over every downloaded Piper voice (none loaded yet); None when there is none."""
     found = piper_voices(store)
     if not found:
@@ -184,13 +190,14 @@ def create_engine(store: ModelStore, default_voice: str, threads: int) -> PiperT
         {voice: files for voice, (files, _) in found.items()},
         default_voice=default_voice if name in found else next(iter(found)),
         threads=threads,
+        release_memory=release_memory,
         descriptions={voice: description for voice, (_, description) in found.items()},
     )
 
 
 def create(config: Config, store: ModelStore) -> PiperTTS:
     store.require(config.tts.voice.partition(":")[0], "tts")  # the default voice must be there
-    tts = create_engine(store, config.tts.voice, config.tts.threads)
+    tts = create_engine(store, config.tts.voice, config.tts.threads, config.tts.release_memory)
     assert tts is not None  # the default voice is there
     tts.load_voice(tts.resolve(config.tts.voice)[0])
     return tts

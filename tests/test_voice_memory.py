@@ -1,0 +1,106 @@
+"""The voices' working memory (issue #11): ONNX Runtime's arena is handed back after each run
+unless `tts.release_memory` is false, and Piper voices at most `RUN_CHARS` characters a run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import onnxruntime
+
+from assistant.config import load_config
+from assistant.providers.local_voices import create as create_local_voices
+from assistant.providers.onnx_sessions import ARENA_SHRINKAGE, ReleasingSession
+from assistant.providers.piper import RUN_CHARS, PiperTTS, VoiceFiles
+from assistant.providers.tiers import resolve_models
+from assistant.text import cut_to_length
+
+VOICE = "en_US-joe-medium"
+# one sentence of 156 characters (a reply hands a voice up to 160), clauses inside
+LONG = (
+    "The weather today is sunny with a light breeze from the west, and the afternoon should "
+    "stay warm and dry until the evening, when clouds arrive from the sea."
+)
+
+
+def _piper_session(store, **overrides):
+    config = resolve_models(load_config(overrides={"models.tier": "tiny", **overrides}))
+    router = create_local_voices(config, store)
+    return router.engine_of(VOICE).load_voice(VOICE).session
+
+
+def test_a_voice_hands_its_arena_back_after_each_run_by_default(store):
+    session = _piper_session(store)
+    assert isinstance(session, ReleasingSession)
+    key, value = ARENA_SHRINKAGE
+    assert session.run_options.get_run_config_entry(key) == value
+
+
+def test_release_memory_false_keeps_the_plain_session(store):
+    session = _piper_session(store, **{"tts.release_memory": "false"})
+    assert isinstance(session, onnxruntime.InferenceSession)
+
+
+class _CountingSession:
+    """The real session, its runs counted (with the run options they were given)."""
+
+    def __init__(self, session):
+        self._session, self.runs = session, []
+
+    def run(self, output_names, input_feed, run_options=None):
+        self.runs.append(input_feed["input"].shape[1])
+        return self._session.run(output_names, input_feed, run_options)
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+
+def test_piper_voices_a_long_chunk_in_runs_of_at_most_run_chars(store):
+    directory = store.path(VOICE)
+    tts = PiperTTS(
+        {VOICE: VoiceFiles(directory / "voice.onnx", directory / "voice.onnx.json")},
+        default_voice=VOICE,
+    )
+    voice = tts.load_voice(VOICE)
+    counting = voice.session = _CountingSession(voice.session)
+    audio = b"".join(chunk.pcm for chunk in tts.synthesize(LONG))
+    assert len(counting.runs) == len(cut_to_length(LONG, RUN_CHARS)) == 2
+    assert len(audio) / 2 / 22050 > 6  # all of it spoken: ~8 s
+
+
+def test_cut_to_length_cuts_at_clauses_then_spaces_and_keeps_every_word():
+    pieces = cut_to_length(LONG, RUN_CHARS)
+    assert pieces[0].endswith("west,") and all(len(p) <= RUN_CHARS for p in pieces)
+    assert " ".join(pieces).split() == LONG.split()
+    assert cut_to_length("Short.", RUN_CHARS) == ["Short."]
+    assert cut_to_length("word " * 50, 20) == ["word word word word"] * 12 + ["word word"]
+
+
+GROWTH = """
+import sys
+from assistant.config import load_config
+from assistant.memory import release_freed
+from assistant.providers.registry import create_tts
+from assistant.providers.store import ModelStore
+from assistant.providers.tiers import resolve_models
+def rss(): return int(open('/proc/self/statm').read().split()[1]) * 4096 >> 20
+config = resolve_models(load_config(overrides={"models.tier": "tiny",
+                                               "tts.release_memory": sys.argv[1]}))
+tts = create_tts(config, ModelStore.open(config.models.dir))
+release_freed(); before = rss()
+for _ in tts.synthesize(sys.argv[2]): pass
+release_freed(); print(rss() - before)
+"""
+
+
+def _growth(release: str) -> int:
+    """MB the process holds more after voicing LONG once than before (a fresh process)."""
+    done = subprocess.run([sys.executable, "-c", GROWTH, release, LONG], capture_output=True,
+                          text=True, check=True, timeout=120)  # fmt: skip
+    return int(done.stdout.split()[-1])
+
+
+def test_the_memory_of_a_long_chunk_is_returned_only_with_release_memory():
+    kept, released = _growth("false"), _growth("true")
+    assert kept > 60, kept  # ONNX Runtime's arena keeps ~100 MB for a 100-character run
+    assert released < kept / 2, (released, kept)
