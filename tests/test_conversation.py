@@ -321,7 +321,9 @@ def test_barge_in_off_keeps_talking_and_ignores_speech_over_it():
 
 def test_more_speech_while_thinking_is_answered_together():
     async def scenario():
-        h = Harness(ScriptedSTT("What is", "the time?", delay=0.3), ScriptedChat("Noon."))
+        # the model is slow to start, so thinking lasts: the transcription may be done already
+        # (begun at the pause), and the user must be heard going on before any reply plays
+        h = Harness(ScriptedSTT("What is", "the time?", delay=0.3), ScriptedChat("Noon.", delay=1))
         await h.say()
         await h.until(lambda: h.conversation.state == State.THINKING)
         await h.say()  # the user goes on before any reply is heard
