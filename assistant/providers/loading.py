@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,16 @@ from .registry import create_chat, create_stt, create_tts
 from .store import ModelStore
 
 TURN_MODEL_FILE = "model.onnx"  # in the end-of-turn model's directory (models/catalog.toml)
+# Packages that several loaders import parts of (Whisper; the VAD's and the end-of-turn model's
+# helpers), imported whole before the loaders run side by side: threads importing a package and
+# one of its modules at once can deadlock in Python's import locks (a _DeadlockError, seen in CI)
+SHARED_IMPORTS = ("faster_whisper",)
+
+
+def import_shared() -> None:
+    """Import SHARED_IMPORTS on this thread, before any loader thread starts."""
+    for name in SHARED_IMPORTS:
+        importlib.import_module(name)
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,8 @@ def load_engines(
 ) -> Engines:
     """Load the requested stages side by side; the first failure (a missing model...) is raised."""
     store = ModelStore.open(config.models.dir, verify=config.models.verify)
+    if stt or turn:
+        import_shared()
     wanted = {
         name: factory
         for name, factory, needed in (
@@ -69,6 +82,7 @@ def load_conversation_engines(config: Config, system_prompt: str) -> tuple[Engin
     warmed."""
     from ..audio.vad import SileroVAD
 
+    import_shared()
     with ThreadPoolExecutor(max_workers=1) as pool:
         vad = pool.submit(SileroVAD.load)
         engines = load_engines(config, stt=True, chat=True, tts=True, turn=True)
