@@ -6,6 +6,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 MAX_CHUNK_CHARS = 160  # never hand TTS more at once: Piper needs ~20 MB per second of speech
 MAX_CJK_CHUNK_CHARS = 60  # Chinese, Japanese: one character is a syllable, 60 are ~12 s of speech
@@ -234,9 +235,15 @@ def _inside_quotes(text: str) -> bool:
 
 def cut_to_length(text: str, max_chars: int) -> list[str]:
     """`text` in pieces of at most `max_chars` characters, cut at clause boundaries or spaces."""
+    return _cut_pieces(text, lambda rest: max_chars)
+
+
+def _cut_pieces(text: str, limit_of: Callable[[str], int]) -> list[str]:
+    """`text` cut (`_hard_cut`) until what is left is at most `limit_of(rest)` long; no empty
+    piece."""
     pieces = []
-    while len(text) > max_chars:
-        cut = _hard_cut(text, max_chars)
+    while len(text) > (limit := limit_of(text)):
+        cut = _hard_cut(text, limit)
         pieces.append(text[:cut].strip())
         text = text[cut:].strip()
     return [piece for piece in [*pieces, text] if piece]
@@ -282,16 +289,9 @@ class SpeakableStream:
 
     def _speakable(self, chunks: list[str]) -> list[str]:
         """Cleaned chunks, cut again where cleaning made one longer than `max_chars`."""
-        out = []
-        for chunk in chunks:
-            rest = clean_for_speech(chunk)
-            while len(rest) > (limit := chunk_limit(rest, self._max_chars)):
-                cut = _hard_cut(rest, limit)
-                out.append(rest[:cut].strip())
-                rest = rest[cut:].strip()
-            if rest:
-                out.append(rest)
-        return out
+        limit_of = partial(chunk_limit, max_chars=self._max_chars)
+        return [piece for chunk in chunks
+                for piece in _cut_pieces(clean_for_speech(chunk), limit_of)]  # fmt: skip
 
 
 def speakable_chunks(text: str | Iterable[str], **options) -> Iterator[str]:

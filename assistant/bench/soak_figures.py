@@ -53,7 +53,7 @@ def summary(turns, done, records, snapshots, warm_up, ended) -> dict:
     drifts = {figure: _drift(questions, figure, first, last) for figure in DRIFTS}
     latency = drifts["voice_to_voice_s"]
     memory = _drift(records, "rss_mb", first, last)  # every turn's reading, not one snapshot's
-    if memory["drift"] is None:  # records of a run before per-turn readings
+    if memory["drift"] is None:  # a run stopped before both windows had readings
         first_mb, last_mb = start["rss_bytes"] / 2**20, end["rss_bytes"] / 2**20
         memory = {"first": first_mb, "last": last_mb, "drift": round(last_mb / first_mb - 1, 4)}
     growth = memory["drift"]
