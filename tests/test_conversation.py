@@ -758,3 +758,19 @@ def test_with_a_gap_allowance_short_quiet_gaps_do_not_reset_barge_in():
     assert BargeIn.INTERRUPT in bridged_actions[6]  # 5 loud frames = 160 ms
     quiet = [bridged.push(0.1, frame, True) for _ in range(4)]
     assert BargeIn.RELEASE in quiet[-1]  # a gap longer than 96 ms ends it
+
+
+def test_after_a_hold_speech_interrupts_only_once_it_outlasts_the_echo_tail():
+    """What was played before the hold still echoes for a while: speech that stops within
+    `echo_tail_ms` of the hold lets playback go on; speech that goes on past it interrupts."""
+    frame = 0.032
+    settings = BargeInSettings(threshold=0.5, interrupt_ms=160, hold_ms=64, echo_tail_ms=256)
+    echo = BargeInGuard(settings)
+    tail = [echo.push(0.9, frame, True) for _ in range(9)]  # 288 ms: the hold at 64 ms + 224 ms
+    assert BargeIn.HOLD in tail[1] and not any(BargeIn.INTERRUPT in a for a in tail)
+    assert echo.push(0.1, frame, True) == [BargeIn.RELEASE]  # the echo died away: play on
+    user = BargeInGuard(settings)
+    speech = [user.push(0.9, frame, True) for _ in range(10)]
+    assert [BargeIn.INTERRUPT in a for a in speech].index(True) == 9  # 256 ms after the hold
+    no_tail = BargeInGuard(replace(settings, echo_tail_ms=0))
+    assert BargeIn.INTERRUPT in [no_tail.push(0.9, frame, True) for _ in range(5)][-1]

@@ -1,7 +1,10 @@
 """Barge-in: from each frame's speech probability while the assistant speaks, decide whether the
 user is interrupting. Speech must be clearly above the playback's own echo (a stricter threshold)
 for `barge_in_ms`; with `barge_in_hold_ms`, playback is held as soon as such speech lasts that
-long, and goes on if the speech stops before `barge_in_ms`."""
+long, and goes on if the speech stops before `barge_in_ms`. Held playback's echo does not stop at
+once (the room's delay and reverberation, and an echo canceller that lets the rest of it through
+once the speaker falls silent): with `echo_tail_ms`, speech interrupts only once it has gone on
+that long after the hold."""
 
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ class BargeInSettings:
     hold_ms: int = 0  # voiced time during playback that holds it until `interrupt_ms`; 0: never
     gap_ms: int = 0  # a quieter gap this short does not end the speech (an echo canceller's
     # output of a voice over the speaker comes in bursts); 0: the first quiet frame ends it
+    echo_tail_ms: int = 0  # after a hold, speech must go on this long before it interrupts
 
 
 class BargeInGuard:
@@ -34,6 +38,7 @@ class BargeInGuard:
         self._quiet_frames = 0  # consecutive frames below it since the last loud one
         self.heard_s = 0.0  # how long the loud speech had lasted at the last push
         self.onset: float | None = None  # monotonic time that speech began: its first frame's
+        self._since_hold: int | None = None  # frames pushed since this speech held playback
 
     def push(
         self, probability: float, frame_seconds: float, speaking: bool, start: float = 0.0
@@ -45,10 +50,10 @@ class BargeInGuard:
         self._quiet_frames = 0 if loud else self._quiet_frames + 1
         bridged = speaking and 1000 * self._quiet_frames * frame_seconds <= settings.gap_ms
         if not loud and not (bridged and self._loud_frames):
-            self._loud_frames = 0
-            self.heard_s = 0.0
+            self.reset()
             return [BargeIn.RELEASE]
         self._loud_frames += loud
+        self._since_hold = None if self._since_hold is None else self._since_hold + 1
         self.heard_s = self._loud_frames * frame_seconds
         if self._loud_frames == 1 and loud:
             self.onset = start
@@ -57,10 +62,15 @@ class BargeInGuard:
         actions = []
         if settings.hold_ms and 1000 * self.heard_s >= settings.hold_ms:
             actions.append(BargeIn.HOLD)
-        if 1000 * self.heard_s >= settings.interrupt_ms:
+            self._since_hold = 0 if self._since_hold is None else self._since_hold
+        held_s = (self._since_hold or 0) * frame_seconds
+        past_echo = self._since_hold is None or 1000 * held_s >= settings.echo_tail_ms
+        if 1000 * self.heard_s >= settings.interrupt_ms and past_echo:
             actions.append(BargeIn.INTERRUPT)
-            self._loud_frames = 0
+            self._loud_frames, self._since_hold = 0, None
         return actions
 
     def reset(self) -> None:
         self._loud_frames = self._quiet_frames = 0
+        self.heard_s = 0.0
+        self._since_hold = None
