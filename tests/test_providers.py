@@ -21,6 +21,7 @@ from assistant.providers import (
     speak_text,
     usage_of,
 )
+from assistant.providers.faster_whisper import turn_tokens
 from assistant.providers.llama_cpp import LlamaCppChat, StopSequences
 from assistant.providers.piper import PiperTTS, VoiceFiles
 from assistant.types import AudioChunk, ChatMessage
@@ -79,10 +80,12 @@ def test_a_live_turn_is_heard_without_timestamps_and_given_up_once_no_longer_wan
             stt.transcribe_turn(audio, stopped_after(checks))
         assert len(steps) == checks + 1
     prompts: list[list[int]] = []
+    new_tokens: list[int] = []
     decode = stt.engine.model.generate  # CTranslate2's, as faster-whisper calls it
 
     def noting_prompt(features, prompt, **options):
         prompts.append(list(prompt[0]))
+        new_tokens.append(options["max_length"] - len(prompt[0]))
         return decode(features, prompt, **options)
 
     monkeypatch.setattr(stt.engine.model, "generate", noting_prompt)
@@ -91,6 +94,16 @@ def test_a_live_turn_is_heard_without_timestamps_and_given_up_once_no_longer_wan
     assert word_error_rate(heard.text, said) <= 0.2 and plain.text == heard.text
     no_timestamps = stt.engine.hf_tokenizer.token_to_id("<|notimestamps|>")
     assert no_timestamps in prompts[0] and no_timestamps not in prompts[-1]
+    # a live turn's decode ends at its budget (a loop cannot run on to 448 tokens); files do not
+    assert new_tokens[0] == turn_tokens(audio.seconds) < 100 and new_tokens[-1] > 400
+
+
+def test_a_decode_ends_at_its_token_budget(stt, espeak):
+    said = "Tell me a fun fact about cats."
+    audio = decode_file(espeak(said, "cats"))
+    cut = stt.transcribe(audio, temperature=0.0, max_tokens=3).text
+    assert 0 < len(cut.split()) <= 3 and cut.split()[0] == "Tell", cut
+    assert turn_tokens(2.0) == 52 and turn_tokens(600.0) == turn_tokens(30.0) == 440
 
 
 def test_silence_gives_an_empty_transcript(stt):

@@ -25,6 +25,11 @@ NO_SPEECH_PROBABILITY = 0.6  # with a low log-probability, Whisper's own "nothin
 LOW_LOGPROB = -1.0
 
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback when a decode fails its checks
+# a live turn's tokens, at most: twice what fast speech needs (English ~4 tokens a second,
+# Mandarin ~7), so a decode caught in a loop ("wrote wrote wrote ...") ends there instead of at
+# Whisper's 448 tokens (~2 s a try here, and one try cannot be stopped inside)
+TURN_TOKENS_BASE, TURN_TOKENS_PER_SECOND = 24, 14
+WINDOW_S, WINDOW_TOKENS = 30.0, 440  # Whisper's window, and its 448 tokens less the prompt's
 
 
 @dataclass(frozen=True)
@@ -122,10 +127,12 @@ class FasterWhisperSTT:
         prompt: str | None = None,
         temperature: float | None = None,
         timestamps: bool = True,
+        max_tokens: int | None = None,
     ) -> Transcription:
         samples = resample(audio, WHISPER_RATE).to_float32()
         options = self.decode_options(language, prompt, temperature)
         options["without_timestamps"] = not timestamps
+        options["max_new_tokens"] = max_tokens  # per 30 s window; None: Whisper's own limit
         segments, info = self._model.transcribe(samples, **options)
         language = options["language"]
         script = self._options.chinese_script if info.language == "zh" else "as-heard"
@@ -145,12 +152,13 @@ class FasterWhisperSTT:
         self, audio: AudioChunk, stopped: Callable[[], bool], *, language: str | None = None
     ) -> Transcription:
         """`transcribe` without Whisper's timestamp tokens (two fewer to decode, of the ~10 of a
-        short question; the segments then span the audio), given up (TranscriptionStopped)
-        before its next encoding or decoding once `stopped()` holds. One Whisper step cannot be
-        stopped inside."""
+        short question; the segments then span the audio), at most `turn_tokens` a window, given
+        up (TranscriptionStopped) before its next encoding or decoding once `stopped()` holds.
+        One Whisper step cannot be stopped inside."""
         with self._steps.watching(stopped):
             self._steps.check()
-            return self.transcribe(audio, language=language, timestamps=False)
+            budget = turn_tokens(audio.seconds)
+            return self.transcribe(audio, language=language, timestamps=False, max_tokens=budget)
 
 
 class _Stoppable:
@@ -185,6 +193,12 @@ class _Stoppable:
     def generate(self, *args: Any, **options: Any) -> Any:
         self.check()
         return self._model.generate(*args, **options)
+
+
+def turn_tokens(seconds: float) -> int:
+    """The most tokens a live turn of `seconds` may be decoded to, per Whisper window."""
+    spoken = min(seconds, WINDOW_S)
+    return min(WINDOW_TOKENS, round(TURN_TOKENS_BASE + TURN_TOKENS_PER_SECOND * spoken))
 
 
 def _joined(texts: Iterable[str]) -> str:
