@@ -16,6 +16,7 @@ from assistant.conversation import reply as reply_module
 from assistant.conversation.events import TurnTimings
 from assistant.conversation.reply import Reply, ReplySettings, Stages, Workers
 from assistant.conversation.sinks import CollectingSink
+from assistant.providers import loading
 from assistant.providers.loading import load_turn_model
 from assistant.providers.local_voices import create as create_local_voices
 from assistant.providers.onnx_sessions import ARENA_SHRINKAGE, ReleasingSession
@@ -157,6 +158,7 @@ HELD_AFTER_TURN_MODEL = """
 import json, sys
 from assistant.config import load_config
 from assistant.memory import release_freed
+from assistant.providers import loading
 from assistant.providers.loading import load_turn_model
 from assistant.providers.store import ModelStore
 from assistant.providers.tiers import resolve_models
@@ -176,3 +178,23 @@ def test_the_end_of_turn_model_runs_without_an_arena(config, store):
                           text=True, check=True, timeout=120)  # fmt: skip
     held = int(done.stdout.split()[-1])
     assert held < 12, held  # with ONNX Runtime's arena: ~21 MB kept after its first run
+
+
+class _LoggedWarmUp:
+    """A real stage whose warm-up is written in `log`."""
+
+    def __init__(self, name, stage, log):
+        self._name, self._stage, self._log = name, stage, log
+
+    def warm_up(self, *arguments):
+        self._log.append(self._name)
+        self._stage.warm_up(*arguments)
+
+
+def test_the_heap_is_trimmed_before_each_warm_up_and_at_ready(stt, chat, tts, monkeypatch):
+    log = []
+    monkeypatch.setattr(loading, "release_freed", lambda: log.append("trim"))
+    stages = {name: _LoggedWarmUp(name, stage, log)
+              for name, stage in (("stt", stt), ("chat", chat), ("tts", tts))}  # fmt: skip
+    loading.warm_up(loading.Engines(**stages), "You are brief.")
+    assert log == ["trim", "stt", "trim", "chat", "trim", "tts", "trim"]
