@@ -1,7 +1,7 @@
 """The voices' working memory (issue #11): ONNX Runtime's arena is handed back after each run
 unless `tts.release_memory` is false, a reply hands the heap's freed memory back to the system
-after each chunk's synthesis, Piper voices at most `RUN_CHARS` characters a run, and the
-end-of-turn model keeps no arena."""
+after each chunk's synthesis and around the warm-ups, Piper voices at most `RUN_CHARS`
+characters a run, the end-of-turn model keeps no arena, and one Silero model serves both VADs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ import sys
 import threading
 
 import onnxruntime
+from faster_whisper.vad import get_vad_model
 
+from assistant.audio.codec import decode_file
+from assistant.audio.vad import FRAME_SAMPLES, VAD_RATE, SileroVAD, silero_model_path
 from assistant.config import load_config
 from assistant.conversation import reply as reply_module
 from assistant.conversation.events import TurnTimings
@@ -198,3 +201,14 @@ def test_the_heap_is_trimmed_before_each_warm_up_and_at_ready(stt, chat, tts, mo
               for name, stage in (("stt", stt), ("chat", chat), ("tts", tts))}  # fmt: skip
     loading.warm_up(loading.Engines(**stages), "You are brief.")
     assert log == ["trim", "stt", "trim", "chat", "trim", "tts", "trim"]
+
+
+def test_one_silero_model_serves_the_vad_and_whispers_filter(question_wav):
+    shared, other = SileroVAD.load(), SileroVAD.load()
+    assert shared._session is other._session is get_vad_model().session
+    own = SileroVAD.load(silero_model_path())  # a session of its own: the same answers
+    samples = decode_file(question_wav, VAD_RATE).to_float32()
+    frames = samples[: len(samples) // FRAME_SAMPLES * FRAME_SAMPLES].reshape(-1, FRAME_SAMPLES)
+    heard = [(shared(frame), own(frame)) for frame in frames]
+    assert max(p for p, _ in heard) > 0.9  # speech was heard, each VAD with its own state
+    assert all(abs(p - q) < 1e-5 for p, q in heard)
