@@ -4,9 +4,10 @@ to the system after each turn.
 glibc gives each thread that allocates under contention its own arena (up to 8 per core), and
 memory freed in an arena stays in the process; the engines' threads (Whisper, llama.cpp, ONNX
 Runtime, the event loop, the workers) each leave a few tens of MB there. Two arenas, and a
-`malloc_trim` after each transcription and once a reply is done, lower the memory held between
-turns (485 -> 464 MB after loading, tiny tier); the peak is the engines' own working memory
-(README, Performance: the tiny tier's peak memory). A MALLOC_ARENA_MAX in the environment is
+`malloc_trim` after each transcription, after each chunk's synthesis (what the voice's arena
+gave back) and once a reply is done, lower the memory held between turns (485 -> 464 MB after
+loading, tiny tier) and under the next stage's working memory (README, Performance: the tiny
+tier's peak memory). A MALLOC_ARENA_MAX in the environment is
 the user's choice and is left alone; on a C library without these calls (musl, macOS) nothing
 is done.
 """

@@ -33,6 +33,7 @@ class SmartTurn:
         options.inter_op_num_threads = 1
         options.intra_op_num_threads = threads
         options.log_severity_level = 4
+        options.enable_cpu_mem_arena = False  # an arena keeps ~25 MB after a run; no faster
         session = onnxruntime.InferenceSession(
             str(path), providers=["CPUExecutionProvider"], sess_options=options
         )

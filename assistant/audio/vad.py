@@ -36,6 +36,10 @@ class SileroVAD:
 
     @classmethod
     def load(cls, path: Path | None = None) -> SileroVAD:
+        """A VAD on the model at `path`; with none, on the session faster-whisper's own VAD
+        filter runs (one Silero model in the process: each VAD keeps its own state)."""
+        if path is None and (shared := _faster_whisper_session()) is not None:
+            return cls(shared)
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -62,3 +66,11 @@ class SileroVAD:
         )
         self._context = window[0, -_CONTEXT_SAMPLES:]
         return float(np.asarray(output).reshape(-1)[0])
+
+
+def _faster_whisper_session():
+    """The ONNX Runtime session of faster-whisper's cached Silero model (loaded on first use),
+    or None where that faster-whisper keeps no single session (before 1.2)."""
+    from faster_whisper.vad import get_vad_model
+
+    return getattr(get_vad_model(), "session", None)

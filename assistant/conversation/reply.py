@@ -331,6 +331,8 @@ class Reply:
         try:
             while (chunk := await chunks.get()) is not None:
                 audio = await self._synthesize(chunk)
+                if self._stages.tts is not None:  # what the voice freed back to the system
+                    self._workers.submit("tts", release_freed)  # while this audio plays
                 await self._confirmed.wait()  # a reply begun early plays only once it is the turn
                 if audio or self._sink is None:
                     self._play(chunk, audio)
