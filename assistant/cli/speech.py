@@ -111,6 +111,7 @@ def reply(
         speed or config.tts.speed,
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
+        dont_know_examples=config.conversation.dont_know_examples,
     )
     recorder = Recorder(
         open_history(config.history), stt_model=config.stt.model, llm_model=config.llm.model,
