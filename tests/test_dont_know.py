@@ -7,11 +7,17 @@ from what it was told."""
 from __future__ import annotations
 
 import pytest
+from test_chinese import Listening
 
 from assistant.bench.questions import QUESTIONS, score
 from assistant.config import load_config
 from assistant.conversation.events import TurnTimings
-from assistant.conversation.examples import DONT_KNOW_EXAMPLES, with_examples
+from assistant.conversation.examples import (
+    COPIES_EXAMPLES,
+    DONT_KNOW_EXAMPLES,
+    wants_examples,
+    with_examples,
+)
 from assistant.conversation.options import conversation_options
 from assistant.conversation.reply import Reply, ReplySettings, Stages, Workers
 from assistant.providers.registry import create_chat
@@ -19,6 +25,7 @@ from assistant.types import ChatMessage
 
 SYSTEM = ChatMessage("system", "You are a helpful voice assistant.")
 QUESTION = {q.id: q for q in QUESTIONS}
+EXAMPLES = ReplySettings(dont_know_examples=True)
 
 
 def test_the_examples_follow_the_first_system_message_so_the_prompt_begins_the_same_each_turn():
@@ -35,22 +42,14 @@ def test_the_examples_follow_the_first_system_message_so_the_prompt_begins_the_s
     assert score(QUESTION["zh-pin"], answers[1]).correct
 
 
-def test_the_setting_turns_them_off_in_every_reply():
-    assert conversation_options(load_config()).reply_settings().dont_know_examples
+def test_the_setting_turns_them_off_and_a_model_that_copies_them_gets_none(config, default_tier):
+    assert conversation_options(default_tier).reply_settings().dont_know_examples
     off = load_config(overrides={"conversation.dont_know_examples": "false"})
     assert off.conversation.dont_know_examples is False
     assert not conversation_options(off).reply_settings().dont_know_examples
-
-
-class Recording:
-    """The real model, with what it was asked kept."""
-
-    def __init__(self, chat) -> None:
-        self.chat, self.asked = chat, []
-
-    def stream_chat(self, messages, **options):
-        self.asked.append(list(messages))
-        return self.chat.stream_chat(messages, **options)
+    # the tiny tier's SmolLM2-135M answered English questions with the Chinese example
+    assert config.llm.model in COPIES_EXAMPLES and not wants_examples(config)
+    assert not ReplySettings().dont_know_examples  # a caller that does not read the config
 
 
 def _answer(chat, history: list[ChatMessage], said: str, settings: ReplySettings):
@@ -77,20 +76,20 @@ def default_chat(default_tier, store):
 
 
 def test_the_model_gets_the_examples_and_the_history_keeps_only_what_was_said(default_chat):
-    model = Recording(default_chat)
+    model = Listening(default_chat)
     question = QUESTION["en-mother"]
-    record = _answer(model, [SYSTEM], question.text, ReplySettings())
+    record = _answer(model, [SYSTEM], question.text, EXAMPLES)
     assert model.asked[0] == [SYSTEM, *DONT_KNOW_EXAMPLES, ChatMessage("user", question.text)]
     assert record.messages()[0] == ChatMessage("user", question.text)  # no example in the history
     # greedy, the default tier says it does not know (without the examples it named someone)
     assert score(question, record.generated).correct, record.generated
-    _answer(model, [SYSTEM], question.text, ReplySettings(dont_know_examples=False))
+    _answer(model, [SYSTEM], question.text, ReplySettings())
     assert model.asked[1] == [SYSTEM, ChatMessage("user", question.text)]
 
 
 def test_what_the_user_said_is_still_answered(default_chat):
     history = [SYSTEM]
-    told = _answer(default_chat, history, "I had pancakes for breakfast.", ReplySettings())
+    told = _answer(default_chat, history, "I had pancakes for breakfast.", EXAMPLES)
     history.extend(told.messages())
-    record = _answer(default_chat, history, "What did I have for breakfast today?", ReplySettings())
+    record = _answer(default_chat, history, "What did I have for breakfast today?", EXAMPLES)
     assert "pancake" in record.generated.lower(), record.generated

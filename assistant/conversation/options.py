@@ -9,6 +9,7 @@ from ..config import Config, voice_map
 from ..text import FIRST_CUT_WORDS
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
+from .examples import wants_examples
 from .reply import ReplySettings
 from .watchdog import StageLimits
 
@@ -47,7 +48,7 @@ class ConversationOptions:
     # the STT's way to hear a live turn (words only, given up once the reply is dropped); off
     # only to measure it (scripts/side_by_side.py --variant live_transcription=false)
     live_transcription: bool = True
-    dont_know_examples: bool = True  # the "I don't know" example turns (examples.py) first
+    dont_know_examples: bool = False  # the "I don't know" example turns first (examples.py)
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
@@ -102,7 +103,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
         voice_persona=settings.voice_persona,
-        dont_know_examples=settings.dont_know_examples,
+        dont_know_examples=wants_examples(config),
         first_chunk_ms=settings.first_chunk_ms,
         first_chunk_words=settings.first_chunk_words,
         follow_up_s=settings.follow_up_s,

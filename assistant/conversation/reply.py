@@ -65,7 +65,7 @@ class ReplySettings:
     first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
     first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
     live_transcription: bool = True  # the engine's way to hear a live turn (TurnSpeechToText)
-    dont_know_examples: bool = True  # the "I don't know" example turns (examples.py) first
+    dont_know_examples: bool = False  # the "I don't know" example turns first (examples.py)
 
 
 @dataclass
