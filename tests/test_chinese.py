@@ -109,10 +109,10 @@ def test_each_turn_is_answered_in_the_language_it_was_spoken_in(
     nezumi, joe = (persona_line(speaking_voice(tts.voices(), name, None))
                    for name in ("kokoro-nezumi", "en_US-joe-medium"))  # fmt: skip
     assert nezumi.startswith("You are Nezumi") and joe.startswith("You are Joe")
-    asked = listening.asked[0]  # (the "I don't know" examples come between: examples.py)
-    assert asked[0].content == f"Be brief. {nezumi}"  # the speaking voice brings its character
-    assert asked[-2:] == [ChatMessage("system", "Answer in Mandarin Chinese (简体中文)."),
-                          ChatMessage("user", chinese.heard)]  # fmt: skip
+    assert [m.content for m in listening.asked[0][:2]] == [
+        f"Be brief. {nezumi}",  # the voice that speaks the turn brings its character
+        "Answer in Mandarin Chinese (简体中文).",
+    ]
     assert chinese.audio is not None and chinese.audio.sample_rate == 24000  # kokoro-nezumi
     english = voice_turn(
         decode_file(question_wav), detecting_stt, listening, tts,
