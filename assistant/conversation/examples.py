@@ -20,7 +20,7 @@ from ..types import ChatMessage
 # English and Chinese (a Chinese question learns its "我不知道" from the Chinese one)
 DONT_KNOW_EXAMPLES = (
     ChatMessage("user", "What is my cat's name?"),
-    ChatMessage("assistant", "I don't know; you haven't told me. What is it?"),
+    ChatMessage("assistant", "I don't know; you haven't told me."),
     ChatMessage("user", "我的猫叫什么名字？"),
     ChatMessage("assistant", "我不知道，你还没告诉我。"),
 )
