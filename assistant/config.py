@@ -109,6 +109,10 @@ class ConversationConfig:
     speculate_ms: int = 64  # silence after which the reply is begun, dropped if you go on; 0: off
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
     voice_persona: bool = True  # the speaking voice's character line goes into the system prompt
+    # the conversation begins with example turns where the assistant says it doesn't know what
+    # only the user could know (conversation/examples.py): fewer made-up answers; a model that
+    # copies them (the tiny tier's) gets none
+    dont_know_examples: bool = True
     # the first spoken chunk: once this long after the reply's first word, it ends at the next
     # word boundary after first_chunk_words words (a slow model's speech starts sooner); 0: off
     first_chunk_ms: int = FIRST_CUT_MS

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..conversation.events import TurnEnded, TurnTimings
+from ..conversation.options import ConversationOptions
 from ..conversation.reply import Reply, ReplySettings, Stages, Workers
 from ..conversation.sinks import CollectingSink
 from ..errors import AssistantError
@@ -195,7 +196,7 @@ def measure_tier(
     try:
         say(f"  {len(questions)} typed questions...")
         typed = [
-            ask_typed(Stages(None, engines.chat, None), workers, options.system_prompt, q)
+            ask_typed(Stages(None, engines.chat, None), workers, options, q)
             for q in questions
         ]
         say(f"  {len(spoken)} spoken questions (STT, LLM, TTS)...")
@@ -274,13 +275,17 @@ def _memory(cli_args: list[str], tier: str, models: dict[str, str], corpus_dir: 
         return {"peak_rss_mb": None, "ready_s": None, "error": str(error)}
 
 
-def ask_typed(stages: Stages, workers: Workers, system_prompt: str, question: Question) -> dict:
-    """One conversation: the question's setup turns, then the question, typed."""
-    history = [ChatMessage("system", system_prompt)]
+def ask_typed(
+    stages: Stages, workers: Workers, options: ConversationOptions, question: Question
+) -> dict:
+    """One conversation: the question's setup turns, then the question, typed (with the
+    configured system prompt and "I don't know" examples)."""
+    history = [ChatMessage("system", options.system_prompt)]
+    settings = ReplySettings(dont_know_examples=options.dont_know_examples)
     for earlier in question.setup:
-        record, _ = _reply(stages, workers, history, earlier, None, ReplySettings())
+        record, _ = _reply(stages, workers, history, earlier, None, settings)
         history.extend(record.messages())
-    record, stamps = _reply(stages, workers, history, question.text, None, ReplySettings())
+    record, stamps = _reply(stages, workers, history, question.text, None, settings)
     timings = record.timings
     return {
         "answer": record.generated,

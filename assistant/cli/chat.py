@@ -10,6 +10,7 @@ from typing import TextIO
 import click
 
 from ..conversation.events import TurnTimings
+from ..conversation.examples import wants_examples
 from ..conversation.reply import Reply, ReplySettings, Stages, Workers
 from ..conversation.skills import Skills
 from ..history.recorder import Recorder, recording
@@ -48,7 +49,11 @@ def chat(ctx: click.Context, system_prompt: str | None, resume: bool) -> None:
             err=True,
         )
     skills = local_skills(config, tool_store(config))
-    run_chat(model, system_prompt or config.llm.system_prompt, recorder=recorder, skills=skills)
+    settings = ReplySettings(dont_know_examples=wants_examples(config))
+    run_chat(
+        model, system_prompt or config.llm.system_prompt,
+        recorder=recorder, skills=skills, settings=settings,
+    )  # fmt: skip
 
 
 def run_chat(
@@ -59,6 +64,7 @@ def run_chat(
     stdout: TextIO = sys.stdout,
     recorder: Recorder | None = None,
     skills: Skills | None = None,
+    settings: ReplySettings | None = None,
 ) -> None:
     """Read lines, stream each reply as it is written; Ctrl-C stops a reply, twice quits.
 
@@ -67,7 +73,7 @@ def run_chat(
     interactive = stdin.isatty()
     recorder = recorder or Recorder(DisabledHistory())
     history = [ChatMessage("system", system_prompt), *recorder.context]
-    workers = Workers()
+    workers, settings = Workers(), settings or ReplySettings()
     if interactive:
         print(HELP, file=stdout)
     try:
@@ -76,7 +82,8 @@ def run_chat(
                 if not _command(text, history, recorder, stdout):
                     return
             elif text:
-                _answer(text, Stages(None, model, None, skills), workers, history, recorder, stdout)
+                stages = Stages(None, model, None, skills)
+                _answer(text, stages, workers, history, recorder, stdout, settings)
     finally:
         workers.shutdown()
 
@@ -114,13 +121,14 @@ def _answer(
     history: list[ChatMessage],
     recorder: Recorder,
     stdout: TextIO,
+    settings: ReplySettings,
 ) -> None:
     """Stream the reply to `text` as it is written; Ctrl-C stops it (what was shown is kept)."""
     print("assistant> ", end="", file=stdout, flush=True)
     now = time.monotonic()
     reply = Reply(
         stages, workers, text,
-        history=history, sink=None, settings=ReplySettings(),
+        history=history, sink=None, settings=settings,
         timings=TurnTimings(speech_end=now, endpoint=now), on_event=recording(recorder),
         on_delta=lambda delta: print(delta, end="", file=stdout, flush=True),
     )  # fmt: skip

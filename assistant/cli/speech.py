@@ -93,6 +93,7 @@ def reply(
     """One voice turn: hear the question in FILE, answer it aloud into OUTPUT."""
     from ..config import voice_map
     from ..conversation.events import UserSaid
+    from ..conversation.examples import wants_examples
     from ..conversation.reply import ReplySettings
     from ..conversation.turn import voice_turn
     from ..history.keep_audio import NO_AUDIO, AudioKeeper
@@ -111,6 +112,7 @@ def reply(
         speed or config.tts.speed,
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
+        dont_know_examples=wants_examples(config),
     )
     recorder = Recorder(
         open_history(config.history), stt_model=config.stt.model, llm_model=config.llm.model,

@@ -9,6 +9,7 @@ from ..config import Config, voice_map
 from ..text import FIRST_CUT_WORDS
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
+from .examples import wants_examples
 from .reply import ReplySettings
 from .watchdog import StageLimits
 
@@ -47,6 +48,7 @@ class ConversationOptions:
     # the STT's way to hear a live turn (words only, given up once the reply is dropped); off
     # only to measure it (scripts/side_by_side.py --variant live_transcription=false)
     live_transcription: bool = True
+    dont_know_examples: bool = False  # the "I don't know" example turns first (examples.py)
 
     def echo_cancelled(self) -> ConversationOptions:
         """These options for a microphone cleaned of the speaker's echo: speech over the
@@ -82,6 +84,7 @@ class ConversationOptions:
             first_chunk_ms=self.first_chunk_ms,
             first_chunk_words=self.first_chunk_words,
             live_transcription=self.live_transcription,
+            dont_know_examples=self.dont_know_examples,
         )
 
 
@@ -100,6 +103,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
         voices_by_language=voice_map(config.tts.voices_by_language),
         instructions=config.tts.instructions or None,
         voice_persona=settings.voice_persona,
+        dont_know_examples=wants_examples(config),
         first_chunk_ms=settings.first_chunk_ms,
         first_chunk_words=settings.first_chunk_words,
         follow_up_s=settings.follow_up_s,

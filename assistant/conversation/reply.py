@@ -30,6 +30,7 @@ from ..providers import (
 from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
+from .examples import with_examples
 from .language import typed_language, unvoiced_notice, voice_for, with_language
 from .persona import persona_line, speaking_voice, with_persona
 from .sinks import AudioSink
@@ -64,6 +65,7 @@ class ReplySettings:
     first_chunk_ms: int = 0  # the first chunk's timed cut (text.SentenceSplitter); 0: off
     first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
     live_transcription: bool = True  # the engine's way to hear a live turn (TurnSpeechToText)
+    dont_know_examples: bool = False  # the "I don't know" example turns first (examples.py)
 
 
 @dataclass
@@ -282,6 +284,8 @@ class Reply:
             stream: Iterator[str] = iter([self._answer])
         else:
             messages = [*self._history, ChatMessage("user", self.user_text)]
+            if self.settings.dont_know_examples:
+                messages = with_examples(messages)
             messages = with_persona(with_language(messages, self.language), self._persona())
             with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
             # on the model's thread, under its watchdog: an engine may do real work to begin

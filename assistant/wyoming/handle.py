@@ -48,8 +48,9 @@ class Conversations:
         system_prompt: str,
         history: History,
         llm_model: str,
+        settings: ReplySettings | None = None,
     ) -> None:
-        self._chat, self._workers = chat, workers
+        self._chat, self._workers, self._settings = chat, workers, settings or ReplySettings()
         self._system_prompt, self._history, self._llm_model = system_prompt, history, llm_model
         self._open: OrderedDict[str, _Conversation] = OrderedDict()
 
@@ -68,7 +69,7 @@ class Conversations:
             now = time.monotonic()
             reply = Reply(
                 Stages(None, self._chat, None), self._workers, text,
-                history=conversation.messages, sink=None, settings=ReplySettings(),
+                history=conversation.messages, sink=None, settings=self._settings,
                 timings=TurnTimings(speech_end=now, endpoint=now),
                 on_event=recording(conversation.recorder),
             )  # fmt: skip
