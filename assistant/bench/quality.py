@@ -196,8 +196,7 @@ def measure_tier(
     try:
         say(f"  {len(questions)} typed questions...")
         typed = [
-            ask_typed(Stages(None, engines.chat, None), workers, options, q)
-            for q in questions
+            ask_typed(Stages(None, engines.chat, None), workers, options, q) for q in questions
         ]
         say(f"  {len(spoken)} spoken questions (STT, LLM, TTS)...")
         utterances = make_corpus(corpus_dir, tuple(q.text for q in spoken))
