@@ -110,9 +110,9 @@ class ConversationConfig:
     persona: str = ""  # added to the system prompt, e.g. "You are Ada, a cheerful librarian."
     voice_persona: bool = True  # the speaking voice's character line goes into the system prompt
     # the conversation begins with example turns where the assistant says it doesn't know what
-    # only the user could know (conversation/examples.py): fewer made-up answers; a model that
-    # copies them (the tiny tier's) gets none
-    dont_know_examples: bool = True
+    # only the user could know (conversation/examples.py): fewer made-up answers, but some
+    # ordinary requests refused too (README), hence off; a model that copies them gets none
+    dont_know_examples: bool = False
     # the first spoken chunk: once this long after the reply's first word, it ends at the next
     # word boundary after first_chunk_words words (a slow model's speech starts sooner); 0: off
     first_chunk_ms: int = FIRST_CUT_MS

@@ -1,10 +1,12 @@
-"""Saying "I don't know" instead of inventing (issue #11): every conversation's prompt begins
-with example turns where the assistant, asked what only the user could know, says it does not
-know; they sit where llama.cpp's cached prefix holds, stay out of the history, can be turned off,
-and the real default-tier model then refuses to invent what it was never told, yet still answers
-from what it was told."""
+"""Saying "I don't know" instead of inventing (issue #11): with the setting on, a
+conversation's prompt begins with example turns where the assistant, asked what only the user
+could know, says it does not know; they sit where llama.cpp's cached prefix holds, stay out of
+the history, are off by default, and the real default-tier model then refuses to invent what it
+was never told, yet still answers from what it was told."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 from test_chinese import Listening
@@ -42,13 +44,15 @@ def test_the_examples_follow_the_first_system_message_so_the_prompt_begins_the_s
     assert score(QUESTION["zh-pin"], answers[1]).correct
 
 
-def test_the_setting_turns_them_off_and_a_model_that_copies_them_gets_none(config, default_tier):
-    assert conversation_options(default_tier).reply_settings().dont_know_examples
-    off = load_config(overrides={"conversation.dont_know_examples": "false"})
-    assert off.conversation.dont_know_examples is False
-    assert not conversation_options(off).reply_settings().dont_know_examples
+def test_the_setting_turns_them_on_and_a_model_that_copies_them_gets_none(config, default_tier):
+    # off by default: they also refuse ordinary requests ("Who wrote Romeo and Juliet?")
+    assert not conversation_options(default_tier).reply_settings().dont_know_examples
+    on = load_config(overrides={"conversation.dont_know_examples": "true"})
+    assert on.conversation.dont_know_examples is True
+    assert conversation_options(on).reply_settings().dont_know_examples
     # the tiny tier's SmolLM2-135M answered English questions with the Chinese example
-    assert config.llm.model in COPIES_EXAMPLES and not wants_examples(config)
+    tiny_on = replace(config, conversation=replace(config.conversation, dont_know_examples=True))
+    assert config.llm.model in COPIES_EXAMPLES and not wants_examples(tiny_on)
     assert not ReplySettings().dont_know_examples  # a caller that does not read the config
 
 
