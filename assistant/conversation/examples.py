@@ -5,10 +5,11 @@ small model made one up; a system-prompt rule alone did not stop it, an example 
 The examples are earlier turns put just after the first system message, the same every turn, so
 the prompt still begins the same way and llama.cpp's cached prefix holds. They are not the
 user's: the history keeps only what was really said. `conversation.dont_know_examples` turns
-them on (off by default: the default tier's 0.5B model then also refuses some ordinary requests,
-"Who wrote Romeo and Juliet?"; see README). A model too small to learn from them copies them instead (SmolLM2-135M, the tiny
-tier's: no more refusals, English questions answered with the Chinese example; 15 -> 10 of the
-53 quality questions right with an earlier wording): it gets none.
+them on (off by default: the default tier's 0.5B model then also refuses some ordinary
+requests, "Who wrote Romeo and Juliet?"; see README). A model too small to learn from them
+copies them instead (SmolLM2-135M, the tiny tier's: no more refusals, English questions
+answered with the Chinese example; 15 -> 10 of the 53 quality questions right with an earlier
+wording): it gets none.
 """
 
 from __future__ import annotations
