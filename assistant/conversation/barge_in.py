@@ -62,9 +62,12 @@ class BargeInGuard:
         actions = []
         if settings.hold_ms and 1000 * self.heard_s >= settings.hold_ms:
             actions.append(BargeIn.HOLD)
-            self._since_hold = 0 if self._since_hold is None else self._since_hold
-        held_s = (self._since_hold or 0) * frame_seconds
-        past_echo = self._since_hold is None or 1000 * held_s >= settings.echo_tail_ms
+            if self._since_hold is None:  # the first hold of this speech
+                self._since_hold = 0
+        past_echo = (
+            self._since_hold is None
+            or 1000 * self._since_hold * frame_seconds >= settings.echo_tail_ms
+        )
         if 1000 * self.heard_s >= settings.interrupt_ms and past_echo:
             actions.append(BargeIn.INTERRUPT)
             self._loud_frames, self._since_hold = 0, None
