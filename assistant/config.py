@@ -53,6 +53,9 @@ class SttConfig:
     language: str = ""  # empty: English; "auto": detect each turn (multilingual STT); or "zh", ...
     vad_filter: bool = True  # drop non-speech before decoding, so silence gives no text
     chinese_script: str = "simplified"  # Mandarin transcripts: simplified | traditional | as-heard
+    # seconds of audio Whisper's encoder reads of a live turn (the turn and 2 s more if longer):
+    # less is faster; 30 is Whisper's own window, as for files (README, "Whisper's window")
+    turn_window_s: float = 15.0
     base_url: str = ""  # provider "openai": the endpoint, e.g. http://127.0.0.1:8000/v1
     api_key: str = ""  # provider "openai": sent as a Bearer token
     timeout_s: float = 60.0  # provider "openai": per request
@@ -216,6 +219,11 @@ def _checked(config: Config) -> Config:
     ):
         if not seconds >= 0:  # NaN too
             raise ConfigError(f"setting '{name}' must be 0 or more seconds, got {seconds!r}")
+    if not 1 <= config.stt.turn_window_s <= 30:  # NaN too
+        raise ConfigError(
+            "setting 'stt.turn_window_s' must be between 1 and 30 seconds (30: Whisper's own "
+            f"window), got {config.stt.turn_window_s!r}"
+        )
     return config
 
 

@@ -336,3 +336,10 @@ def test_the_end_of_turn_words_settings_are_read_and_checked(no_default_file):
     ):
         with pytest.raises(ConfigError, match=says):
             load_config(None, environ={}, overrides={f"conversation.{key}": value})
+
+
+@pytest.mark.parametrize("seconds", ["0.5", "31", "-10"])
+def test_whispers_live_window_must_be_within_its_own(no_default_file, seconds):
+    with pytest.raises(ConfigError, match=r"'stt\.turn_window_s' must be between 1 and 30"):
+        load_config(overrides={"stt.turn_window_s": seconds})
+    assert load_config(overrides={"stt.turn_window_s": "30"}).stt.turn_window_s == 30.0

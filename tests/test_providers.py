@@ -21,7 +21,7 @@ from assistant.providers import (
     speak_text,
     usage_of,
 )
-from assistant.providers.faster_whisper import turn_tokens
+from assistant.providers.faster_whisper import turn_tokens, turn_window_frames
 from assistant.providers.llama_cpp import LlamaCppChat, StopSequences
 from assistant.providers.piper import PiperTTS, VoiceFiles
 from assistant.types import AudioChunk, ChatMessage
@@ -62,8 +62,8 @@ def test_any_input_rate_is_resampled_for_whisper(stt, espeak, rate):
 def test_a_live_turn_is_heard_without_timestamps_and_given_up_once_no_longer_wanted(
     stt, espeak, monkeypatch
 ):
-    said = "Tell me a fun fact about cats."
-    audio = decode_file(espeak(said, "cats"))
+    said = "Please turn off the kitchen lights and lock the front door."
+    audio = decode_file(espeak(said, "lights"))
     assert isinstance(stt, TurnSpeechToText)
     steps: list[str] = []
 
@@ -91,7 +91,7 @@ def test_a_live_turn_is_heard_without_timestamps_and_given_up_once_no_longer_wan
     monkeypatch.setattr(stt.engine.model, "generate", noting_prompt)
     heard = stt.transcribe_turn(audio, lambda: False)  # not stopped: the whole transcription
     plain = stt.transcribe(audio)  # plain calls are not watched and keep their timestamps
-    assert word_error_rate(heard.text, said) <= 0.2 and plain.text == heard.text
+    assert word_error_rate(heard.text, said) <= 0.2 and word_error_rate(plain.text, said) <= 0.2
     no_timestamps = stt.engine.hf_tokenizer.token_to_id("<|notimestamps|>")
     assert no_timestamps in prompts[0] and no_timestamps not in prompts[-1]
     # a live turn's decode ends at its budget (a loop cannot run on to 448 tokens); files do not
@@ -104,6 +104,42 @@ def test_a_decode_ends_at_its_token_budget(stt, espeak):
     cut = stt.transcribe(audio, temperature=0.0, max_tokens=3).text
     assert 0 < len(cut.split()) <= 3 and cut.split()[0] == "Tell", cut
     assert turn_tokens(2.0) == 52 and turn_tokens(600.0) == turn_tokens(30.0) == 440
+
+
+class _EncodedFrames:
+    """CTranslate2's Whisper, noting how many log-mel frames each encoding reads."""
+
+    def __init__(self, model) -> None:
+        self.model, self.frames = model, []
+
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
+
+    def encode(self, features, **options):
+        self.frames.append(features.shape[-1])
+        return self.model.encode(features, **options)
+
+
+def test_a_live_turn_is_encoded_in_a_short_window_and_heard_alike(stt, espeak, monkeypatch):
+    said = "Please turn off the kitchen lights and lock the front door."
+    audio = decode_file(espeak(said, "lights"))
+    engine = _EncodedFrames(stt.engine.model._model)
+    monkeypatch.setattr(stt.engine.model, "_model", engine)
+    heard = stt.transcribe_turn(audio, lambda: False)
+    plain = stt.transcribe(audio)  # a file: Whisper's own 30 s window
+    assert engine.frames == [1500, 3000]  # the default stt.turn_window_s, 15 s
+    assert word_error_rate(heard.text, said) <= 0.2 and word_error_rate(plain.text, said) <= 0.2
+    long_turn = concat([audio] * 4)  # 4 readings, ~15 s: the turn and 2 s after it
+    assert stt.transcribe_turn(long_turn, lambda: False).text.lower().count("kitchen") >= 3
+    assert engine.frames[-1] == turn_window_frames(long_turn.seconds, 15.0) > 1600
+
+
+def test_the_live_window_grows_with_the_turn_up_to_whispers_own():
+    assert turn_window_frames(1.5, 10.0) == 1000 and turn_window_frames(1.5, 4.0) == 400
+    assert turn_window_frames(12.0, 10.0) == 1400  # the turn and 2 s
+    assert turn_window_frames(12.001, 10.0) == 1402  # even: the encoder halves the frames
+    assert turn_window_frames(28.0, 10.0) is None  # no shorter than Whisper's: its own
+    assert turn_window_frames(1.0, 30.0) is None  # stt.turn_window_s = 30: always its own
 
 
 def test_silence_gives_an_empty_transcript(stt):

@@ -99,21 +99,29 @@ def quality_markdown(results: dict) -> str:
         ]
     lines += [
         "",
-        "| speech to text | language | voice | error rate | per rate (words a minute) | n |",
-        "|---|---|---|---:|---|---:|",
+        "| speech to text | language | voice | error rate | per rate (words a minute) | "
+        "live turn: error rate | time p50, file / live turn (ms) | n |",
+        "|---|---|---|---:|---|---:|---:|---:|",
     ]
     for row in results["stt"]:
         if row["status"] != "measured":
             lines.append(
                 f"| {row['model']} | {row['language']} | {row['voice']} | skipped | "
-                f"`{row['pull']}` | |"
+                f"`{row['pull']}` | | | |"
             )
             continue
         per_rate = ", ".join(f"{wpm}: {value:.3f}" for wpm, value in row["by_rate_wpm"].items())
         lines.append(
             f"| {row['model']} | {row['language']} | {row['voice']} | "
-            f"{row['metric'].upper()} {row['mean']:.3f} | {per_rate} | {row['n']} |"
+            f"{row['metric'].upper()} {row['mean']:.3f} | {per_rate} | {row['live_mean']:.3f} | "
+            f"{fmt(row['file_ms_p50'])} / {fmt(row['live_ms_p50'])} | {row['n']} |"
         )
+    lines += [
+        "",
+        "A file is heard in Whisper's own 30 s window; a live turn (a conversation's, a Wyoming "
+        "satellite's) in a shorter one: the turn and 2 s after it, at least "
+        "`stt.turn_window_s` seconds.",
+    ]
     if results.get("targets"):
         lines += ["", "| target | value | met |", "|---|---:|---|"]
         for target in results["targets"]:

@@ -1,13 +1,17 @@
 """Speech-to-text error rate per STT model and language, on voices other than the assistant's:
 espeak-ng's en-us and cmn (Mandarin) voices at two speaking rates; word error rate for English,
 character error rate for Chinese. The sentences are the quality questions' own (and their
-setup turns), less the arithmetic ones, whose numbers Whisper writes as digits."""
+setup turns), less the arithmetic ones, whose numbers Whisper writes as digits. Each utterance
+is heard as a file (Whisper's 30 s window) and as a live turn (`transcribe_turn`: its shorter
+window, stt.turn_window_s), each timed."""
 
 from __future__ import annotations
 
 import re
 import statistics
+import time
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from ..config import Config
@@ -48,6 +52,7 @@ def prepare_speech(quick: bool, corpus_dir: Path) -> None:
 
 def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[dict]:
     """One row per (model, language): mean error rate over both rates, and per rate."""
+    from ..providers import turn_transcriber
     from ..providers.registry import create_stt
     from ..providers.store import ModelStore
 
@@ -69,13 +74,16 @@ def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[d
             replace(config, stt=replace(config.stt, model=model, language=language)), store
         )
         rate_of = word_error_rate if metric == "wer" else char_error_rate
+        as_file = partial(stt.transcribe, language=language)
+        as_turn = turn_transcriber(stt, language)
         texts = sentences(language, quick)
         per_rate, samples = {}, []
         for wpm in RATES:
             utterances = make_corpus(corpus_dir, texts, voice=ESPEAK_VOICES[language], rate=wpm)
             errors = []
             for utterance in utterances:
-                heard = stt.transcribe(utterance.audio, language=language).text
+                heard, file_ms = _timed(as_file, utterance.audio)
+                heard_live, live_ms = _timed(as_turn, utterance.audio)
                 errors.append(rate_of(heard, utterance.text))
                 samples.append(
                     {
@@ -83,16 +91,28 @@ def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[d
                         "said": utterance.text,
                         "heard": heard,
                         metric: round(errors[-1], 3),
+                        "heard_live": heard_live,
+                        f"live_{metric}": round(rate_of(heard_live, utterance.text), 3),
+                        "file_ms": file_ms,
+                        "live_ms": live_ms,
                     }
                 )
             per_rate[str(wpm)] = round(statistics.fmean(errors), 3)
         mean = round(statistics.fmean(s[metric] for s in samples), 3)
-        say(f"  {model} ({language}): {metric.upper()} {mean:.3f} over {len(samples)} utterances")
+        live_mean = round(statistics.fmean(s[f"live_{metric}"] for s in samples), 3)
+        say(
+            f"  {model} ({language}): {metric.upper()} {mean:.3f} as files, {live_mean:.3f} "
+            f"as live turns, over {len(samples)} utterances"
+        )
         rows.append(
             {
                 **row,
                 "status": "measured",
                 "mean": mean,
+                "live_mean": live_mean,
+                "file_ms_p50": round(statistics.median(s["file_ms"] for s in samples), 1),
+                "live_ms_p50": round(statistics.median(s["live_ms"] for s in samples), 1),
+                "live_window_s": config.stt.turn_window_s,
                 "by_rate_wpm": per_rate,
                 "n": len(samples),
                 "samples": samples,
@@ -100,3 +120,10 @@ def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[d
         )
         del stt
     return rows
+
+
+def _timed(transcribe, audio) -> tuple[str, float]:
+    """The text `transcribe` heard in `audio`, and its milliseconds."""
+    started = time.perf_counter()
+    heard = transcribe(audio).text
+    return heard, round(1000 * (time.perf_counter() - started), 1)

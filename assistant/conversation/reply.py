@@ -24,8 +24,8 @@ from ..providers import (
     ChatModel,
     SpeechToText,
     TextToSpeech,
-    TurnSpeechToText,
     close_stream,
+    turn_transcriber,
 )
 from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
 from ..types import AudioChunk, ChatMessage
@@ -241,9 +241,9 @@ class Reply:
         (so a reply begun at a pause and dropped does not hold the engine from the next one)."""
         stt, chosen = self._stages.stt, self.settings.language
         assert stt is not None, "a spoken turn needs a speech-to-text stage"
-        if self.settings.live_transcription and isinstance(stt, TurnSpeechToText):
-            return partial(stt.transcribe_turn, stopped=self._unwanted.is_set, language=chosen)
-        return partial(stt.transcribe, language=chosen) if chosen else stt.transcribe
+        if self.settings.live_transcription:
+            return turn_transcriber(stt, chosen, self._unwanted.is_set)
+        return partial(stt.transcribe, language=chosen)
 
     def _choose_voice(self) -> None:
         """The voice that speaks the language heard (see `language.voice_for`)."""

@@ -1,14 +1,15 @@
 """The stage interfaces, shaped like OpenAI's transcription, chat-completion and speech APIs.
 
 Methods are synchronous because the engines are blocking iterators; callers that need
-asyncio pull each item on a worker thread. `speak_text` and `close_stream` are the two helpers
-every caller of the interfaces shares.
+asyncio pull each item on a worker thread. `speak_text`, `close_stream` and `turn_transcriber`
+are the helpers the callers of the interfaces share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 from ..text import speakable_chunks
@@ -44,6 +45,17 @@ class TurnSpeechToText(SpeechToText, Protocol):
         words), and it raises TranscriptionStopped at its next step once `stopped()` holds (a
         reply begun at a pause and dropped frees the engine for the next one sooner)."""
         ...
+
+
+def turn_transcriber(
+    stt: SpeechToText, language: str | None, stopped: Callable[[], bool] = lambda: False
+) -> Callable[[AudioChunk], Transcription]:
+    """How to hear one live turn (a conversation's, a Wyoming satellite's) in `language` (None:
+    as heard): the engine's own way where it has one, given up once `stopped()` holds; else
+    `transcribe`."""
+    if isinstance(stt, TurnSpeechToText):
+        return partial(stt.transcribe_turn, stopped=stopped, language=language)
+    return partial(stt.transcribe, language=language)
 
 
 @runtime_checkable

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -30,6 +31,12 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback when a decode fails it
 # Whisper's 448 tokens (~2 s a try here, and one try cannot be stopped inside)
 TURN_TOKENS_BASE, TURN_TOKENS_PER_SECOND = 24, 14
 WINDOW_S, WINDOW_TOKENS = 30.0, 440  # Whisper's window, and its 448 tokens less the prompt's
+FRAMES_PER_SECOND = 100  # Whisper's log-mel frames
+# a live turn's encoder reads the turn and this much after it (at least stt.turn_window_s), not
+# Whisper's 30 s: the encoder's time goes with its window (tiny.en on 2 cores: 30 s 273 ms, 10 s
+# 32 ms). Short speech needs the padding: with 0.5-2 s after a question tiny.en's error rate
+# went from 0.08 to 0.25-0.40 (repeated phrases); in 10-15 s it held (README, "Whisper's window")
+TURN_WINDOW_MARGIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,7 @@ class WhisperOptions:
     language: str | None = None
     vad_filter: bool = True
     chinese_script: str = "simplified"  # how Mandarin is written: see assistant/script.py
+    turn_window_s: float = WINDOW_S  # a live turn's encoder window (turn_window_frames)
 
 
 class FasterWhisperSTT:
@@ -152,10 +160,12 @@ class FasterWhisperSTT:
         self, audio: AudioChunk, stopped: Callable[[], bool], *, language: str | None = None
     ) -> Transcription:
         """`transcribe` without Whisper's timestamp tokens (two fewer to decode, of the ~10 of a
-        short question; the segments then span the audio), at most `turn_tokens` a window, given
-        up (TranscriptionStopped) before its next encoding or decoding once `stopped()` holds.
-        One Whisper step cannot be stopped inside."""
-        with self._steps.watching(stopped):
+        short question; the segments then span the audio), at most `turn_tokens` a window, its
+        encoder reading `turn_window_frames` instead of 30 s, given up (TranscriptionStopped)
+        before its next encoding or decoding once `stopped()` holds. One Whisper step cannot be
+        stopped inside."""
+        frames = turn_window_frames(audio.seconds, self._options.turn_window_s)
+        with self._steps.watching(stopped, frames):
             self._steps.check()
             budget = turn_tokens(audio.seconds)
             return self.transcribe(audio, language=language, timestamps=False, max_tokens=budget)
@@ -164,31 +174,37 @@ class FasterWhisperSTT:
 class _Stoppable:
     """CTranslate2's Whisper as faster-whisper calls it, with a check before each encoding and
     each decoding (one 30 s window each, the steps that cost): where a transcription that is no
-    longer wanted (`FasterWhisperSTT.transcribe_turn`) is given up."""
+    longer wanted (`FasterWhisperSTT.transcribe_turn`) is given up, and where a live turn's
+    encoder window is cut to its frames."""
 
     def __init__(self, model: Any) -> None:
         self._model = model
-        self._local = threading.local()  # this thread's transcription's `stopped`, if any
+        self._local = threading.local()  # this thread's transcription's `stopped` and window
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._model, name)
 
     @contextmanager
-    def watching(self, stopped: Callable[[], bool]) -> Iterator[None]:
-        self._local.stopped = stopped
+    def watching(self, stopped: Callable[[], bool], frames: int | None = None) -> Iterator[None]:
+        """For the transcription on this thread: `stopped` checked before each step, and the
+        encoder's window cut to `frames` (None: Whisper's own)."""
+        self._local.stopped, self._local.frames = stopped, frames
         try:
             yield
         finally:
-            self._local.stopped = None
+            self._local.stopped = self._local.frames = None
 
     def check(self) -> None:
         stopped = getattr(self._local, "stopped", None)
         if stopped is not None and stopped():
             raise TranscriptionStopped
 
-    def encode(self, *args: Any, **options: Any) -> Any:
+    def encode(self, features: Any, *args: Any, **options: Any) -> Any:
         self.check()
-        return self._model.encode(*args, **options)
+        frames = getattr(self._local, "frames", None)
+        if frames is not None and features.shape[-1] > frames:
+            features = _first_frames(features, frames)
+        return self._model.encode(features, *args, **options)
 
     def generate(self, *args: Any, **options: Any) -> Any:
         self.check()
@@ -199,6 +215,23 @@ def turn_tokens(seconds: float) -> int:
     """The most tokens a live turn of `seconds` may be decoded to, per Whisper window."""
     spoken = min(seconds, WINDOW_S)
     return min(WINDOW_TOKENS, round(TURN_TOKENS_BASE + TURN_TOKENS_PER_SECOND * spoken))
+
+
+def turn_window_frames(seconds: float, window_s: float) -> int | None:
+    """The log-mel frames a live turn of `seconds` is encoded in: `window_s`, or the turn and
+    TURN_WINDOW_MARGIN_S if longer (even: the encoder halves them). None: Whisper's 30 s window
+    (the turn fills it, or no shorter one is wanted)."""
+    seconds = max(window_s, seconds + TURN_WINDOW_MARGIN_S)
+    frames = 2 * math.ceil(seconds * FRAMES_PER_SECOND / 2)
+    return frames if frames < WINDOW_S * FRAMES_PER_SECOND else None
+
+
+def _first_frames(features: Any, frames: int) -> Any:
+    """A CTranslate2 StorageView of log-mel features (on the CPU), cut to its first `frames`."""
+    import ctranslate2
+
+    cut = np.ascontiguousarray(np.asarray(features)[..., :frames])
+    return ctranslate2.StorageView.from_array(cut)
 
 
 def _joined(texts: Iterable[str]) -> str:
@@ -259,6 +292,10 @@ def create(config: Config, store: ModelStore) -> FasterWhisperSTT:
         compute_type=stt.compute_type,
         threads=stt.threads,
         options=WhisperOptions(
-            stt.beam_size, _language(stt.language), stt.vad_filter, stt.chinese_script
+            stt.beam_size,
+            _language(stt.language),
+            stt.vad_filter,
+            stt.chinese_script,
+            stt.turn_window_s,
         ),
     )

@@ -14,7 +14,7 @@ from wyoming.event import Event
 from ..audio.codec import StreamResampler
 from ..config import language_code
 from ..conversation.reply import Workers
-from ..providers import SpeechToText
+from ..providers import SpeechToText, turn_transcriber
 from ..types import AudioChunk
 from .protocol import ProtocolError
 from .protocol import field as checked
@@ -113,8 +113,8 @@ class Transcriber:
         assert self._stt is not None
         pcm = b"".join([*utterance.parts, utterance.resampler.flush()])
         audio = AudioChunk(pcm, STT_RATE)
-        heard = await self._workers.run(
-            "stt", partial(self._stt.transcribe, audio, language=self._language)
+        heard = await self._workers.run(  # a satellite's turn: heard as a live one
+            "stt", partial(turn_transcriber(self._stt, self._language), audio)
         )
         self._language = self._default_language
         parts = [s.text for s in heard.segments] or ([heard.text] if heard.text else [])
