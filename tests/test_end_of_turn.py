@@ -5,6 +5,11 @@ are the benchmark's (`assistant bench --turns`, bench/echo_rig.py); these check 
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
+import threading
+
 import pytest
 from conftest import TEST_TIER
 
@@ -21,6 +26,7 @@ from assistant.bench.turn_corpus import (
     paused_turns,
 )
 from assistant.bench.turn_taking import Hearer, measure, replay, report_lines, summary
+from assistant.conversation.end_of_turn import NICER_BY, TurnJudge
 from assistant.conversation.endpointing import EndpointSettings
 from assistant.conversation.options import ConversationOptions
 from assistant.providers.loading import TURN_MODEL_FILE
@@ -49,6 +55,26 @@ def test_the_model_reads_8_s_of_whisper_features_and_answers_a_probability(model
     long = AudioChunk(bytes(2 * 16000 * 10), 16000)
     assert model.features(silence).shape == model.features(long).shape == (80, 800)
     assert 0.0 <= model.probability(silence) <= 1.0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
+def test_the_model_runs_on_a_thread_nicer_than_the_engines(model, turns):
+    """So it takes no core from Whisper's or llama.cpp's threads (see end_of_turn.NICER_BY)."""
+    seen: list[int] = []  # the niceness of the thread the model ran on
+
+    class Noting:
+        def probability(self, audio: AudioChunk) -> float:
+            seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+            return model.probability(audio)
+
+    judge = TurnJudge(Noting())
+    try:
+        complete = asyncio.run(judge.complete(turns[0].audio))
+    finally:
+        judge.close()
+    ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, ours + NICER_BY)] and isinstance(complete, bool)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours  # only its own
 
 
 def test_complete_turns_end_and_paused_ones_are_judged_through_the_real_endpointer(model, turns):

@@ -6,6 +6,10 @@ transcript of the reply begun at the pause: a "complete" waits up to `turn_words
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -14,6 +18,13 @@ from ..types import AudioChunk
 
 COMPLETE_ABOVE = 0.5  # the model's own threshold (a probability)
 WORDS_POLL_S = 0.02  # how often a waiting "complete" looks for the transcript
+# the model's thread runs this much nicer than the rest of the process, so that it takes no core
+# from Whisper's or llama.cpp's two threads (each waits for the other): asked at 200 ms of
+# silence, it runs while the reply begun at the pause transcribes. Side by side on the idle
+# 2-core machine (default tier, 8 questions, twice): transcript 431-436 -> 344-358 ms after the
+# end of speech, voice to voice p50 876-896 -> 835-856 ms; its verdict comes later, still
+# before the reply can speak (the endpoint waits for the transcript anyway)
+NICER_BY = 10
 
 
 class TurnModel(Protocol):
@@ -51,7 +62,7 @@ class TurnJudge:
         self.model = model
         self.threshold = threshold
         self.words_wait_s = words_wait_ms / 1000
-        self._pool = ThreadPoolExecutor(1, "assistant-turn")
+        self._pool = ThreadPoolExecutor(1, "assistant-turn", initializer=_yield_the_cores)
 
     async def complete(self, audio: AudioChunk) -> bool:
         """Whether the turn heard in `audio` is complete."""
@@ -72,3 +83,12 @@ class TurnJudge:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _yield_the_cores() -> None:
+    """This thread NICER_BY nicer than the process (Linux, where a thread has its own nice
+    value; elsewhere setpriority would change the whole process, so nothing changes)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            niceness = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICER_BY)
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
