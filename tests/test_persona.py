@@ -93,3 +93,27 @@ def test_a_reply_tells_the_model_the_persona_of_the_voice_that_speaks_it(chat, t
     assert "You are Nezumi, soft and gentle." in mandarin and "Joe" not in mandarin
     off = _system_prompt_of_a_reply(chat, tts, "Hello.", ReplySettings(voice_persona=False))
     assert off == SYSTEM.content
+
+
+def test_the_warm_up_caches_the_system_prompt_the_first_reply_sends(stt, chat, tts):
+    """With the persona line in it: the first turn after start-up reads only its own words."""
+    from assistant.conversation.options import ConversationOptions
+    from assistant.providers.loading import Engines, warm_up
+
+    for options in (
+        ConversationOptions(SYSTEM.content),
+        ConversationOptions(SYSTEM.content, voice="kokoro-kumo", instructions="cheerful"),
+        ConversationOptions(SYSTEM.content, voice_persona=False),
+    ):
+        settings = ReplySettings(options.voice, instructions=options.instructions,
+                                 voice_persona=options.voice_persona)  # fmt: skip
+        sent = _system_prompt_of_a_reply(chat, tts, "Hello.", settings)
+        assert options.first_system_prompt(tts) == sent
+    assert "You are Joe" in ConversationOptions(SYSTEM.content).first_system_prompt(tts)
+    warm_up(Engines(stt, chat, tts), ConversationOptions(SYSTEM.content).first_system_prompt)
+    cached = list(chat.llama._input_ids[: chat.tokens_in_context])
+    system = ChatMessage("system", ConversationOptions(SYSTEM.content).first_system_prompt(tts))
+    first_turn = chat.prompt_tokens([system, ChatMessage("user", "What is two plus two?")])
+    alone = chat.prompt_tokens([system])
+    shared = next(i for i, (a, b) in enumerate(zip(alone, first_turn, strict=False)) if a != b)
+    assert shared > 20 and cached[:shared] == first_turn[:shared]  # the persona's words too

@@ -24,10 +24,12 @@ READY = "ready"
 def probe(config, system_prompt: str, corpus_dir: Path, texts: tuple[str, ...]) -> None:
     """The child's side (runs in the probe process)."""
     before = _since_exec()
+    from ..conversation.options import ConversationOptions
     from ..providers.loading import load_conversation_engines
 
-    started = time.monotonic()
-    engines, vad = load_conversation_engines(config, system_prompt)
+    started = time.monotonic()  # the warm-up caches the prompt the first turn sends (persona)
+    warm = ConversationOptions(system_prompt).first_system_prompt
+    engines, vad = load_conversation_engines(config, warm)
     ready = {"python_and_cli_s": before, "load_and_warm_s": round(time.monotonic() - started, 3)}
     print(json.dumps({READY: True, **ready}), flush=True)
     from ..conversation.events import TurnTimings

@@ -75,7 +75,7 @@ def run_benchmark(
     say(f"  ready in {cold['ready_s']:.2f} s, peak {cold['peak_rss_mb']:.0f} MB")
 
     started = time.monotonic()
-    engines, vad = load_conversation_engines(config, options.system_prompt)
+    engines, vad = load_conversation_engines(config, options.first_system_prompt)
     loaded_in = time.monotonic() - started
     say(f"engines loaded and warmed in this process in {loaded_in:.2f} s")
 

@@ -117,7 +117,7 @@ def compare(
     base = conversation_options(config)
     options = {name: with_variant(base, name) for name in variants}
     utterances = make_corpus(output / "corpus", TEXTS)
-    engines, vad = load_conversation_engines(config, base.system_prompt)
+    engines, vad = load_conversation_engines(config, base.first_system_prompt)
     recorder, chat = _SaidFirst(engines.tts), _AskedLast(engines.chat)
     engines = replace(engines, tts=recorder, chat=chat)
     history = [ChatMessage("system", base.system_prompt)]

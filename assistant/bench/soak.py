@@ -71,7 +71,7 @@ def run_soak(config: Config, turns: int, output: Path, say: Callable[[str], None
     options = conversation_options(config)
     utterances = make_corpus(output / "corpus", TEXTS)
     say(f"soak: loading the models, then {turns} turns in real time")
-    engines, vad = load_conversation_engines(config, options.system_prompt)
+    engines, vad = load_conversation_engines(config, options.first_system_prompt)
     history = [ChatMessage("system", options.system_prompt)]
     conversation_of = lambda sink, on_event: Conversation(  # noqa: E731
         engines.stt, engines.chat, engines.tts, vad, sink, options,

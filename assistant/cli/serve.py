@@ -54,7 +54,7 @@ def serve(
     listener = _listen(server.host, server.port)  # fails fast, before the models load
     try:
         engines = load_engines(config, stt=True, chat=True, tts=True, turn=True)
-        warm_up(engines, conversation_options(config).system_prompt)  # the browser's first turn
+        warm_up(engines, conversation_options(config).first_system_prompt)  # the first turn
         bound_port = listener.getsockname()[1]
         shown = f"[{server.host}]" if ":" in server.host else server.host
         base = f"http://{shown}:{bound_port}"

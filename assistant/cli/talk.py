@@ -81,7 +81,7 @@ def run_talk_command(
         voice=options.voice or "", meta=keeper.meta,
     )  # fmt: skip
     context = recorder.resume() if resume else []
-    engines, vad = load_conversation_engines(config, options.system_prompt)
+    engines, vad = load_conversation_engines(config, options.first_system_prompt)
     live = sys.stdout.isatty()
     detector = make_detector() if make_detector else None
     display = TalkDisplay(sys.stdout, live, timings, detector.phrase if detector else "")

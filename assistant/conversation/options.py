@@ -4,12 +4,14 @@ browser session and the benchmark)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..config import Config, voice_map
 from ..text import FIRST_CUT_WORDS
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .examples import wants_examples
+from .persona import persona_of
 from .reply import ReplySettings
 from .watchdog import StageLimits
 
@@ -61,6 +63,12 @@ class ConversationOptions:
             barge_in_gap_ms=ECHO_CANCELLED_GAP_MS,
             barge_in_echo_tail_ms=ECHO_TAIL_MS,
         )
+
+    def first_system_prompt(self, tts: Any) -> str:
+        """The system prompt as the first reply sends it, with the speaking voice's persona line:
+        what the warm-up evaluates into the language model's cache."""
+        line = persona_of(tts, self.voice, self.instructions) if self.voice_persona else ""
+        return f"{self.system_prompt} {line}".strip()
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(

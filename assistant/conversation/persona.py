@@ -10,6 +10,7 @@ turn in another language) re-evaluates the conversation once.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from ..types import ChatMessage, Voice
 
@@ -39,6 +40,15 @@ def with_persona(messages: Sequence[ChatMessage], line: str) -> list[ChatMessage
     else:
         told.insert(0, ChatMessage("system", line))
     return told
+
+
+def persona_of(tts: Any, voice: str | None, instructions: str | None = None) -> str:
+    """The persona line of `voice` (None: the engine's default) as `tts` speaks it; "" without
+    a voice stage."""
+    if tts is None:
+        return ""
+    default = getattr(tts, "default_voice", None)  # engines that know theirs say so
+    return persona_line(speaking_voice(tts.voices(), voice, default), instructions)
 
 
 def speaking_voice(voices: Sequence[Voice], voice: str | None, default: str | None) -> Voice | None:

@@ -32,7 +32,7 @@ from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
 from .examples import with_examples
 from .language import typed_language, unvoiced_notice, voice_for, with_language
-from .persona import persona_line, speaking_voice, with_persona
+from .persona import persona_of, with_persona
 from .sinks import AudioSink
 from .skills import Announcement, Skills
 from .watchdog import Workers
@@ -256,12 +256,9 @@ class Reply:
 
     def _persona(self) -> str:
         """The system prompt's line for the voice that speaks this reply (see persona.py)."""
-        tts = self._stages.tts
-        if tts is None or not self.settings.voice_persona:
+        if not self.settings.voice_persona:
             return ""
-        default = getattr(tts, "default_voice", None)  # engines that know theirs say so
-        voice = speaking_voice(tts.voices(), self._voice, default)
-        return persona_line(voice, self.settings.instructions)
+        return persona_of(self._stages.tts, self._voice, self.settings.instructions)
 
     def _announce_heard(self) -> None:
         """What the user said, once it is both transcribed and known to be a turn."""

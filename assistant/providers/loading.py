@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,8 @@ TURN_MODEL_FILE = "model.onnx"  # in the end-of-turn model's directory (models/c
 # helpers), imported whole before the loaders run side by side: threads importing a package and
 # one of its modules at once can deadlock in Python's import locks (a _DeadlockError, seen in CI)
 SHARED_IMPORTS = ("faster_whisper",)
+# the system prompt the warm-up caches: as is, or made from the loaded voice stage (its persona)
+SystemPrompt = str | Callable[[TextToSpeech | None], str] | None
 
 
 def import_shared() -> None:
@@ -62,12 +65,15 @@ def load_engines(
         return Engines(**{name: future.result() for name, future in futures.items()})
 
 
-def warm_up(engines: Engines, system_prompt: str | None = None) -> None:
+def warm_up(engines: Engines, system_prompt: SystemPrompt = None) -> None:
     """Run each loaded stage once on a tiny input, so the first real turn pays no first-call
-    costs (buffer allocation, the system prompt's evaluation into the language model's cache).
+    costs (buffer allocation, the system prompt's evaluation into the language model's cache;
+    a callable gives the prompt from the loaded voice stage, e.g. with its voice's persona).
     The heap's freed memory goes back to the system before each warm-up and at the end (~50 MB
     at ready, tiny tier), so that no stage's working memory comes on top of what loading or the
     stage before left. Stages without a `warm_up` method (remote endpoints) are left alone."""
+    if callable(system_prompt):
+        system_prompt = system_prompt(engines.tts)
     for stage, arguments in (
         (engines.stt, ()),
         (engines.chat, (system_prompt,) if system_prompt else ()),
@@ -81,7 +87,7 @@ def warm_up(engines: Engines, system_prompt: str | None = None) -> None:
     release_freed()
 
 
-def load_conversation_engines(config: Config, system_prompt: str) -> tuple[Engines, Any]:
+def load_conversation_engines(config: Config, system_prompt: SystemPrompt) -> tuple[Engines, Any]:
     """What a spoken conversation needs, ready to listen: the three stages, the end-of-turn model
     (with conversation.turn_detection = "smart") and the Silero VAD, loaded side by side, then
     warmed."""
