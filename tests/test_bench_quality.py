@@ -211,7 +211,7 @@ def test_a_quick_quality_run_of_the_tiny_tier_writes_both_files(tmp_path):
     for row in results["stt"]:
         if row["status"] == "measured":
             assert row["n"] == len(row["samples"]) >= 2 and _number(row["mean"], 0, 5)
-            assert _number(row["live_mean"], 0, 5) and row["live_window_s"] == 15.0
+            assert _number(row["live_mean"], 0, 5) and row["live_window_s"] == 30.0
             assert all(s["heard_live"] for s in row["samples"]), "live turns are heard too"
             assert _number(row["file_ms_p50"], 1, 60_000) and _number(row["live_ms_p50"], 1, 60_000)
     assert _number(english["live_mean"], 0, 0.5), english

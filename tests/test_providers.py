@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from typing import ClassVar
 
 import numpy as np
@@ -125,9 +126,12 @@ def test_a_live_turn_is_encoded_in_a_short_window_and_heard_alike(stt, espeak, m
     audio = decode_file(espeak(said, "lights"))
     engine = _EncodedFrames(stt.engine.model._model)
     monkeypatch.setattr(stt.engine.model, "_model", engine)
+    stt.transcribe_turn(audio, lambda: False)
+    assert engine.frames == [3000]  # by default Whisper's own window (stt.turn_window_s = 30)
+    monkeypatch.setattr(stt, "_options", replace(stt._options, turn_window_s=15.0))
     heard = stt.transcribe_turn(audio, lambda: False)
     plain = stt.transcribe(audio)  # a file: Whisper's own 30 s window
-    assert engine.frames == [1500, 3000]  # the default stt.turn_window_s, 15 s
+    assert engine.frames[1:] == [1500, 3000]
     assert word_error_rate(heard.text, said) <= 0.2 and word_error_rate(plain.text, said) <= 0.2
     long_turn = concat([audio] * 4)  # 4 readings, ~15 s: the turn and 2 s after it
     assert stt.transcribe_turn(long_turn, lambda: False).text.lower().count("kitchen") >= 3

@@ -119,8 +119,8 @@ def quality_markdown(results: dict) -> str:
     lines += [
         "",
         "A file is heard in Whisper's own 30 s window; a live turn (a conversation's, a Wyoming "
-        "satellite's) in a shorter one: the turn and 2 s after it, at least "
-        "`stt.turn_window_s` seconds.",
+        "satellite's) without timestamps, in `stt.turn_window_s` seconds (or the turn and 2 s "
+        "after it, if longer; 30: the same window).",
     ]
     if results.get("targets"):
         lines += ["", "| target | value | met |", "|---|---:|---|"]

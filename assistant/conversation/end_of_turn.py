@@ -21,9 +21,9 @@ WORDS_POLL_S = 0.02  # how often a waiting "complete" looks for the transcript
 # the model's thread runs this much nicer than the rest of the process, so that it takes no core
 # from Whisper's or llama.cpp's two threads (each waits for the other): asked at 200 ms of
 # silence, it runs while the reply begun at the pause transcribes. Side by side on the idle
-# 2-core machine (default tier, 8 questions, twice): transcript 431-436 -> 344-358 ms after the
-# end of speech, voice to voice p50 876-896 -> 835-856 ms; its verdict comes later, still
-# before the reply can speak (the endpoint waits for the transcript anyway)
+# 2-core machine (default tier, 8 questions, twice): voice to voice p95 1343-1418 -> 1121-1199
+# ms, p50 the same (with a 15 s Whisper window: transcript 431-436 -> 344-358 ms after the end,
+# p50 876-896 -> 835-856 ms); its verdict comes later, still before the reply can speak
 NICER_BY = 10
 
 

@@ -32,10 +32,11 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # fallback when a decode fails it
 TURN_TOKENS_BASE, TURN_TOKENS_PER_SECOND = 24, 14
 WINDOW_S, WINDOW_TOKENS = 30.0, 440  # Whisper's window, and its 448 tokens less the prompt's
 FRAMES_PER_SECOND = 100  # Whisper's log-mel frames
-# a live turn's encoder reads the turn and this much after it (at least stt.turn_window_s), not
-# Whisper's 30 s: the encoder's time goes with its window (tiny.en on 2 cores: 30 s 273 ms, 10 s
-# 32 ms). Short speech needs the padding: with 0.5-2 s after a question tiny.en's error rate
-# went from 0.08 to 0.25-0.40 (repeated phrases); in 10-15 s it held (README, "Whisper's window")
+# with stt.turn_window_s under 30, a live turn's encoder reads the turn and this much after it (at
+# least the window): the encoder's time goes with its window (tiny.en on 2 cores: 30 s 273 ms,
+# 10 s 32 ms). Short speech needs the padding: with 0.5-2 s after a question tiny.en's error rate
+# went from 0.08 to 0.25-0.40 (repeated phrases); in 10-15 s it held on clean speech, not quite
+# through real audio paths (README, "Whisper's window")
 TURN_WINDOW_MARGIN_S = 2.0
 
 
