@@ -2,8 +2,8 @@
 espeak-ng's en-us and cmn (Mandarin) voices at two speaking rates; word error rate for English,
 character error rate for Chinese. The sentences are the quality questions' own (and their
 setup turns), less the arithmetic ones, whose numbers Whisper writes as digits. Each utterance
-is heard as a file (Whisper's 30 s window) and as a live turn (`transcribe_turn`: its shorter
-window, stt.turn_window_s), each timed."""
+is heard as a file (Whisper's 30 s window) and as a live turn (`transcribe_turn`: no timestamps,
+in stt.turn_window_s), each timed."""
 
 from __future__ import annotations
 
