@@ -8,10 +8,11 @@ from typing import Any
 
 from ..config import Config, voice_map
 from ..text import FIRST_CUT_WORDS
+from ..types import ChatMessage
 from .barge_in import BargeInSettings
 from .endpointing import EndpointSettings
 from .examples import wants_examples
-from .persona import persona_of
+from .persona import persona_of, with_persona
 from .reply import ReplySettings
 from .watchdog import StageLimits
 
@@ -68,7 +69,7 @@ class ConversationOptions:
         """The system prompt as the first reply sends it, with the speaking voice's persona line:
         what the warm-up evaluates into the language model's cache."""
         line = persona_of(tts, self.voice, self.instructions) if self.voice_persona else ""
-        return f"{self.system_prompt} {line}".strip()
+        return with_persona([ChatMessage("system", self.system_prompt)], line)[0].content
 
     def barge_in_settings(self) -> BargeInSettings:
         return BargeInSettings(
