@@ -280,7 +280,7 @@ def ask_typed(
     """One conversation: the question's setup turns, then the question, typed (with the
     configured system prompt and "I don't know" examples)."""
     history = [ChatMessage("system", options.system_prompt)]
-    settings = ReplySettings(dont_know_examples=options.dont_know_examples)
+    settings = options.text_reply_settings()
     for earlier in question.setup:
         record, _ = _reply(stages, workers, history, earlier, None, settings)
         history.extend(record.messages())

@@ -10,7 +10,7 @@ from typing import TextIO
 import click
 
 from ..conversation.events import TurnTimings
-from ..conversation.examples import wants_examples
+from ..conversation.options import conversation_options
 from ..conversation.reply import Reply, ReplySettings, Stages, Workers
 from ..conversation.skills import Skills
 from ..history.recorder import Recorder, recording
@@ -49,7 +49,7 @@ def chat(ctx: click.Context, system_prompt: str | None, resume: bool) -> None:
             err=True,
         )
     skills = local_skills(config, tool_store(config))
-    settings = ReplySettings(dont_know_examples=wants_examples(config))
+    settings = conversation_options(config).text_reply_settings()
     run_chat(
         model, system_prompt or config.llm.system_prompt,
         recorder=recorder, skills=skills, settings=settings,

@@ -81,6 +81,11 @@ class ConversationOptions:
             echo_tail_ms=self.barge_in_echo_tail_ms,
         )
 
+    def text_reply_settings(self) -> ReplySettings:
+        """What a typed conversation's replies take of these options (`assistant chat`, Wyoming's
+        conversation agent, the typed quality questions): no voice, so no persona or speed."""
+        return ReplySettings(dont_know_examples=self.dont_know_examples)
+
     def reply_settings(self) -> ReplySettings:
         return ReplySettings(
             self.voice,

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from ..config import Config, is_loopback, language_code, voice_map
 from ..conversation.options import conversation_options
-from ..conversation.reply import ReplySettings, Workers
+from ..conversation.reply import Workers
 from ..errors import UsageError
 from ..history.records import History
 from ..providers.loading import Engines
@@ -85,7 +85,7 @@ def shared_parts(
     conversations = Conversations(
         engines.chat, workers, system_prompt=options.system_prompt,
         history=history, llm_model=config.llm.model,
-        settings=ReplySettings(dont_know_examples=options.dont_know_examples),
+        settings=options.text_reply_settings(),
     )  # fmt: skip
     language = config.stt.language
     voices = VoiceSettings(
