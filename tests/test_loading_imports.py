@@ -4,8 +4,11 @@ whole first, on the caller's thread (two threads importing `faster_whisper` and
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 CHECK = """
 import sys
@@ -35,3 +38,30 @@ def test_a_conversation_imports_whisper_before_its_loader_threads_start():
 
 def test_loading_speech_to_text_imports_whisper_before_its_loader_threads_start():
     assert check("load_engines(load_config(), stt=True, turn=True)") == 0
+
+
+THREADS_AFTER_NUMPY = """
+import os
+import assistant
+import numpy as np
+np.ones((256, 256)) @ np.ones((256, 256))  # a product big enough for OpenBLAS to share out
+print(len(os.listdir("/proc/self/task")))
+"""
+
+
+def threads_after_numpy(**env: str) -> int:
+    clean = {key: value for key, value in os.environ.items() if key != "OPENBLAS_NUM_THREADS"}
+    run = subprocess.run(
+        [sys.executable, "-c", THREADS_AFTER_NUMPY], env={**clean, **env},
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return int(run.stdout)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="counts threads in Linux /proc")
+def test_numpy_computes_on_the_callers_thread_alone():
+    """OpenBLAS's own threads spun, un-niced, after each small product (the end-of-turn
+    model's features) beside Whisper and llama.cpp: the package keeps it to one thread."""
+    assert threads_after_numpy() == 1
+    if (os.cpu_count() or 1) > 1:  # a user's own setting still counts
+        assert threads_after_numpy(OPENBLAS_NUM_THREADS="2") == 2

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
+import threading
+import time
 from dataclasses import replace
 from typing import ClassVar
 
@@ -179,6 +182,49 @@ def test_closing_the_stream_stops_decoding(chat):
     assert chat.tokens_in_context <= prompt + 6  # no token decoded after close
     # the model is free again: a new request runs at once
     assert "".join(chat.stream_chat([ChatMessage("user", "Say hi.")], max_tokens=8))
+
+
+def test_llama_cpp_computes_on_one_thread_whichever_thread_asks(chat, monkeypatch):
+    """libgomp keeps an OpenMP team per calling thread, and more team threads than cores make
+    every team sleep at its barriers: so the warm-up, each conversation's thread and the
+    server's request threads all have llama.cpp compute on the one thread of its own."""
+    evaluated_on: list[threading.Thread] = []
+    evaluate = chat.llama.eval
+    monkeypatch.setattr(
+        chat.llama, "eval", lambda tokens: (evaluated_on.append(threading.current_thread()),
+                                            evaluate(tokens))[1],
+    )  # fmt: skip
+    chat.warm_up("You are concise.")
+    replies: list[str] = []
+    askers = [
+        threading.Thread(target=lambda: replies.append("".join(chat.stream_chat(
+            [ChatMessage("user", "Name a colour.")], max_tokens=6, temperature=0.0))))
+        for _ in range(2)
+    ]  # fmt: skip
+    for asker in askers:
+        asker.start()
+    for asker in askers:
+        asker.join(timeout=60)
+    assert len(replies) == 2 and all(reply.strip() for reply in replies)
+    assert len(set(evaluated_on)) == 1
+    assert evaluated_on[0] not in (threading.current_thread(), *askers)
+    # a consumer that stops asking pauses llama.cpp: the engine does not run ahead of it
+    stream = chat.stream_chat([ChatMessage("user", "Tell me a long story.")], max_tokens=50)
+    next(stream)
+    evaluations = len(evaluated_on)
+    time.sleep(0.3)
+    assert len(evaluated_on) == evaluations
+    stream.close()
+
+
+def test_a_chat_let_go_of_ends_its_engine_thread(chat):
+    other = LlamaCppChat(chat.llama, chat._formatter, max_tokens=8, temperature=0.0)
+    thread = other.on_engine_thread(threading.current_thread)
+    assert thread.is_alive() and thread is not threading.current_thread()
+    del other
+    gc.collect()
+    thread.join(timeout=5)
+    assert not thread.is_alive()  # its OpenMP team goes with it
 
 
 def test_stop_sequences_end_the_reply(chat):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Config, threads_for
 from ..errors import AssistantError, UsageError
@@ -14,12 +15,14 @@ from ..types import ChatMessage
 from . import ChatStream, Usage
 from .chat_template import check_template
 from .context import Drops, fit_messages
+from .engine_thread import EngineThread
 from .gguf_metadata import chat_templates
 from .store import ModelStore
 
 GGML_TYPE_Q8_0 = 8  # ggml's type id of 8-bit blocks, for the KV cache
 CPU_BATCH = 128  # prompt tokens per batch on a CPU
 COUNTED_MESSAGES = 8192  # messages whose token count is remembered (fit_messages' pages)
+T = TypeVar("T")
 
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}<|im_end|>\n"
@@ -32,6 +35,7 @@ class LlamaCppChat:
 
     One reply at a time: llama.cpp's context is not shareable, so a lock serialises calls.
     Consecutive calls share the KV cache for the common prompt prefix (system prompt, history).
+    llama.cpp computes on one thread of its own, whichever thread asks (engine_thread.py).
     """
 
     def __init__(self, llm: Any, formatter: Any, *, max_tokens: int, temperature: float) -> None:
@@ -40,6 +44,8 @@ class LlamaCppChat:
         self._max_tokens = max_tokens
         self._temperature = temperature
         self._lock = threading.Lock()
+        self._engine = EngineThread("llama.cpp")
+        weakref.finalize(self, self._engine.stop)  # a model let go of ends its thread too
         self._drops = Drops()  # where each talk's last fit began, to search from there
         self._message_tokens = functools.lru_cache(COUNTED_MESSAGES)(
             lambda message: len(self.prompt_tokens([message]))
@@ -49,6 +55,11 @@ class LlamaCppChat:
     def llama(self) -> Any:
         """The `llama_cpp.Llama` itself (the benchmark times it alone; tests read its cache)."""
         return self._llm
+
+    def on_engine_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """`function(*args)` on the thread llama.cpp computes on (the benchmark times the raw
+        engine there, so that its OpenMP team is the same one)."""
+        return self._engine.call(function, *args)
 
     @classmethod
     def load(
@@ -127,11 +138,13 @@ class LlamaCppChat:
         messages = [ChatMessage("user", "Hello.")]
         if system_prompt:
             messages.insert(0, ChatMessage("system", system_prompt))
+        tokens = self.prompt_tokens(messages)
         with self._lock:
-            for _ in self._llm.create_completion(
-                self.prompt_tokens(messages), max_tokens=1, temperature=0.0, stream=True
-            ):
-                pass
+            self._engine.call(self._evaluate, tokens)
+
+    def _evaluate(self, tokens: list[int]) -> None:
+        for _ in self._llm.create_completion(tokens, max_tokens=1, temperature=0.0, stream=True):
+            pass
 
     def stream_chat(
         self,
@@ -161,27 +174,40 @@ class LlamaCppChat:
             budget = self.context_size - limit
             fitted = fit_messages(messages, self._count_tokens, budget, self._drops)
             tokens = self.prompt_tokens(fitted)
-            stream = self._llm.create_completion(
-                tokens,
-                max_tokens=limit,
-                temperature=self._temperature if temperature is None else temperature,
-                stream=True,
+            yield from self._engine.iterate(
+                lambda: self._decode(tokens, limit, temperature, stop, report)
             )
-            watch = StopSequences(stop)  # here, not in llama.cpp: so a stop is told from the end
-            finish = "stop"
-            try:
-                for part in stream:
-                    choice = part["choices"][0]
-                    finish = choice["finish_reason"] or finish
-                    if text := watch.feed(choice["text"]):
-                        yield text
-                    if watch.met:
-                        break
-                if text := watch.flush():
+
+    def _decode(
+        self,
+        tokens: list[int],
+        limit: int,
+        temperature: float | None,
+        stop: list[str],
+        report: Callable[[Usage], None],
+    ) -> Iterator[str]:
+        """The reply's text as llama.cpp writes it (run on the engine's thread)."""
+        stream = self._llm.create_completion(
+            tokens,
+            max_tokens=limit,
+            temperature=self._temperature if temperature is None else temperature,
+            stream=True,
+        )
+        watch = StopSequences(stop)  # here, not in llama.cpp: so a stop is told from the end
+        finish = "stop"
+        try:
+            for part in stream:
+                choice = part["choices"][0]
+                finish = choice["finish_reason"] or finish
+                if text := watch.feed(choice["text"]):
                     yield text
-                report(self._usage(len(tokens), finish, watch.met))
-            finally:
-                stream.close()  # stops decoding when the consumer closes us early
+                if watch.met:
+                    break
+            if text := watch.flush():
+                yield text
+            report(self._usage(len(tokens), finish, watch.met))
+        finally:
+            stream.close()  # stops decoding when the consumer closes us early
 
     def _usage(self, prompt_tokens: int, finish: str, stopped: bool) -> Usage:
         """Counted from llama.cpp's context: each token sampled is evaluated into it when the
