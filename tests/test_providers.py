@@ -190,10 +190,12 @@ def test_llama_cpp_computes_on_one_thread_whichever_thread_asks(chat, monkeypatc
     server's request threads all have llama.cpp compute on the one thread of its own."""
     evaluated_on: list[threading.Thread] = []
     evaluate = chat.llama.eval
-    monkeypatch.setattr(
-        chat.llama, "eval", lambda tokens: (evaluated_on.append(threading.current_thread()),
-                                            evaluate(tokens))[1],
-    )  # fmt: skip
+
+    def recorded(tokens):
+        evaluated_on.append(threading.current_thread())
+        return evaluate(tokens)
+
+    monkeypatch.setattr(chat.llama, "eval", recorded)
     chat.warm_up("You are concise.")
     replies: list[str] = []
     askers = [
