@@ -12,6 +12,8 @@ MAX_CHUNK_CHARS = 160  # never hand TTS more at once: Piper needs ~20 MB per sec
 MAX_CJK_CHUNK_CHARS = 60  # Chinese, Japanese: one character is a syllable, 60 are ~12 s of speech
 FIRST_CUT_MS = 150  # a slow model's first chunk ends at a word this long after its first word
 FIRST_CUT_WORDS = 3  # ... once it has this many words
+SENTENCE_PAUSE_S = 0.25  # silence after a sentence said apart from the next (kokoro-onnx's)
+CLAUSE_PAUSE_S = 0.1  # ... after a clause
 FENCE = "```"  # markdown code fence: code is not read aloud
 
 _CODE_BLOCK = re.compile(r"```.*?(```|$)", re.DOTALL)
@@ -231,6 +233,42 @@ def _inside_quotes(text: str) -> bool:
     """True when `text` ends inside a quotation or parenthesis (a title, an aside)."""
     straight = text.count('"') % 2 == 1
     return straight or text.count("“") > text.count("”") or text.count("(") > text.count(")")
+
+
+def growing_pieces(text: str, *, first_units: int = 2, growth: float = 2.0) -> list[str]:
+    """`text` in whole clauses, grouped so that each piece has at most `growth` times the speech
+    units of the piece before it (the first: clauses until it has `first_units`). A voice that
+    synthesizes each piece while the one before it plays starts speaking after the first clause
+    and, at a real-time factor under 1 / `growth`, never falls silent in between."""
+    sentences = (m for m in _SENTENCE_END.finditer(text) if not _is_abbreviation(text, m.start()))
+    ends = sorted({m.end() for m in sentences} | {m.end() for m in _CLAUSE_END.finditer(text)})
+    clauses = [text[a:b].strip() for a, b in zip([0, *ends], [*ends, len(text)], strict=True)]
+    pieces: list[str] = []
+    previous = 0  # the speech units of the piece before the last one
+    for clause in (c for c in clauses if c):
+        if not pieces:
+            pieces.append(clause)
+            continue
+        units = len(speech_units(pieces[-1]))
+        if len(pieces) == 1:
+            fits = units < first_units
+        else:
+            fits = units + len(speech_units(clause)) <= growth * previous
+        if fits:
+            pieces[-1] = join_units([pieces[-1], clause])
+        else:
+            previous = units
+            pieces.append(clause)
+    return pieces
+
+
+def pause_after(piece: str) -> float:
+    """Seconds of silence after a piece of speech that ends with this text: a sentence's, a
+    clause's or none (what kokoro-onnx puts between the parts of one call)."""
+    end = piece.rstrip(" \"')]”’」』）")[-1:]
+    if end and end in ".!?…。！？；":
+        return SENTENCE_PAUSE_S
+    return CLAUSE_PAUSE_S if end and end in ",;:—–，、：" else 0.0
 
 
 def cut_to_length(text: str, max_chars: int) -> list[str]:

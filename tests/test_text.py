@@ -6,13 +6,17 @@ import pytest
 
 from assistant.conversation.reply import heard_words
 from assistant.text import (
+    CLAUSE_PAUSE_S,
     MAX_CHUNK_CHARS,
     MAX_CJK_CHUNK_CHARS,
+    SENTENCE_PAUSE_S,
     SentenceSplitter,
     chunk_limit,
     clean_for_speech,
+    growing_pieces,
     has_cjk,
     join_units,
+    pause_after,
     speakable_chunks,
     speech_units,
 )
@@ -493,3 +497,37 @@ def test_the_first_chunk_settings_reach_the_reply_and_are_checked():
     assert (settings.first_chunk_ms, settings.first_chunk_words) == (200, 4)
     with pytest.raises(ConfigError, match=r"conversation\.first_chunk_ms"):
         load_config(overrides={"conversation.first_chunk_ms": "-1"})
+
+
+def test_growing_pieces_are_whole_clauses_each_at_most_twice_the_one_before():
+    text = (
+        "Sure, the capital of France is Paris, which is also the largest city in the country, "
+        "famous for its museums and old churches. Would you like to know more?"
+    )
+    pieces = growing_pieces(text)
+    assert pieces == [
+        "Sure, the capital of France is Paris,",  # "Sure," alone is under two words
+        "which is also the largest city in the country,",  # 9 words: one clause, as it comes
+        "famous for its museums and old churches. Would you like to know more?",  # 12 <= 2 x 9
+    ]
+    counting = [len(speech_units(piece)) for piece in growing_pieces("One, " * 40 + "end.")]
+    assert counting == [2, 4, 8, 16, 11]  # 41 words
+    assert " ".join(growing_pieces(text)) == text
+
+
+def test_growing_pieces_cut_chinese_at_its_own_punctuation():
+    text = "好的，法国的首都是巴黎，它也是法国最大的城市。你想了解更多吗？"
+    pieces = growing_pieces(text)
+    assert pieces == ["好的，", "法国的首都是巴黎，", "它也是法国最大的城市。", "你想了解更多吗？"]
+    assert "".join(pieces) == text
+    assert growing_pieces("") == [] and growing_pieces("当然可以。") == ["当然可以。"]
+    assert growing_pieces("I met Dr. Watson there, and then Mr. Holmes.") == [
+        "I met Dr. Watson there,",
+        "and then Mr. Holmes.",
+    ]
+
+
+def test_the_pause_after_a_piece_follows_its_last_mark():
+    assert pause_after("It is late.") == pause_after("真的吗？”") == SENTENCE_PAUSE_S
+    assert pause_after("Well,") == pause_after("好的，") == CLAUSE_PAUSE_S
+    assert pause_after("and then") == 0.0 and pause_after("") == 0.0

@@ -29,7 +29,7 @@ from assistant.providers.instructions import read_instructions
 from assistant.providers.local_voices import VoiceRouter
 from assistant.providers.registry import create_stt, create_tts
 from assistant.providers.store import ModelStore
-from assistant.text import MAX_CHUNK_CHARS
+from assistant.text import CLAUSE_PAUSE_S, MAX_CHUNK_CHARS
 from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
@@ -76,6 +76,18 @@ def test_each_kokoro_voice_speaks_mandarin_that_whisper_understands(tts, whisper
     heard = whisper_base.transcribe(audio, language="zh").text
     # Whisper base writes some words in Traditional characters (天氣): those count as errors
     assert char_error_rate(heard, MANDARIN) <= 0.5, (voice, heard)
+
+
+def test_kokoro_speaks_a_long_sentence_clause_by_clause_with_the_pauses_between(tts, whisper_base):
+    # one call made the whole sentence's audio before any of it (2-4 s on the two cores)
+    sentence = "好的，法国的首都是巴黎，它也是法国最大的城市，有很多著名的博物馆和古老的教堂。"
+    pieces = list(tts.synthesize(sentence, voice="kokoro-nezumi"))
+    assert len(pieces) == 4, [piece.seconds for piece in pieces]  # 好的， / 法国的首都是巴黎， ...
+    assert pieces[0].seconds < 0.25 * sum(piece.seconds for piece in pieces)
+    clause_end = pieces[0].to_float32()[-int(0.8 * CLAUSE_PAUSE_S * pieces[0].sample_rate) :]
+    assert not clause_end.any()  # the comma's pause, which kokoro-onnx trims off each call
+    heard = whisper_base.transcribe(concat(pieces), language="zh").text
+    assert char_error_rate(heard, sentence) <= 0.3, heard
 
 
 def test_the_cli_lists_the_voices_with_languages_and_character():

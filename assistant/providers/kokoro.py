@@ -14,7 +14,7 @@ import numpy as np
 
 from ..config import Config
 from ..errors import AssistantError, UnknownNameError, UsageError
-from ..text import MAX_CHUNK_CHARS, has_cjk
+from ..text import MAX_CHUNK_CHARS, growing_pieces, has_cjk, pause_after
 from ..types import AudioChunk, Voice
 from . import warm_up_text
 from .instructions import read_instructions, styled
@@ -125,16 +125,28 @@ class KokoroTTS:
         return styled(self._synthesize(text, self._packs[name], rate), style)
 
     def _synthesize(self, text: str, pack: str, speed: float) -> Iterator[AudioChunk]:
-        if not any(character.isalnum() for character in text):
-            return  # only punctuation ("－", "-"): nothing to say, and kokoro-onnx raises on it
+        """Clause by clause (`growing_pieces`): Kokoro makes a whole call's audio at once, at
+        ~0.4 of its length on two cores, so a long sentence in one call kept the first audio
+        (or, after a short first chunk, the next one) seconds away."""
+        pieces = growing_pieces(text)
+        for number, piece in enumerate(pieces):
+            if not any(character.isalnum() for character in piece):
+                continue  # only punctuation ("－", "-"): nothing to say; kokoro-onnx raises on it
+            audio = self._create(piece, pack, speed)
+            if len(audio) and number < len(pieces) - 1:  # kokoro-onnx trims each call's end
+                audio = np.concatenate([audio, np.zeros(int(pause_after(piece) * SAMPLE_RATE))])
+            if len(audio):
+                yield AudioChunk.from_float32(np.asarray(audio, np.float32), SAMPLE_RATE)
+
+    def _create(self, text: str, pack: str, speed: float) -> np.ndarray:
         engine = self.load()
         if has_cjk(text):
             phonemes = self._mandarin_g2p(engine)(text)[0]
             audio, rate = engine.create(phonemes, voice=pack, speed=speed, is_phonemes=True)
         else:
             audio, rate = engine.create(text, voice=pack, speed=speed, lang="en-us")
-        if len(audio):
-            yield AudioChunk.from_float32(np.asarray(audio, np.float32), rate)
+        assert rate == SAMPLE_RATE, rate
+        return np.asarray(audio, np.float32)
 
     def _mandarin_g2p(self, engine: Any) -> Any:
         if self._mandarin is None:
