@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from assistant.bench.corpus import make_corpus, speech_bounds, word_error_rate
-from assistant.bench.report import TARGETS
+from assistant.bench.report import targets_for
 from assistant.bench.stats import percentile, summary
 from assistant.types import ChatMessage
 
@@ -95,7 +95,8 @@ def test_the_report_names_the_machine_models_and_settings_and_checks_every_targe
                               "tts": "en_US-joe-medium"}  # fmt: skip
     assert {"stt.threads", "llm.threads", "silence_ms", "speculate_ms"} <= set(meta["settings"])
     assert meta["settings"]["turn_detection"].startswith("smart (ask after 200 ms")
-    assert [t["key"] for t in results["targets"]] == [key for key, *_ in TARGETS]
+    assert meta["tier"] == "tiny"
+    assert [t["key"] for t in results["targets"]] == [t.key for t in targets_for("tiny")]
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     table = (output / "benchmark.md").read_text()
     assert table == stdout
@@ -188,3 +189,12 @@ def test_side_by_side_starts_each_variant_with_the_question_not_yet_read(chat):
     cached = chat.llama.input_ids[: chat.llama.n_tokens].tolist()
     other = chat.prompt_tokens([system, ChatMessage("user", PRIME_QUESTION)])
     assert cached[: len(other)] == other and cached[: len(asked_tokens)] != asked_tokens
+
+
+def test_each_tier_is_checked_against_the_targets_set_for_its_models():
+    limits = {tier: {(t.key, t.limit) for t in targets_for(tier)} for tier in ("tiny", "default")}
+    assert ("peak_memory_mb", 600) in limits["tiny"]  # issue 11: the tiny tier's memory
+    assert not any(key == "peak_memory_mb" for key, _ in limits["default"])
+    assert {("v2v_streaming_p50", 900), ("v2v_streaming_p50", 500)} <= limits["default"]
+    assert ("v2v_streaming_p50", 700) in limits["tiny"]
+    assert all(("barge_in_p50", 150) in found for found in limits.values())

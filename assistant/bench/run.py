@@ -171,6 +171,7 @@ def _meta(
                 "onnxruntime",
             )
         },
+        "tier": config.models.tier,
         "models": {"stt": config.stt.model, "llm": config.llm.model, "tts": config.tts.voice},
         "settings": {
             "stt.beam_size": config.stt.beam_size,
