@@ -9,7 +9,7 @@ import pytest
 from conftest import word_error_rate
 
 from assistant.audio.codec import decode_file, silence
-from assistant.conversation.events import UserSaid
+from assistant.conversation.events import AssistantSaying, UserSaid
 from assistant.conversation.turn import voice_turn
 from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 
@@ -82,6 +82,38 @@ def test_reply_is_spoken_sentence_by_sentence_after_the_history():
                                "first_audio", "done"]  # fmt: skip
     assert 0 <= latencies["transcript"] <= latencies["first_token"] <= latencies["first_sentence"]
     assert latencies["first_sentence"] <= latencies["first_audio"] <= latencies["done"]
+
+
+class ClauseTTS:
+    """A voice that makes a clause at a time: two 0.1 s pieces a call, noting before making the
+    second whether the chunk had begun to play (been shown as said) by then."""
+
+    def __init__(self, events: list) -> None:
+        self.events = events
+        self.playing_before_second: list[bool] = []
+
+    def voices(self) -> list[Voice]:
+        return [Voice("tone", "en", 16000)]
+
+    def synthesize(self, text, *, voice=None, speed=1.0, instructions=None) -> Iterator[AudioChunk]:
+        yield AudioChunk(b"\x01\x00" * 1600, 16000)
+        said = [e.text for e in self.events if isinstance(e, AssistantSaying)]
+        self.playing_before_second.append(text in said)
+        yield AudioChunk(b"\x02\x00" * 1600, 16000)
+
+
+def test_each_piece_of_a_chunk_plays_as_soon_as_it_is_made():
+    # Kokoro makes a sentence clause by clause: waiting for the whole chunk kept its first clause
+    # (and the reply's first audio) back for as long as the rest took to make
+    events: list = []
+    tts = ClauseTTS(events)
+    chat = ScriptedChat(["Paris is the capital. ", "It is in France."])
+    result = voice_turn(
+        silence(1, 16000), ScriptedSTT("Capital of France?"), chat, tts, on_event=events.append
+    )
+    assert tts.playing_before_second == [True, True]
+    assert result.audio is not None and result.audio.seconds == pytest.approx(0.4)
+    assert result.record is not None and result.record.spoken == result.record.generated
 
 
 def test_a_failing_synthesis_closes_the_model_stream():

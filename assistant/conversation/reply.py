@@ -331,37 +331,55 @@ class Reply:
     async def _speak(self, chunks: asyncio.Queue, first_audio: asyncio.Event) -> None:
         try:
             while (chunk := await chunks.get()) is not None:
-                audio = await self._synthesize(chunk)
-                if self._stages.tts is not None:  # what the voice freed back to the system
-                    self._workers.submit("tts", release_freed)  # while this audio plays
-                await self._confirmed.wait()  # a reply begun early plays only once it is the turn
-                if audio or self._sink is None:
-                    self._play(chunk, audio)
+                await self._say_chunk(chunk)
                 first_audio.set()
         finally:
             first_audio.set()  # never leave the generator waiting
         while self._sink is not None and self._sink.pending_seconds() > 0:
             await asyncio.sleep(DRAIN_POLL)
 
-    async def _synthesize(self, text: str) -> list[AudioChunk]:
+    async def _say_chunk(self, text: str) -> None:
+        """Speak one chunk: each piece of its audio (a voice may make it a clause at a time) is
+        played as soon as it is made, once the reply is the turn. A text reply shows it."""
         tts = self._stages.tts
         if tts is None:
-            return []
+            await self._confirmed.wait()
+            if self._sink is None:
+                self._begin_chunk(text)
+            return
         voice, speed, style = self._voice, self.settings.speed, self.settings.instructions
-        return await self._workers.run("tts", _synthesize, tts, text, voice, speed, style)
+        pieces = await self._workers.run("tts", _pieces, tts, text, voice, speed, style)
+        begun = False
+        try:
+            while (audio := await self._workers.run("tts", next, pieces, None)) is not None:
+                await self._confirmed.wait()  # a reply begun early plays only once it is the turn
+                if not begun:
+                    self._begin_chunk(text)
+                    begun = True
+                self._queue_audio(audio)
+        finally:  # on the voice's own thread, after any piece still being made there
+            self._workers.submit("tts", close_stream, pieces)
+            self._workers.submit("tts", release_freed)  # what the voice freed, while it plays
+        if not begun and self._sink is None:
+            self._begin_chunk(text)
 
-    def _play(self, text: str, audio: list[AudioChunk]) -> None:
+    def _begin_chunk(self, text: str) -> None:
+        """`text` begins here in the reply's audio (its end grows with each piece queued)."""
         played = self._played
-        start = played.queued
-        for chunk in audio:
-            assert self._sink is not None
-            self._sink.play(chunk)
-            played.queued += chunk.seconds
-            played.audio.append(chunk)
-        played.chunks.append((text, start, played.queued))
-        if self.timings.first_audio is None and audio:
-            self.note(first_audio=time.monotonic())
+        played.chunks.append((text, played.queued, played.queued))
         self._on_event(AssistantSaying(text))
+
+    def _queue_audio(self, audio: AudioChunk) -> None:
+        """A piece of the current chunk's audio, to the sink."""
+        played = self._played
+        assert self._sink is not None
+        self._sink.play(audio)
+        played.queued += audio.seconds
+        played.audio.append(audio)
+        text, start, _ = played.chunks[-1]
+        played.chunks[-1] = (text, start, played.queued)
+        if self.timings.first_audio is None:
+            self.note(first_audio=time.monotonic())
 
     def _finish(self, *, interrupted: bool) -> TurnEnded:
         self.record = TurnEnded(
@@ -391,7 +409,8 @@ def heard_words(chunks: Sequence[tuple[str, float, float]], heard: float) -> str
     return join_units(words)
 
 
-def _synthesize(
+def _pieces(
     tts: TextToSpeech, text: str, voice: str | None, speed: float, instructions: str | None
-) -> list[AudioChunk]:
-    return list(tts.synthesize(text, voice=voice, speed=speed, instructions=instructions))
+) -> Iterator[AudioChunk]:
+    """`text`'s audio as the voice makes it, piece by piece (each next() on the voice's thread)."""
+    return iter(tts.synthesize(text, voice=voice, speed=speed, instructions=instructions))

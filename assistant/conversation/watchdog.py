@@ -37,7 +37,8 @@ class StageTimedOut(AssistantError):
 @dataclass(frozen=True)
 class StageLimits:
     """Seconds each call on a stage may take (0: no limit): one transcription, one token of the
-    model's reply (the first includes reading the prompt), one chunk of speech."""
+    model's reply (the first includes reading the prompt), one piece of speech (a sentence or a
+    clause, as the voice makes it)."""
 
     stt: float = 0.0
     llm: float = 0.0
