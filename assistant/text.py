@@ -122,8 +122,9 @@ class SentenceSplitter:
     begins a clause or phrase ("and", "with", "which"...) once it has `first_join_words`
     words, so speech starts early. With `first_cut_ms`, a slow model's first chunk does not
     wait for those: once that long has passed since the first text came, it ends at the next
-    word boundary after `first_cut_words` words. No chunk is longer than `max_chars`: a
-    run-on sentence is cut at a clause or a space.
+    word boundary after `first_cut_words` words. With `clause_chunks` (a voice that makes each
+    chunk's audio at once, slowly), every chunk ends at a clause boundary as the first may. No
+    chunk is longer than `max_chars`: a run-on sentence is cut at a clause or a space.
     """
 
     def __init__(
@@ -134,9 +135,11 @@ class SentenceSplitter:
         first_cut_ms: int = 0,
         first_cut_words: int = FIRST_CUT_WORDS,
         max_chars: int = MAX_CHUNK_CHARS,
+        clause_chunks: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._buffer = ""
+        self._clause_chunks = clause_chunks
         self._first_clause_words = first_clause_words
         self._first_join_words = first_join_words
         self._first_cut_s = first_cut_ms / 1000
@@ -182,10 +185,11 @@ class SentenceSplitter:
             real_end = match.group().startswith("\n") or not _is_abbreviation(text, match.start())
             if real_end and text[: match.end()].strip():
                 return self._bounded(text, match.end())
-        if self._emitted == 0:
+        if self._emitted == 0 or self._clause_chunks:
             for match in _CLAUSE_END.finditer(text):
                 if len(speech_units(text[: match.start()])) >= self._first_clause_words:
                     return self._bounded(text, match.end())
+        if self._emitted == 0:
             for match in _JOINING.finditer(text):
                 before = text[: match.start()]
                 if len(speech_units(before)) >= self._first_join_words and not _inside_quotes(

@@ -531,3 +531,27 @@ def test_the_pause_after_a_piece_follows_its_last_mark():
     assert pause_after("It is late.") == pause_after("真的吗？”") == SENTENCE_PAUSE_S
     assert pause_after("Well,") == pause_after("好的，") == CLAUSE_PAUSE_S
     assert pause_after("and then") == 0.0 and pause_after("") == 0.0
+
+
+def test_splitter_clause_chunks_end_every_chunk_at_a_clause_as_it_is_written():
+    # for a voice that makes each chunk's audio at once and slowly (Kokoro): its next chunk
+    # starts being made once its first clause is written, not the whole sentence
+    text = (
+        "Of course. The Great Wall is an ancient defensive structure in northern China, more "
+        "than twenty thousand kilometres long."
+    )
+    streamed = []
+    for clauses in (True, False):
+        splitter = SentenceSplitter(clause_chunks=clauses)
+        chunks = [c for word in text.split(" ") for c in splitter.feed(word + " ")]
+        streamed.append(chunks + splitter.flush())
+    assert streamed[0] == [
+        "Of course.",
+        "The Great Wall is an ancient defensive structure in northern China,",
+        "more than twenty thousand kilometres long.",
+    ]
+    assert streamed[1] == ["Of course.", text.removeprefix("Of course. ")]
+    splitter = SentenceSplitter(clause_chunks=True)
+    chinese = "好的，法国的首都是巴黎，它也是法国最大的城市，有很多著名的博物馆。"
+    chunks = [c for character in chinese for c in splitter.feed(character)] + splitter.flush()
+    assert chunks == ["好的，法国的首都是巴黎，", "它也是法国最大的城市，", "有很多著名的博物馆。"]

@@ -22,6 +22,7 @@ from assistant.conversation.language import (
     voice_for,
     with_language,
 )
+from assistant.conversation.reply import speaks_by_clause
 from assistant.conversation.turn import voice_turn
 from assistant.errors import ModelMissingError, UnknownNameError, UsageError
 from assistant.providers import speak_text
@@ -88,6 +89,13 @@ def test_kokoro_speaks_a_long_sentence_clause_by_clause_with_the_pauses_between(
     assert not clause_end.any()  # the comma's pause, which kokoro-onnx trims off each call
     heard = whisper_base.transcribe(concat(pieces), language="zh").text
     assert char_error_rate(heard, sentence) <= 0.3, heard
+
+
+def test_a_conversation_hands_kokoro_voices_a_clause_at_a_time(tts):
+    assert speaks_by_clause(tts, "kokoro-nezumi") and speaks_by_clause(tts, "kokoro-kumo")
+    assert not speaks_by_clause(tts, "en_US-joe-medium")
+    assert not speaks_by_clause(tts, None)  # the default voice: joe
+    assert not speaks_by_clause(tts, "nobody") and not speaks_by_clause(None, None)
 
 
 def test_the_cli_lists_the_voices_with_languages_and_character():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from ..errors import UnknownNameError
 from ..memory import release_freed
 from ..providers import (
     ChatModel,
@@ -306,7 +307,9 @@ class Reply:
     ) -> None:
         rules = self.settings
         splitter = SpeakableStream(
-            first_cut_ms=rules.first_chunk_ms, first_cut_words=rules.first_chunk_words
+            first_cut_ms=rules.first_chunk_ms,
+            first_cut_words=rules.first_chunk_words,
+            clause_chunks=speaks_by_clause(self._stages.tts, self._voice),
         )
         while (delta := await self._workers.run("llm", next, stream, None)) is not None:
             if not self._generated:
@@ -407,6 +410,17 @@ def heard_words(chunks: Sequence[tuple[str, float, float]], heard: float) -> str
             chunk_words = speech_units(text)
             words.extend(chunk_words[: int(len(chunk_words) * (heard - start) / (end - start))])
     return join_units(words)
+
+
+def speaks_by_clause(tts: TextToSpeech | None, voice: str | None) -> bool:
+    """True when `voice` (None: the default) is one whose engine makes each call's audio at once
+    and slowly (`speaks_by_clause`, Kokoro): its chunks then end at clauses too."""
+    engine_of = getattr(tts, "engine_of", None)
+    try:
+        engine = engine_of(voice or tts.default_voice) if engine_of is not None else tts
+    except (UnknownNameError, AttributeError):
+        return False
+    return bool(getattr(engine, "speaks_by_clause", False))
 
 
 def _pieces(

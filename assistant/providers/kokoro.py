@@ -56,6 +56,9 @@ def voice_id(pack: str) -> str:
 class KokoroTTS:
     """Speaks with Kokoro's voice packs; the model is loaded on first use (or `load()`)."""
 
+    speaks_by_clause = True  # a call's audio comes at once, ~0.4 s per second of speech: a
+    # conversation hands it a clause at a time (text.SentenceSplitter's clause_chunks)
+
     def __init__(
         self,
         files: KokoroFiles,
