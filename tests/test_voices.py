@@ -22,10 +22,9 @@ from assistant.conversation.language import (
     voice_for,
     with_language,
 )
-from assistant.conversation.reply import speaks_by_clause
 from assistant.conversation.turn import voice_turn
 from assistant.errors import ModelMissingError, UnknownNameError, UsageError
-from assistant.providers import speak_text
+from assistant.providers import speak_text, speaks_by_clause
 from assistant.providers.instructions import read_instructions
 from assistant.providers.local_voices import VoiceRouter
 from assistant.providers.registry import create_stt, create_tts

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from ..errors import UnknownNameError
 from ..memory import release_freed
 from ..providers import (
     ChatModel,
     SpeechToText,
     TextToSpeech,
     close_stream,
+    speaks_by_clause,
     turn_transcriber,
 )
 from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
@@ -410,17 +410,6 @@ def heard_words(chunks: Sequence[tuple[str, float, float]], heard: float) -> str
             chunk_words = speech_units(text)
             words.extend(chunk_words[: int(len(chunk_words) * (heard - start) / (end - start))])
     return join_units(words)
-
-
-def speaks_by_clause(tts: TextToSpeech | None, voice: str | None) -> bool:
-    """True when `voice` (None: the default) is one whose engine makes each call's audio at once
-    and slowly (`speaks_by_clause`, Kokoro): its chunks then end at clauses too."""
-    engine_of = getattr(tts, "engine_of", None)
-    try:
-        engine = engine_of(voice or tts.default_voice) if engine_of is not None else tts
-    except (UnknownNameError, AttributeError):
-        return False
-    return bool(getattr(engine, "speaks_by_clause", False))
 
 
 def _pieces(

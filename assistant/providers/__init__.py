@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Protocol, runtime_checkable
 
+from ..errors import UnknownNameError
 from ..text import speakable_chunks
 from ..types import AudioChunk, ChatMessage, Transcription, Voice
 
@@ -159,6 +160,17 @@ def speak_text(
         yield from tts.synthesize(chunk, voice=voice, speed=speed, instructions=instructions)
 
 
+def speaks_by_clause(tts: TextToSpeech | None, voice: str | None) -> bool:
+    """True when `voice` (None: the default) is one whose engine makes each call's audio at once
+    and slowly (`speaks_by_clause`, Kokoro): its chunks then end at clauses too."""
+    engine_of = getattr(tts, "engine_of", None)
+    try:
+        engine = engine_of(voice or tts.default_voice) if engine_of is not None else tts
+    except (UnknownNameError, AttributeError):
+        return False
+    return bool(getattr(engine, "speaks_by_clause", False))
+
+
 __all__ = [
     "WARM_UP_TEXT",
     "ChatModel",
@@ -170,6 +182,7 @@ __all__ = [
     "Usage",
     "close_stream",
     "speak_text",
+    "speaks_by_clause",
     "usage_of",
     "warm_up_text",
 ]
