@@ -344,26 +344,22 @@ class Reply:
     async def _say_chunk(self, text: str) -> None:
         """Speak one chunk: each piece of its audio (a voice may make it a clause at a time) is
         played as soon as it is made, once the reply is the turn. A text reply shows it."""
-        tts = self._stages.tts
-        if tts is None:
+        tts, begun = self._stages.tts, False
+        if tts is not None:
+            voice, speed, style = self._voice, self.settings.speed, self.settings.instructions
+            pieces = await self._workers.run("tts", _pieces, tts, text, voice, speed, style)
+            try:
+                while (audio := await self._workers.run("tts", next, pieces, None)) is not None:
+                    await self._confirmed.wait()  # a reply begun early plays once it is the turn
+                    if not begun:
+                        self._begin_chunk(text)
+                        begun = True
+                    self._queue_audio(audio)
+            finally:  # on the voice's own thread, after any piece still being made there
+                self._workers.submit("tts", close_stream, pieces)
+                self._workers.submit("tts", release_freed)  # what the voice freed, while it plays
+        if not begun and self._sink is None:  # nothing to hear: the text is shown
             await self._confirmed.wait()
-            if self._sink is None:
-                self._begin_chunk(text)
-            return
-        voice, speed, style = self._voice, self.settings.speed, self.settings.instructions
-        pieces = await self._workers.run("tts", _pieces, tts, text, voice, speed, style)
-        begun = False
-        try:
-            while (audio := await self._workers.run("tts", next, pieces, None)) is not None:
-                await self._confirmed.wait()  # a reply begun early plays only once it is the turn
-                if not begun:
-                    self._begin_chunk(text)
-                    begun = True
-                self._queue_audio(audio)
-        finally:  # on the voice's own thread, after any piece still being made there
-            self._workers.submit("tts", close_stream, pieces)
-            self._workers.submit("tts", release_freed)  # what the voice freed, while it plays
-        if not begun and self._sink is None:
             self._begin_chunk(text)
 
     def _begin_chunk(self, text: str) -> None:

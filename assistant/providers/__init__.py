@@ -166,7 +166,7 @@ def speaks_by_clause(tts: TextToSpeech | None, voice: str | None) -> bool:
     engine_of = getattr(tts, "engine_of", None)
     try:
         engine = engine_of(voice or tts.default_voice) if engine_of is not None else tts
-    except (UnknownNameError, AttributeError):
+    except UnknownNameError:
         return False
     return bool(getattr(engine, "speaks_by_clause", False))
 

@@ -136,10 +136,12 @@ class KokoroTTS:
             if not any(character.isalnum() for character in piece):
                 continue  # only punctuation ("－", "-"): nothing to say; kokoro-onnx raises on it
             audio = self._create(piece, pack, speed)
-            if len(audio) and number < len(pieces) - 1:  # kokoro-onnx trims each call's end
-                audio = np.concatenate([audio, np.zeros(int(pause_after(piece) * SAMPLE_RATE))])
-            if len(audio):
-                yield AudioChunk.from_float32(np.asarray(audio, np.float32), SAMPLE_RATE)
+            if not len(audio):
+                continue
+            if number < len(pieces) - 1:  # kokoro-onnx trims each call's end: its pause back
+                pause = np.zeros(int(pause_after(piece) * SAMPLE_RATE), np.float32)
+                audio = np.concatenate([audio, pause])
+            yield AudioChunk.from_float32(audio, SAMPLE_RATE)
 
     def _create(self, text: str, pack: str, speed: float) -> np.ndarray:
         engine = self.load()
