@@ -29,7 +29,7 @@ from assistant.conversation.events import (
     UserSaid,
 )
 from assistant.conversation.options import ConversationOptions
-from assistant.conversation.reply import heard_words
+from assistant.conversation.played import heard_words
 from assistant.providers import TranscriptionStopped
 from assistant.types import AudioChunk, ChatMessage, Transcription, Voice
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.conversation.reply import heard_words
+from assistant.conversation.played import heard_words
 from assistant.text import (
     CLAUSE_PAUSE_S,
     MAX_CHUNK_CHARS,

@@ -6,6 +6,7 @@ Fakes stand in for the engines: only a fake can be made to hang on purpose."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import struct
@@ -182,6 +183,19 @@ def test_a_call_within_its_limit_is_untouched_and_no_limit_means_none():
             await workers.run("llm", RELEASE.wait, 60)
         assert await workers.run("llm", lambda: "fresh thread") == "fresh thread"
         workers.shutdown()
+
+    run(scenario())
+
+
+def test_drained_waits_for_what_is_queued_and_not_once_closed():
+    async def scenario():
+        workers, done = Workers(), []
+        workers.submit("llm", lambda: time.sleep(0.2) or done.append("read ahead"))
+        await workers.drained("llm")
+        assert done == ["read ahead"] and not workers.closed
+        workers.shutdown()
+        assert workers.closed
+        await asyncio.wait_for(workers.drained("llm"), 1.0)  # nothing may be queued: at once
 
     run(scenario())
 

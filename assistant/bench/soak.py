@@ -171,6 +171,7 @@ async def _question(conversation, microphone, sink, ended, utterance) -> float |
         return len(ended) > before or time.monotonic() > true_end + NO_TURN_AFTER
 
     await microphone.silence_until(answered, TURN_TIMEOUT)
+    await conversation.wait_idle()  # the model's work after the reply is this turn's too
     first = sink.first_play
     return None if first is None or len(ended) == before else float(first - true_end)
 
@@ -184,6 +185,7 @@ async def _barge_in(conversation, microphone, sink, question, interruption) -> N
     await microphone.silence_until(
         lambda: conversation.state == State.LISTENING and not conversation.busy, TURN_TIMEOUT
     )
+    await conversation.wait_idle()
 
 
 def _bad_frames(random) -> list[AudioChunk]:

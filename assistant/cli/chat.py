@@ -139,5 +139,6 @@ def _answer(
     print(file=stdout, flush=True)
     if reply.record is not None:
         history.extend(reply.record.messages())
+        reply.read_ahead(history)  # the model reads the next prompt while the user types
     if reply.failure is not None:
         raise reply.failure

@@ -205,10 +205,11 @@ class Conversation:
             self._judge.close()
 
     async def wait_idle(self) -> None:
-        """Wait until no reply is under way."""
+        """Wait until no reply is under way, nor the model's work after one (its read-ahead)."""
         while self._reply_task and not self._reply_task.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(self._reply_task)
+        await self._workers.drained("llm")
 
     # --- hearing ---------------------------------------------------------------------------
 
@@ -404,6 +405,7 @@ class Conversation:
             if reply.record is not None:
                 self.history.extend(reply.record.messages())
                 self._unanswered = ""
+                reply.read_ahead(self.history)
             elif reply.announced:  # heard, but its answer was cut off by more speech
                 self._unanswered = reply.user_text
             if self._reply is reply:

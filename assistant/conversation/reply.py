@@ -15,7 +15,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -28,17 +28,18 @@ from ..providers import (
     speaks_by_clause,
     turn_transcriber,
 )
-from ..text import FIRST_CUT_WORDS, SpeakableStream, join_units, speech_units
+from ..text import FIRST_CUT_WORDS, SpeakableStream
 from ..types import AudioChunk, ChatMessage
 from .events import AssistantSaying, ConversationEvent, Notice, TurnEnded, TurnTimings, UserSaid
-from .examples import with_examples
-from .language import typed_language, unvoiced_notice, voice_for, with_language
-from .persona import persona_of, with_persona
+from .language import typed_language, unvoiced_notice, voice_for
+from .persona import persona_of
+from .played import Played, heard_words
+from .prompt import NEXT_WORDS, read_ahead, turn_prompt
 from .sinks import AudioSink
 from .skills import Announcement, Skills
 from .watchdog import Workers
 
-__all__ = ["Reply", "ReplySettings", "Stages", "Workers", "heard_words"]
+__all__ = ["Reply", "ReplySettings", "Stages", "Workers"]
 
 DRAIN_POLL = 0.02  # seconds between checks that the sink has played everything
 
@@ -67,16 +68,6 @@ class ReplySettings:
     first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
     live_transcription: bool = True  # the engine's way to hear a live turn (TurnSpeechToText)
     dont_know_examples: bool = False  # the "I don't know" example turns first (examples.py)
-
-
-@dataclass
-class _Played:
-    """What the sink was given: chunks with their place in the reply's audio, in seconds."""
-
-    chunks: list[tuple[str, float, float]] = field(default_factory=list)  # text, start, end
-    queued: float = 0.0  # seconds handed to the sink
-    audio: list[AudioChunk] = field(default_factory=list)
-    heard_at_stop: float | None = None  # seconds played when playback was stopped
 
 
 class Reply:
@@ -112,7 +103,7 @@ class Reply:
         self._confirmed = asyncio.Event()
         if confirmed:
             self._confirmed.set()
-        self._played = _Played()
+        self._played = Played()
         self._generated: list[str] = []
         self.user_text = ""  # what is answered: `earlier` and what was heard now
         self.language: str | None = None  # the language heard (answered in, and spoken in)
@@ -261,6 +252,21 @@ class Reply:
             return ""
         return persona_of(self._stages.tts, self._voice, self.settings.instructions)
 
+    def _prompt(self, history: Sequence[ChatMessage], user_text: str) -> list[ChatMessage]:
+        """What the model is asked when the user says `user_text` after `history` (no tools)."""
+        return turn_prompt(history, user_text, language=self.language, persona=self._persona(),
+                           examples=self.settings.dont_know_examples)  # fmt: skip
+
+    def read_ahead(self, history: Sequence[ChatMessage]) -> None:
+        """Once this reply is said and `history` holds it: the model reads the next turn's prompt
+        up to the user's words, on its thread while nobody waits (see prompt.py). Not after an
+        interruption (the user is speaking: the cores are theirs) nor once the workers closed."""
+        if self.record is None or self.record.interrupted or self._workers.closed:
+            return
+        prompt, skills = self._prompt(history, NEXT_WORDS), self._stages.skills
+        prompt = skills.model_prompt(prompt) if skills is not None else prompt
+        self._workers.submit("llm", read_ahead, self._stages.chat, prompt)
+
     def _announce_heard(self) -> None:
         """What the user said, once it is both transcribed and known to be a turn."""
         if self._heard is None or self.announced or not self.confirmed:
@@ -281,10 +287,7 @@ class Reply:
         if self._answer is not None:
             stream: Iterator[str] = iter([self._answer])
         else:
-            messages = [*self._history, ChatMessage("user", self.user_text)]
-            if self.settings.dont_know_examples:
-                messages = with_examples(messages)
-            messages = with_persona(with_language(messages, self.language), self._persona())
+            messages = self._prompt(self._history, self.user_text)
             with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
             # on the model's thread, under its watchdog: an engine may do real work to begin
             stream = with_tools or await self._workers.run(
@@ -393,19 +396,6 @@ class Reply:
         )
         self._on_event(self.record)
         return self.record
-
-
-def heard_words(chunks: Sequence[tuple[str, float, float]], heard: float) -> str:
-    """The words of `chunks` (text, start s, end s) heard in the first `heard` seconds; a chunk
-    cut off keeps its words in proportion to the time it played."""
-    words: list[str] = []  # each CJK character counts as a word
-    for text, start, end in chunks:
-        if heard >= end - 1e-6:
-            words.extend(speech_units(text))
-        elif heard > start:
-            chunk_words = speech_units(text)
-            words.extend(chunk_words[: int(len(chunk_words) * (heard - start) / (end - start))])
-    return join_units(words)
 
 
 def _pieces(

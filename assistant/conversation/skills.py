@@ -26,6 +26,11 @@ class Skills(Protocol):
         when the model is not offered tools (the reply is the model's plain stream)."""
         ...
 
+    def model_prompt(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """`messages` as `stream_chat` asks the model with them: the tools offered in the system
+        prompt where they are, else unchanged."""
+        ...
+
 
 @dataclass(frozen=True)
 class Announcement:

@@ -52,6 +52,12 @@ class Workers:
     def __init__(self, limits: StageLimits = StageLimits()) -> None:
         self._limits = limits
         self._pools = {name: _pool(name) for name in STAGE_NAMES}
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """`shutdown` was called: nothing more may be submitted."""
+        return self._closed
 
     async def run(self, stage: str, function: Callable, *args: Any) -> Any:
         pool = self._pools[stage]
@@ -76,10 +82,20 @@ class Workers:
         """Run `function` on the stage's thread after what is already queued there."""
         self._pools[stage].submit(function, *args)
 
+    async def drained(self, stage: str) -> None:
+        """Return once what is queued on the stage's thread now has run (at once once closed)."""
+        if not self._closed:
+            await self.run(stage, _nothing)
+
     def shutdown(self, *, wait: bool = False) -> None:
         """No more work; what is queued still runs (closing a model's stream must happen)."""
+        self._closed = True
         for pool in self._pools.values():
             pool.shutdown(wait=wait)
+
+
+def _nothing() -> None:
+    pass
 
 
 def _pool(stage: str) -> ThreadPoolExecutor:

@@ -74,6 +74,17 @@ class ChatModel(Protocol):
 
 
 @runtime_checkable
+class ReadsAhead(ChatModel, Protocol):
+    """A chat model that keeps what it has read (llama.cpp's cache), so it can read the start of
+    its next prompt before it is asked."""
+
+    def read_ahead(self, messages: Sequence[ChatMessage]) -> None:
+        """Read the prompt of `messages` up to the words of the last one (a user message whose
+        words are not known yet): a request that begins so then reads only what follows."""
+        ...
+
+
+@runtime_checkable
 class TextToSpeech(Protocol):
     def voices(self) -> list[Voice]:
         """The voices `synthesize` accepts."""

@@ -6,6 +6,7 @@ import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -142,6 +143,20 @@ class LlamaCppChat:
         with self._lock:
             self._engine.call(self._evaluate, tokens)
 
+    def read_ahead(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate into the KV cache the prompt of `messages` up to the last message's words (the
+        tokens it shares with any other last message), fitted as a request would be."""
+        if not messages:
+            return
+        with self._lock:
+            budget = self.context_size - min(self._max_tokens, self.context_size // 2)
+            *before, last = fit_messages(messages, self._count_tokens, budget, self._drops)
+            one, other = (self.prompt_tokens([*before, replace(last, content=words)])
+                          for words in ("A", "B"))  # fmt: skip
+            shared = _shared_length(one, other)
+            if shared:
+                self._engine.call(self._evaluate, one[:shared])
+
     def _evaluate(self, tokens: list[int]) -> None:
         for _ in self._llm.create_completion(tokens, max_tokens=1, temperature=0.0, stream=True):
             pass
@@ -245,6 +260,14 @@ class StopSequences:
     def flush(self) -> str:
         held, self._held = self._held, ""
         return "" if self.met else held
+
+
+def _shared_length(one: Sequence[int], other: Sequence[int]) -> int:
+    """How many tokens `one` and `other` begin with in common."""
+    for i, (a, b) in enumerate(zip(one, other, strict=False)):
+        if a != b:
+            return i
+    return min(len(one), len(other))
 
 
 def _token_text(llm: Any, token: int) -> str:

@@ -9,7 +9,7 @@ from ..providers import ChatModel
 from ..types import ChatMessage
 from .builtin import Clock, builtin_tools, local_now
 from .matcher import match
-from .model_tools import stream_with_tools
+from .model_tools import offered, stream_with_tools
 from .phrases import failure, phrase
 from .registry import Registry, ToolCallError
 from .store import ToolStore, ToolStoreError
@@ -33,6 +33,9 @@ class LocalSkills:
         if not self.model_tools:
             return None
         return stream_with_tools(self.registry, chat, messages, language)
+
+    def model_prompt(self, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        return offered(self.registry, messages) if self.model_tools else list(messages)
 
     def command(self, text: str, language: str | None = None) -> Callable[[], str] | None:
         found = match(text) if self.local_commands else None
