@@ -149,13 +149,21 @@ class LlamaCppChat:
         if not messages:
             return
         with self._lock:
-            budget = self.context_size - min(self._max_tokens, self.context_size // 2)
-            *before, last = fit_messages(messages, self._count_tokens, budget, self._drops)
+            *before, last = self._fitted(messages, self._reply_limit(None))
             one, other = (self.prompt_tokens([*before, replace(last, content=words)])
                           for words in ("A", "B"))  # fmt: skip
-            shared = _shared_length(one, other)
+            shared = self._llm.longest_token_prefix(one, other)
             if shared:
                 self._engine.call(self._evaluate, one[:shared])
+
+    def _reply_limit(self, max_tokens: int | None) -> int:
+        """The most tokens a reply may write: as asked (or the configured), at most half the
+        context."""
+        return min(max_tokens or self._max_tokens, self.context_size // 2)
+
+    def _fitted(self, messages: Sequence[ChatMessage], limit: int) -> list[ChatMessage]:
+        """`messages` fitted into the context, leaving room for a reply of `limit` tokens."""
+        return fit_messages(messages, self._count_tokens, self.context_size - limit, self._drops)
 
     def _evaluate(self, tokens: list[int]) -> None:
         for _ in self._llm.create_completion(tokens, max_tokens=1, temperature=0.0, stream=True):
@@ -171,7 +179,7 @@ class LlamaCppChat:
     ) -> ChatStream:
         if not messages:
             raise UsageError("a chat needs at least one message")
-        limit = min(max_tokens or self._max_tokens, self.context_size // 2)
+        limit = self._reply_limit(max_tokens)
         if limit < 1:
             raise UsageError(f"max_tokens must be at least 1, not {max_tokens}")
         stops = [s for s in stop or () if s]
@@ -186,8 +194,7 @@ class LlamaCppChat:
         report: Callable[[Usage], None],
     ) -> Iterator[str]:
         with self._lock:
-            budget = self.context_size - limit
-            fitted = fit_messages(messages, self._count_tokens, budget, self._drops)
+            fitted = self._fitted(messages, limit)
             tokens = self.prompt_tokens(fitted)
             yield from self._engine.iterate(
                 lambda: self._decode(tokens, limit, temperature, stop, report)
@@ -260,14 +267,6 @@ class StopSequences:
     def flush(self) -> str:
         held, self._held = self._held, ""
         return "" if self.met else held
-
-
-def _shared_length(one: Sequence[int], other: Sequence[int]) -> int:
-    """How many tokens `one` and `other` begin with in common."""
-    for i, (a, b) in enumerate(zip(one, other, strict=False)):
-        if a != b:
-            return i
-    return min(len(one), len(other))
 
 
 def _token_text(llm: Any, token: int) -> str:
