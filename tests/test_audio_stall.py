@@ -290,3 +290,22 @@ def test_talk_with_a_microphone_whose_open_never_returns_exits_with_one_line(tmp
         "open for 1 s (hung or unplugged?); check it with `assistant devices` and start again"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("stall_timeout_s", [5.0, 0.0])
+def test_a_microphone_read_cancelled_as_a_block_arrives_is_cancelled(stall_timeout_s):
+    """`talk` stopping (Ctrl-C, a device error elsewhere) just as the microphone delivers a block:
+    the read ends with the cancellation (Python 3.11's wait_for returned the block instead, and
+    the loop went on reading)."""
+    device = devices.AudioDevice(0, "test microphone", inputs=1, outputs=0, sample_rate=RATE)
+    microphone = Microphone(device, stall_timeout_s)
+
+    async def scenario():
+        reading = asyncio.get_running_loop().create_task(anext(microphone.timed_chunks()))
+        await asyncio.sleep(0.05)  # waiting for a block
+        microphone._queue.put_nowait((b"\0\0" * 320, time.monotonic()))
+        reading.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+
+    asyncio.run(scenario())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -25,12 +27,19 @@ ASSISTANT = str(Path(sys.executable).with_name("assistant"))
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory) -> tuple[dict, str, Path]:
     output = tmp_path_factory.mktemp("bench")
-    result = subprocess.run(
+    bench = subprocess.Popen(
         [ASSISTANT, "bench", "--quick", "--output", str(output)],
-        capture_output=True, text=True, timeout=300,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads((output / "benchmark.json").read_text()), result.stdout, output
+    try:
+        stdout, stderr = bench.communicate(timeout=300)
+    except subprocess.TimeoutExpired:  # where every thread was: faulthandler prints on SIGABRT
+        bench.send_signal(signal.SIGABRT)
+        stdout, stderr = bench.communicate(timeout=60)
+        pytest.fail(f"the quick benchmark did not end within 300 s:\n{stderr[-12000:]}")
+    assert bench.returncode == 0, stderr[-3000:]
+    return json.loads((output / "benchmark.json").read_text()), stdout, output
 
 
 def _is_number(value, low: float = 0.0, high: float = math.inf) -> bool:

@@ -5,6 +5,7 @@ user's words, so the next turn evaluates only its own words and the few tokens a
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import replace
 
 import pytest
@@ -72,6 +73,22 @@ def test_reading_ahead_what_is_cached_already_reads_nothing_new(chat, monkeypatc
     sizes = _evaluations(chat, monkeypatch)
     read_ahead(chat, history)
     assert sum(sizes) <= 1  # at most its last token again (llama-cpp-python's versions differ)
+
+
+def test_nothing_is_read_ahead_while_a_reply_holds_the_model(chat, monkeypatch):
+    """A stream begun and not finished holds the model; its next token can only come on the
+    thread the read-ahead would wait on, so the read-ahead gives way at once (it waited: the
+    two blocked each other, as when a cancelled reply went on, see test_watchdog)."""
+    history = [SYSTEM, ChatMessage("user", "What colour is grass?")]
+    stream = chat.stream_chat(history, temperature=0, max_tokens=8)
+    first = next(stream)
+    sizes = _evaluations(chat, monkeypatch)
+    reading = threading.Thread(target=read_ahead, args=(chat, [*history, ChatMessage("user", "x")]))
+    reading.start()
+    reading.join(10)
+    assert not reading.is_alive() and sizes == []
+    assert (first + "".join(stream)).strip()  # the reply goes on where it was
+    assert read_ahead(chat, [*history, ChatMessage("user", NEXT_WORDS)]) and sizes
 
 
 def test_a_conversation_reads_the_next_turn_ahead_once_a_reply_is_said(chat, monkeypatch):

@@ -187,6 +187,48 @@ def test_a_call_within_its_limit_is_untouched_and_no_limit_means_none():
     run(scenario())
 
 
+@pytest.mark.parametrize("limits", [LIMITS, StageLimits()], ids=["limited", "unlimited"])
+def test_a_reply_cancelled_just_as_its_call_returns_is_cancelled(limits):
+    """The race CI met in the benchmark's barge-in (Python 3.11's wait_for lost the cancellation:
+    the interrupted reply went on beside the next one, and the model's lock was held between
+    them). Made exact here: the call has returned on its thread, its result is on the way to
+    the loop, and the reply is cancelled before the loop takes it."""
+
+    async def scenario():
+        workers, go, returned = Workers(limits), threading.Event(), threading.Event()
+
+        def token() -> str:
+            go.wait(5)
+            returned.set()
+            return "a token"
+
+        call = asyncio.get_running_loop().create_task(workers.run("llm", token))
+        await asyncio.sleep(0.05)  # the call is running on its thread
+        go.set()
+        assert returned.wait(5)
+        time.sleep(0.1)  # the loop is held: the result waits in its queue
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        workers.shutdown()
+
+    run(scenario())
+
+
+def test_an_engines_own_timeout_error_is_not_the_watchdogs():
+    def gives_up() -> None:
+        raise TimeoutError("the engine's socket timed out")
+
+    async def scenario():
+        workers = Workers(LIMITS)
+        with pytest.raises(TimeoutError, match="socket timed out") as raised:
+            await workers.run("llm", gives_up)
+        assert not isinstance(raised.value, StageTimedOut)
+        workers.shutdown()
+
+    run(scenario())
+
+
 def test_drained_waits_for_what_is_queued_and_not_once_closed():
     async def scenario():
         workers, done = Workers(), []

@@ -154,8 +154,9 @@ class Microphone:
         """Each chunk with the monotonic time it arrived from the device (for echo cancellation,
         which pairs it with what the speaker played at that moment)."""
         while True:
-            try:
-                item = await asyncio.wait_for(self._queue.get(), self.stall_timeout_s or None)
+            try:  # asyncio.timeout: Python 3.11's wait_for may lose a cancellation (watchdog.py)
+                async with asyncio.timeout(self.stall_timeout_s or None):
+                    item = await self._queue.get()
             except TimeoutError:
                 raise DeviceError(
                     f"the microphone '{self.device.name}' delivered no audio for "

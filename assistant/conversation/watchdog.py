@@ -62,12 +62,17 @@ class Workers:
     async def run(self, stage: str, function: Callable, *args: Any) -> Any:
         pool = self._pools[stage]
         call = asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for returns the call's result when
+        # the reply is cancelled just as the call ends, and the reply then goes on beside the
+        # next one (two streams on one model: each waits for the other's lock)
         limit = getattr(self._limits, stage)
-        if not limit:
-            return await call
+        deadline = asyncio.timeout(limit or None)
         try:
-            return await asyncio.wait_for(call, limit)
+            async with deadline:
+                return await call
         except TimeoutError:
+            if not deadline.expired():
+                raise  # the engine's own error, not the limit's
             if self._pools[stage] is pool:  # a fresh thread for the next call
                 self._pools[stage] = _pool(stage)
                 if function is next:  # closed where it runs, once the late call returns

@@ -18,6 +18,7 @@ from .chat_template import check_template
 from .context import Drops, fit_messages
 from .engine_thread import EngineThread
 from .gguf_metadata import chat_templates
+from .llama_build import model_params, weight_repacking
 from .store import ModelStore
 
 GGML_TYPE_Q8_0 = 8  # ggml's type id of 8-bit blocks, for the KV cache
@@ -72,7 +73,10 @@ class LlamaCppChat:
         gpu_layers: int = 0,
         max_tokens: int = 200,
         temperature: float = 0.6,
+        repack: bool | None = None,
     ) -> LlamaCppChat:
+        """`repack`: let llama.cpp repack the weights for this CPU's kernels (None: where the
+        build is safe with it, see llama_build.py)."""
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
@@ -80,23 +84,25 @@ class LlamaCppChat:
         # as it opens the file: each is tried in a separate process first.
         for template in chat_templates(model_path).values():
             check_template(template, model_path)
+        repack = weight_repacking() if repack is None else repack
         try:
-            llm = Llama(
-                model_path=str(model_path),
-                n_ctx=context,
-                n_threads=threads_for(threads),
-                n_threads_batch=threads_for(threads),
-                n_gpu_layers=gpu_layers,
-                # on a CPU, prompts in batches of 128 tokens are as fast as in 512 with smaller
-                # compute buffers; with flash attention and an 8-bit KV cache that is 183 ->
-                # 123 MB after a 500-token prompt (model included), and decoding is ~8 % faster
-                n_batch=CPU_BATCH if gpu_layers == 0 else 512,
-                n_ubatch=CPU_BATCH if gpu_layers == 0 else 512,
-                flash_attn=True,
-                type_k=GGML_TYPE_Q8_0,
-                type_v=GGML_TYPE_Q8_0,
-                verbose=False,
-            )
+            with model_params(repack=repack):
+                llm = Llama(
+                    model_path=str(model_path),
+                    n_ctx=context,
+                    n_threads=threads_for(threads),
+                    n_threads_batch=threads_for(threads),
+                    n_gpu_layers=gpu_layers,
+                    # on a CPU, prompts in batches of 128 tokens are as fast as in 512 with smaller
+                    # compute buffers; with flash attention and an 8-bit KV cache that is 183 ->
+                    # 123 MB after a 500-token prompt (model included), and decoding is ~8 % faster
+                    n_batch=CPU_BATCH if gpu_layers == 0 else 512,
+                    n_ubatch=CPU_BATCH if gpu_layers == 0 else 512,
+                    flash_attn=True,
+                    type_k=GGML_TYPE_Q8_0,
+                    type_v=GGML_TYPE_Q8_0,
+                    verbose=False,
+                )
         except ValueError as error:
             raise AssistantError(f"llama.cpp could not load {model_path}: {error}") from None
         eos = llm.token_eos()
@@ -145,16 +151,19 @@ class LlamaCppChat:
 
     def read_ahead(self, messages: Sequence[ChatMessage]) -> None:
         """Evaluate into the KV cache the prompt of `messages` up to the last message's words (the
-        tokens it shares with any other last message), fitted as a request would be."""
-        if not messages:
+        tokens it shares with any other last message), fitted as a request would be. Nothing
+        while a reply's stream is open: it holds the model, and only its own thread may go on."""
+        if not messages or not self._lock.acquire(blocking=False):
             return
-        with self._lock:
+        try:
             *before, last = self._fitted(messages, self._reply_limit(None))
             one, other = (self.prompt_tokens([*before, replace(last, content=words)])
                           for words in ("A", "B"))  # fmt: skip
             shared = self._llm.longest_token_prefix(one, other)
             if shared:
                 self._engine.call(self._evaluate, one[:shared])
+        finally:
+            self._lock.release()
 
     def _reply_limit(self, max_tokens: int | None) -> int:
         """The most tokens a reply may write: as asked (or the configured), at most half the
