@@ -11,14 +11,19 @@ from dataclasses import replace
 import pytest
 from test_conversation import Harness, ScriptedSTT, run
 from test_providers import _common_prefix
+from wyoming.asr import Transcript
+from wyoming.handle import Handled
 
 from assistant.cli.chat import run_chat
 from assistant.conversation.events import State, TurnEnded
 from assistant.conversation.prompt import NEXT_WORDS, read_ahead
+from assistant.conversation.watchdog import Workers
+from assistant.history.store import SQLiteHistory
 from assistant.providers.registry import create_chat
 from assistant.tools.skills import LocalSkills
 from assistant.tools.store import ToolStore
 from assistant.types import ChatMessage
+from assistant.wyoming.handle import Conversations
 
 SYSTEM = ChatMessage("system", "Answer in one short sentence.")
 
@@ -121,6 +126,31 @@ def test_the_typed_chat_reads_the_next_turn_ahead_too(chat, monkeypatch):
     ]
     read = [n for n in sizes if n > 1]  # prompts (and what was read ahead), not decoded tokens
     assert read[-1] == _own_tokens(chat, history, "And the sky?")
+
+
+def test_the_wyoming_conversation_agent_reads_the_next_turn_ahead_too(chat, monkeypatch, tmp_path):
+    """Home Assistant's Assist pipeline hands each turn over as a transcript; between two turns
+    of one conversation the model reads the next prompt ahead (real SQLite history)."""
+
+    async def scenario():
+        workers = Workers()
+        history = SQLiteHistory.open(tmp_path / "history.db")
+        agent = Conversations(chat, workers, system_prompt=SYSTEM.content, history=history,
+                              llm_model="tiny")  # fmt: skip
+        context = {"conversation_id": "kitchen"}
+        first = await agent.answer(Transcript("What colour is grass?", context=context).event())
+        await workers.drained("llm")  # the read-ahead, done while nobody waits
+        answer = Handled.from_event(first).text
+        told = [SYSTEM, ChatMessage("user", "What colour is grass?")]
+        sizes = _evaluations(chat, monkeypatch)
+        second = await agent.answer(Transcript("And the sky?", context=context).event())
+        assert second.type == "handled", second
+        own = _own_tokens(chat, [*told, ChatMessage("assistant", answer)], "And the sky?")
+        assert sizes[0] == own
+        workers.shutdown()
+        history.close()
+
+    run(scenario())
 
 
 @pytest.mark.parametrize("model_tools", [False, True])

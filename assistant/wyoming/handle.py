@@ -78,6 +78,7 @@ class Conversations:
             why = reply.failure or "nothing to answer"
             return NotHandled(f"the assistant could not answer: {why}", reply_context).event()
         conversation.messages.extend(record.messages())
+        reply.read_ahead(conversation.messages)  # the model reads the next turn's prompt ahead
         return Handled(record.generated, reply_context).event()
 
     def _conversation(self, conversation_id: str) -> _Conversation:
