@@ -16,7 +16,7 @@ from conftest import TEST_TIER
 from assistant.audio.codec import concat
 from assistant.audio.echo import WebRtcEchoCanceller
 from assistant.audio.smart_turn import SmartTurn
-from assistant.audio.vad import SileroVAD
+from assistant.audio.vad import FRAME_SAMPLES, SileroVAD
 from assistant.bench.echo_rig import run_trial
 from assistant.bench.turn_corpus import (
     COMPLETE_EN,
@@ -27,7 +27,7 @@ from assistant.bench.turn_corpus import (
 )
 from assistant.bench.turn_taking import Hearer, measure, replay, report_lines, summary
 from assistant.conversation.end_of_turn import NICER_BY, TurnJudge
-from assistant.conversation.endpointing import EndpointSettings
+from assistant.conversation.endpointing import Endpointer, EndpointSettings, TurnCheck
 from assistant.conversation.options import ConversationOptions
 from assistant.providers.loading import TURN_MODEL_FILE
 from assistant.types import AudioChunk
@@ -75,6 +75,41 @@ def test_the_model_runs_on_a_thread_nicer_than_the_engines(model, turns):
     ours = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert seen == [min(19, ours + NICER_BY)] and isinstance(complete, bool)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == ours  # only its own
+
+
+def test_asked_again_in_one_silence_the_model_is_not_run_again(model, turns):
+    """Every check in one silence hands over the same audio (the turn and 0.2 s after it), so
+    the model would say the same again: it runs once per silence, through the real endpointer."""
+    calls: list[int] = []
+
+    class Counting:
+        def probability(self, audio: AudioChunk) -> float:
+            calls.append(len(audio.pcm))
+            return model.probability(audio)
+
+    vad, judge = SileroVAD.load(), TurnJudge(Counting())
+
+    async def checks(turn) -> list[bool]:
+        """The judge's answers to each check of `turn`, each taken as "incomplete" so that the
+        endpointer goes on asking until its upper limit."""
+        endpointer, answers = Endpointer(SMART), []
+        vad.reset()
+        samples, frame = turn.audio.to_float32(), FRAME_SAMPLES
+        for start in range(0, len(samples) - frame + 1, frame):
+            pcm = turn.audio.pcm[2 * start : 2 * (start + frame)]
+            for event in endpointer.push(pcm, vad(samples[start : start + frame])):
+                if isinstance(event, TurnCheck):
+                    answers.append(await judge.complete(event.audio))
+                    endpointer.verdict(event.number, False, event.at)
+        return answers
+
+    try:
+        first = asyncio.run(checks(turns[0]))
+        assert len(first) >= 3 and len(set(first)) == 1 and len(calls) == 1
+        second = asyncio.run(checks(turns[1]))  # another turn: asked anew
+        assert second and len(calls) == 2
+    finally:
+        judge.close()
 
 
 def test_complete_turns_end_and_paused_ones_are_judged_through_the_real_endpointer(model, turns):

@@ -63,12 +63,18 @@ class TurnJudge:
         self.threshold = threshold
         self.words_wait_s = words_wait_ms / 1000
         self._pool = ThreadPoolExecutor(1, "assistant-turn", initializer=_yield_the_cores)
+        self._last: tuple[bytes, bool] | None = None  # the last audio asked about, its answer
 
     async def complete(self, audio: AudioChunk) -> bool:
-        """Whether the turn heard in `audio` is complete."""
+        """Whether the turn heard in `audio` is complete. The same audio again (asked again
+        in one silence: the turn and the same 0.2 s after it) gets the same answer without the
+        model, which would only say it again (only the words may have changed)."""
+        if self._last is not None and self._last[0] == audio.pcm:
+            return self._last[1]
         loop = asyncio.get_running_loop()
         probability = await loop.run_in_executor(self._pool, self.model.probability, audio)
-        return probability > self.threshold
+        self._last = (audio.pcm, probability > self.threshold)
+        return self._last[1]
 
     async def words(self, current: Callable[[], Speculation | None], complete: bool) -> str | None:
         """The speculative transcript of `current()` reply: as it is now, or, after a "complete"
