@@ -15,7 +15,10 @@ RUN_APT_PACKAGES=(libportaudio2)  # sounddevice's PortAudio, for the microphone 
 TEST_APT_PACKAGES=(espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver)
 
 NO_AMX=""  # compiler flags that leave Intel AMX out of llama.cpp (see below and llama_build.py)
-[ "$(uname -m)" = x86_64 ] && NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+if [ "$(uname -m)" = x86_64 ] && echo 'int x;' | "${CC:-cc}" -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 \
+    -x c -c -o /dev/null - 2>/dev/null; then  # a compiler that knows AMX (GCC 11+, clang 12+)
+  NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+fi
 say() { printf '[setup] %s\n' "$*" >&2; }
 fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
