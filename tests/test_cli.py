@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import wave
@@ -14,6 +15,7 @@ from conftest import encode_audio, word_error_rate, words
 
 from assistant import __version__
 from assistant.audio.codec import decode_file
+from assistant.bench.coldstart import exit_status
 from assistant.cli.main import cli
 
 ASSISTANT = str(Path(sys.executable).parent / "assistant")
@@ -70,6 +72,31 @@ def test_help_everywhere(command):
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0
     assert "Usage: " in result.output and "--help" in result.output
+
+
+def test_a_crash_in_native_code_shows_where_each_thread_was(tmp_path):
+    """A SIGSEGV (an engine's native code crashing, as llama.cpp's AMX kernels did) prints the
+    Python stack of every thread before the process dies, for the bug report: here sent to
+    `assistant chat` while it waits for the next line, its model loaded and a reply given."""
+    chat = subprocess.Popen(
+        [ASSISTANT, "--set", "llm.max_tokens=8", "chat"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert chat.stdin is not None and chat.stdout is not None
+    chat.stdin.write("Hello.\n")
+    chat.stdin.flush()
+    assert chat.stdout.readline().startswith("assistant> ")  # answered: waiting for a line
+    chat.send_signal(signal.SIGSEGV)
+    _, stderr = chat.communicate(timeout=60)
+    assert chat.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in stderr, stderr
+    assert "most recent call first" in stderr and "chat.py" in stderr, stderr
+
+
+def test_the_cold_start_probe_names_the_signal_that_killed_it():
+    assert exit_status(1) == "exit 1"
+    assert exit_status(-signal.SIGSEGV) == "killed by SIGSEGV"
+    assert exit_status(-200) == "killed by signal 200"
 
 
 def test_no_arguments_without_a_terminal_prints_help():

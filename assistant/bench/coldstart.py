@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -114,10 +115,21 @@ def measure(
         stderr = errors.read()
     if ready_at is None or child.returncode != 0:
         raise RuntimeError(
-            f"the cold-start probe failed (exit {child.returncode}): {stderr.strip()[-2000:]}"
+            f"the cold-start probe failed ({exit_status(child.returncode)}): "
+            f"{stderr.strip()[-2000:]}"
         )
     return {
         "ready_s": round(ready_at - start, 3),
         **found,
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is in KiB on Linux
     }
+
+
+def exit_status(code: int) -> str:
+    """`exit 1`, or the signal that killed the process (`killed by SIGSEGV`)."""
+    if code >= 0:
+        return f"exit {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"

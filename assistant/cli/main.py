@@ -3,6 +3,7 @@ group registered from its own module."""
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
 
@@ -109,6 +110,9 @@ for command in COMMANDS:
 
 def main() -> None:
     limit_arenas()  # before any engine starts a thread (assistant/memory.py)
+    # a crash in an engine's native code (SIGSEGV...) shows where each thread was, not only
+    # "Segmentation fault": what a bug report needs (a user's mistake never gets here)
+    faulthandler.enable()
     try:
         cli(prog_name="assistant")
     except SystemExit as leaving:
