@@ -105,6 +105,8 @@ def test_the_report_names_the_machine_models_and_settings_and_checks_every_targe
     assert {"stt.threads", "llm.threads", "silence_ms", "speculate_ms"} <= set(meta["settings"])
     assert meta["settings"]["turn_detection"].startswith("smart (ask after 200 ms")
     assert meta["tier"] == "tiny"
+    assert "AVX" in meta["llama_cpp"]["cpu"] or "NEON" in meta["llama_cpp"]["cpu"], meta
+    assert meta["llama_cpp"]["weights_repacked"] is True  # setup's build has no AMX
     assert [t["key"] for t in results["targets"]] == [t.key for t in targets_for("tiny")]
     assert all(isinstance(t["met"], bool) for t in results["targets"])
     table = (output / "benchmark.md").read_text()
@@ -118,6 +120,7 @@ def test_the_report_names_the_machine_models_and_settings_and_checks_every_targe
         "cold start",
         "peak resident memory",
         "barge-in reaction",
+        "llama.cpp computes with ",
         "| target | value | met |",
     ):
         assert row in table, row

@@ -124,6 +124,9 @@ def markdown(results: dict) -> str:
         f"Models: STT {meta['models']['stt']}, LLM {meta['models']['llm']}, "
         f"TTS {meta['models']['tts']}. Settings: {settings}.",
         "",
+        f"llama.cpp computes with {meta['llama_cpp']['cpu']}; weights repacked: "
+        f"{'yes' if meta['llama_cpp']['weights_repacked'] else 'no'}.",
+        "",
         "| figure | p50 | p95 | notes |",
         "|---|---:|---:|---|",
         _row(

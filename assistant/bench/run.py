@@ -154,6 +154,7 @@ def _meta(
     config: Config, options, quick: bool, iterations: int, utterances, load_before: str
 ) -> dict:
     from ..config import threads_for
+    from ..providers.llama_build import system_info, weight_repacking
 
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -170,6 +171,10 @@ def _meta(
                 "piper-tts",
                 "onnxruntime",
             )
+        },
+        "llama_cpp": {  # what this llama.cpp build computes with (llama_build.py)
+            "cpu": system_info().removeprefix("CPU : ").strip(" |"),
+            "weights_repacked": weight_repacking(),
         },
         "tier": config.models.tier,
         "models": {"stt": config.stt.model, "llm": config.llm.model, "tts": config.tts.voice},
