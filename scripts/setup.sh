@@ -14,11 +14,14 @@ RUN_APT_PACKAGES=(libportaudio2)  # sounddevice's PortAudio, for the microphone 
 # and a real browser (Chromium driven by selenium through chromedriver)
 TEST_APT_PACKAGES=(espeak-ng pulseaudio pulseaudio-utils libasound2-plugins chromium chromium-driver)
 
-NO_AMX=""  # compiler flags that leave Intel AMX out of llama.cpp (see below and llama_build.py)
-if [ "$(uname -m)" = x86_64 ] && echo 'int x;' | "${CC:-cc}" -mno-amx-tile -mno-amx-int8 -mno-amx-bf16 \
-    -x c -c -o /dev/null - 2>/dev/null; then  # a compiler that knows AMX (GCC 11+, clang 12+)
-  NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
-fi
+NO_AMX="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"  # leave Intel AMX out of llama.cpp (below)
+# only on x86-64, with a compiler that knows AMX (GCC 11+, clang 12+; an older one cannot build it in)
+[ "$(uname -m)" = x86_64 ] && echo 'int x;' | "${CC:-cc}" $NO_AMX -x c -c -o /dev/null - 2>/dev/null \
+  || NO_AMX=""
+pip_install() {  # into the environment; what compiles (llama.cpp) compiles without AMX
+  CFLAGS="${CFLAGS:-} $NO_AMX" CXXFLAGS="${CXXFLAGS:-} $NO_AMX" \
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@"
+}
 say() { printf '[setup] %s\n' "$*" >&2; }
 fail() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 
@@ -55,19 +58,17 @@ hash="$(sha256sum < "$ROOT/pyproject.toml" | cut -c1-16)"
 installed="$(cat "$stamp" 2>/dev/null || true)"
 if [ "$installed" != "$hash[test]" ] && [ "$installed" != "$hash$extras" ]; then
   say "installing the package and its dependencies (the first time, llama-cpp-python compiles: about 6 minutes on 2 cores)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  CFLAGS="${CFLAGS:-} $NO_AMX" CXXFLAGS="${CXXFLAGS:-} $NO_AMX" \
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT$extras"
+  pip_install --upgrade pip
+  pip_install -e "$ROOT$extras"
   echo "$hash$extras" > "$stamp"
 fi
 # llama.cpp's Intel AMX kernels crash on some AMX machines (llama.cpp issue 20824): it is built
 # without them (a wheel built with them, e.g. from pip's cache, is rebuilt once)
-if "$VENV/bin/python" -c 'import llama_cpp, sys; sys.exit(b"AMX_INT8 = 1" not in llama_cpp.llama_print_system_info())'; then
+if ! "$VENV/bin/python" -c 'import sys; from assistant.providers.llama_build import repacks_safely, system_info; sys.exit(not repacks_safely(system_info()))'; then
   say "rebuilding llama-cpp-python without Intel AMX (about 6 minutes on 2 cores)"
   version="$("$VENV/bin/python" -c 'from importlib.metadata import version; print(version("llama-cpp-python"))')"
   "$VENV/bin/python" -m pip cache remove llama_cpp_python >/dev/null 2>&1 || true
-  CFLAGS="${CFLAGS:-} $NO_AMX" CXXFLAGS="${CXXFLAGS:-} $NO_AMX" "$VENV/bin/python" -m pip install \
-    --quiet --disable-pip-version-check --force-reinstall --no-deps "llama-cpp-python==$version"
+  pip_install --force-reinstall --no-deps "llama-cpp-python==$version"
 fi
 
 # The configured tier's models (models.tier, default "default"); each pull fetches only what is missing.
