@@ -336,12 +336,12 @@ def test_talk_says_a_timer_while_waiting_for_the_wake_word_and_waits_again(
     )  # fmt: skip
     talk.wait_for(r"^keys: ", timeout=90)
     added = subprocess.run(
-        [ASSISTANT, "timers", "add", "3 seconds", "--label", "tea"],
+        [ASSISTANT, "timers", "add", "3 seconds", "--label", "pasta"],
         capture_output=True, text=True, env=environment,
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     mark = len(talk.lines)
-    rang = talk.wait_for(r"^assistant: Your tea timer is done!", after=mark, timeout=30)
+    rang = talk.wait_for(r"^assistant: Your pasta timer is done!", after=mark, timeout=30)
     talk.wait_for(r"^\[waiting\] say 'Hey Jarvis'", after=rang, timeout=20)
     assert not any(line.startswith("[listening]") for line in talk.lines[mark:]), talk.output()
     done = microphone.say(speech(espeak, "Tell me about the weather today."))
@@ -350,4 +350,7 @@ def test_talk_says_a_timer_while_waiting_for_the_wake_word_and_waits_again(
     talk.send("q")
     assert talk.finish() == 0, talk.output()
     heard = heard_on_speaker(speaker, stt).lower()
-    assert "tea" in heard and "timer" in heard and "done" in heard, heard
+    # "pasta", not "tea": Whisper tiny.en hears Joe's "tea timer" as "t-timer" now and then (2
+    # of 9 CI runs; 1 of 45 offline through a 48 kHz round trip at 3 speeds, 3 gains and 5
+    # noise levels, where "pasta" was heard 45 of 45)
+    assert "pasta" in heard and "timer" in heard and "done" in heard, heard
