@@ -103,7 +103,7 @@ class ConversationConfig:
     turn_max_ms: int = 1000  # smart: silence that ends the turn whatever the model says
     turn_text_check: bool = True  # smart: a transcript ending "to", "and", "um"... waits longer
     turn_text_max_ms: int = 1500  # smart: silence that ends a turn whose words lead on
-    turn_question_ends: bool = False  # smart: a transcript ending in "?" ends the turn at once
+    turn_question_ends: bool = True  # smart: a transcript ending in "?" ends the turn at once
     turn_words_wait_ms: int = 1000  # smart: a "complete" waits for the transcript; 0: never
     min_speech_ms: int = 250  # shorter sounds are not speech
     vad_threshold: float = 0.5  # Silero speech probability

@@ -202,9 +202,16 @@ def test_a_quick_quality_run_of_the_tiny_tier_writes_both_files(tmp_path):
     assert _number(spoken["first_audio_ms"]["p50"], 1, 60_000)
     assert all(t["heard"] for t in spoken["turns"]), "the spoken questions were heard"
     assert _number(tiny["memory"]["peak_rss_mb"], 50, 16_000)
-    rows = {(r["model"], r["language"]): r for r in results["stt"]}
-    assert set(rows) == {("whisper-tiny.en", "en"), ("whisper-base", "en"), ("whisper-base", "zh")}
-    english = rows[("whisper-tiny.en", "en")]
+    rows = {(r["model"], r["language"], r["voice"].split()[0]): r for r in results["stt"]}
+    assert set(rows) == {
+        ("whisper-tiny.en", "en", "espeak-ng"), ("whisper-base", "en", "espeak-ng"),
+        ("whisper-base", "zh", "espeak-ng"),
+        ("whisper-tiny.en", "en", "recorded"), ("whisper-base", "en", "recorded"),
+    }  # fmt: skip
+    human = rows[("whisper-tiny.en", "en", "recorded")]  # recordings-en: pulled by the set-up
+    assert human["status"] == "measured" and _number(human["mean"], 0, 0.5), human
+    assert human["by_rate_wpm"] == {} and "recorded human" in table
+    english = rows[("whisper-tiny.en", "en", "espeak-ng")]
     assert english["status"] == "measured" and english["metric"] == "wer"
     assert _number(english["mean"], 0, 0.5), english  # espeak-ng's clear English is heard
     assert set(english["by_rate_wpm"]) == {"140", "175"}

@@ -320,14 +320,14 @@ def test_a_malformed_voice_map_is_refused_when_the_config_is_loaded():
 def test_the_end_of_turn_words_settings_are_read_and_checked(no_default_file):
     config = load_config(None, environ={}, overrides={
         "conversation.turn_text_check": "false", "conversation.turn_text_max_ms": "2000",
-        "conversation.turn_question_ends": "true", "conversation.turn_words_wait_ms": "300",
+        "conversation.turn_question_ends": "false", "conversation.turn_words_wait_ms": "300",
     })  # fmt: skip
     turn = config.conversation
     assert (turn.turn_text_check, turn.turn_text_max_ms) == (False, 2000)
-    assert (turn.turn_question_ends, turn.turn_words_wait_ms) == (True, 300)
+    assert (turn.turn_question_ends, turn.turn_words_wait_ms) == (False, 300)
     defaults = load_config(None, environ={}).conversation
     assert (defaults.turn_text_check, defaults.turn_text_max_ms) == (True, 1500)
-    assert (defaults.turn_question_ends, defaults.turn_words_wait_ms) == (False, 1000)
+    assert (defaults.turn_question_ends, defaults.turn_words_wait_ms) == (True, 1000)
     for key, value, says in (
         ("turn_text_max_ms", "800", r"'conversation\.turn_text_max_ms' must be at least"),
         ("turn_text_max_ms", "0", r"'conversation\.turn_text_max_ms' must be a positive"),

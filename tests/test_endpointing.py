@@ -233,7 +233,7 @@ def test_speech_after_unfinished_words_resumes_the_turn_with_the_usual_limits():
     assert sum(isinstance(e, TurnCheck) for _, e in events) == 1 + 4
 
 
-@pytest.mark.parametrize("words", [None, "", "Turn off the lights.", "Where is it?"])
+@pytest.mark.parametrize("words", [None, "", "Turn off the lights."])  # "?": the next test
 def test_words_that_can_end_there_leave_the_model_to_decide(words):
     _, events = smart_run(PAUSED, {1: True}, words)
     assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [6]
@@ -242,9 +242,13 @@ def test_words_that_can_end_there_leave_the_model_to_decide(words):
 
 
 def test_a_question_ends_an_incomplete_turn_only_with_turn_question_ends():
+    assert EndpointSettings().turn_question_ends  # the default
     settings = replace(SMART, turn_question_ends=True)
     _, events = smart_run(PAUSED, {1: False}, "Where is it?", settings)
     assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [6]
+    off = replace(SMART, turn_question_ends=False)  # "incomplete" waits out turn_max_ms
+    _, events = smart_run(PAUSED, {1: False, 2: False, 3: False, 4: False}, "Where is it?", off)
+    assert [i - 24 for i, e in events if isinstance(e, SpeechEnded)] == [30]
 
 
 def test_with_the_text_check_off_the_words_are_ignored():

@@ -170,10 +170,12 @@ def test_the_benchmark_makes_its_negative_audio_and_reports(tmp_path):
             "name": WAKE, "phrase": "Hey Jarvis", "false_wakes": 1, "negative_hours": 0.5,
             "false_wakes_per_hour": 2.0, "cpu_s_per_audio_hour": 9.5,
             "detected": {"Piper": {"heard": 3, "of": 4}, "espeak-ng": {"heard": 0, "of": 2}},
+            "recorded_false_wakes": 0, "recorded_minutes": 2.6,
         }],
     }  # fmt: skip
     table = wake_markdown(results)
     assert "| Hey Jarvis | 3/4 (75%) | 0/2 (0%) | 2 | 9.5 |" in table
+    assert "recorded human speech (recordings-en, 2.6 min" in table and "Hey Jarvis 0." in table
     json_path, md_path = write_wake_report(results, tmp_path)
     assert json_path.name == "benchmark-wake.json" and md_path.read_text() == table
 

@@ -1,7 +1,8 @@
 """Speech-to-text error rate per STT model and language, on voices other than the assistant's:
 espeak-ng's en-us and cmn (Mandarin) voices at two speaking rates; word error rate for English,
 character error rate for Chinese. The sentences are the quality questions' own (and their
-setup turns), less the arithmetic ones, whose numbers Whisper writes as digits. Each utterance
+setup turns), less the arithmetic ones, whose numbers Whisper writes as digits. English is also
+heard as recorded human speech (bench/recordings.py), when it is pulled. Each utterance
 is heard as a file (Whisper's 30 s window) and as a live turn (`transcribe_turn`: no timestamps,
 in stt.turn_window_s), each timed."""
 
@@ -20,7 +21,9 @@ from .questions import QUESTIONS
 
 # (STT model, language): the tiers' English STT, and the multilingual one for both languages
 STT_SETS = (("whisper-tiny.en", "en"), ("whisper-base", "en"), ("whisper-base", "zh"))
+RECORDED_STT = ("whisper-tiny.en", "whisper-base")  # also heard on recorded human English
 ESPEAK_VOICES = {"en": VOICE, "zh": MANDARIN_VOICE}
+ESPEAK_NAMES = {language: f"espeak-ng {voice}" for language, voice in ESPEAK_VOICES.items()}
 RATES = (140, 175)  # espeak-ng words a minute: its default speed, and brisker
 NUMBER_WORDS = re.compile(
     r"\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|"
@@ -51,75 +54,99 @@ def prepare_speech(quick: bool, corpus_dir: Path) -> None:
 
 
 def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[dict]:
-    """One row per (model, language): mean error rate over both rates, and per rate."""
-    from ..providers import turn_transcriber
-    from ..providers.registry import create_stt
+    """One row per (model, language) on espeak-ng's voice: mean error rate over both rates, and
+    per rate; and one per English model on recorded human speech, when `recordings-en` is
+    pulled (`assistant models pull recordings-en`)."""
     from ..providers.store import ModelStore
+    from .recordings import COMPLETE, PAUSED, RECORDINGS, load_recording
 
     store = ModelStore.open(config.models.dir)
+    recorded = store.path(RECORDINGS) if store.is_present(store.catalog.get(RECORDINGS)) else None
     rows = []
-    for model, language in STT_SETS:
+    sets = [(model, language, False) for model, language in STT_SETS]
+    sets += [(model, "en", True) for model in RECORDED_STT]
+    for model, language, human in sets:
         metric = "wer" if language == "en" else "cer"
-        row: dict = {
-            "model": model,
-            "language": language,
-            "metric": metric,
-            "voice": f"espeak-ng {ESPEAK_VOICES[language]}",
-        }
-        if not store.is_present(store.catalog.get(model, "stt")):
-            say(f"  {model} ({language}): skipped, not downloaded")
-            rows.append({**row, "status": "skipped", "pull": f"assistant models pull {model}"})
+        voice = (
+            f"recorded human ({RECORDINGS})" if human else f"espeak-ng {ESPEAK_VOICES[language]}"
+        )
+        row: dict = {"model": model, "language": language, "metric": metric, "voice": voice}
+        missing = model if not store.is_present(store.catalog.get(model, "stt")) else None
+        if human and recorded is None:
+            missing = RECORDINGS
+        if missing:
+            say(f"  {model} ({language}, {voice}): skipped, {missing} not downloaded")
+            rows.append({**row, "status": "skipped", "pull": f"assistant models pull {missing}"})
             continue
-        stt = create_stt(
-            replace(config, stt=replace(config.stt, model=model, language=language)), store
-        )
-        rate_of = word_error_rate if metric == "wer" else char_error_rate
-        as_file = partial(stt.transcribe, language=language)
-        as_turn = turn_transcriber(stt, language)
-        texts = sentences(language, quick)
-        per_rate, samples = {}, []
-        for wpm in RATES:
-            utterances = make_corpus(corpus_dir, texts, voice=ESPEAK_VOICES[language], rate=wpm)
-            errors = []
-            for utterance in utterances:
-                heard, file_ms = _timed(as_file, utterance.audio)
-                heard_live, live_ms = _timed(as_turn, utterance.audio)
-                errors.append(rate_of(heard, utterance.text))
-                samples.append(
-                    {
-                        "rate_wpm": wpm,
-                        "said": utterance.text,
-                        "heard": heard,
-                        metric: round(errors[-1], 3),
-                        "heard_live": heard_live,
-                        f"live_{metric}": round(rate_of(heard_live, utterance.text), 3),
-                        "file_ms": file_ms,
-                        "live_ms": live_ms,
-                    }
+        if human:
+            spoken = [
+                ("human", r.text.replace("...", ""), load_recording(recorded, r.file))
+                for r in (COMPLETE + PAUSED)[: QUICK_SENTENCES if quick else None]
+            ]
+        else:
+            spoken = [
+                (str(wpm), u.text, u.audio)
+                for wpm in RATES
+                for u in make_corpus(
+                    corpus_dir, sentences(language, quick), voice=ESPEAK_VOICES[language],
+                    rate=wpm,
                 )
-            per_rate[str(wpm)] = round(statistics.fmean(errors), 3)
-        mean = round(statistics.fmean(s[metric] for s in samples), 3)
-        live_mean = round(statistics.fmean(s[f"live_{metric}"] for s in samples), 3)
-        say(
-            f"  {model} ({language}): {metric.upper()} {mean:.3f} as files, {live_mean:.3f} "
-            f"as live turns, over {len(samples)} utterances"
-        )
-        rows.append(
+            ]  # fmt: skip
+        rows.append({**row, **_heard(config, store, model, language, metric, spoken, say)})
+    return rows
+
+
+def _heard(config: Config, store, model: str, language: str, metric: str, spoken, say) -> dict:
+    """`model`'s error rate on `spoken` ((group, text, audio) each), as files and as live turns,
+    with its times, per group (the speaking rate), and each sample."""
+    from ..providers import turn_transcriber
+    from ..providers.registry import create_stt
+
+    stt = create_stt(
+        replace(config, stt=replace(config.stt, model=model, language=language)), store
+    )
+    rate_of = word_error_rate if metric == "wer" else char_error_rate
+    as_file = partial(stt.transcribe, language=language)
+    as_turn = turn_transcriber(stt, language)
+    samples = []
+    for group, text, audio in spoken:
+        heard, file_ms = _timed(as_file, audio)
+        heard_live, live_ms = _timed(as_turn, audio)
+        samples.append(
             {
-                **row,
-                "status": "measured",
-                "mean": mean,
-                "live_mean": live_mean,
-                "file_ms_p50": round(statistics.median(s["file_ms"] for s in samples), 1),
-                "live_ms_p50": round(statistics.median(s["live_ms"] for s in samples), 1),
-                "live_window_s": config.stt.turn_window_s,
-                "by_rate_wpm": per_rate,
-                "n": len(samples),
-                "samples": samples,
+                "rate_wpm": group,
+                "said": text,
+                "heard": heard,
+                metric: round(rate_of(heard, text), 3),
+                "heard_live": heard_live,
+                f"live_{metric}": round(rate_of(heard_live, text), 3),
+                "file_ms": file_ms,
+                "live_ms": live_ms,
             }
         )
-        del stt
-    return rows
+    groups = dict.fromkeys(s["rate_wpm"] for s in samples)
+    per_rate = {
+        group: round(statistics.fmean(s[metric] for s in samples if s["rate_wpm"] == group), 3)
+        for group in groups
+        if group != "human"
+    }
+    mean = round(statistics.fmean(s[metric] for s in samples), 3)
+    live_mean = round(statistics.fmean(s[f"live_{metric}"] for s in samples), 3)
+    say(
+        f"  {model} ({language}): {metric.upper()} {mean:.3f} as files, {live_mean:.3f} "
+        f"as live turns, over {len(samples)} utterances"
+    )
+    return {
+        "status": "measured",
+        "mean": mean,
+        "live_mean": live_mean,
+        "file_ms_p50": round(statistics.median(s["file_ms"] for s in samples), 1),
+        "live_ms_p50": round(statistics.median(s["live_ms"] for s in samples), 1),
+        "live_window_s": config.stt.turn_window_s,
+        "by_rate_wpm": per_rate,
+        "n": len(samples),
+        "samples": samples,
+    }
 
 
 def _timed(transcribe, audio) -> tuple[str, float]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..audio.codec import concat, resample, silence
 from ..types import AudioChunk
-from .corpus import MANDARIN_VOICE, RATE, VOICE, make_corpus, speech_bounds
+from .corpus import MANDARIN_VOICE, RATE, VOICE, make_corpus, speech_bounds, word_error_rate, words
 
 LEAD_S, TAIL_S = 0.4, 2.0  # silence before and after each turn
 
@@ -45,6 +45,9 @@ PAUSED_EN = (  # (before the pause, after it)
 PAUSES_S = (0.6, 0.7, 0.8, 0.9)
 
 Speaker = Callable[[str], AudioChunk]  # text -> speech (any rate)
+ALIGN_REACH_S = 0.2  # how far from Whisper's word boundary a pause may go
+ALIGN_TRIES = 6  # the quiet moments there tried, the quietest first
+LETTERS_REACH_S = 0.25  # without an aligner, how far from the letters' share of the sentence
 
 
 @dataclass(frozen=True)
@@ -85,14 +88,21 @@ def complete_turns(voice: str, speak: Speaker, texts: Iterable[str]) -> list[Spo
 
 
 def paused_turns(
-    voice: str, speak: Speaker, pairs: Iterable[tuple[str, str]] = PAUSED_EN
+    voice: str,
+    speak: Speaker,
+    pairs: Iterable[tuple[str, str]] = PAUSED_EN,
+    aligner: WhisperAligner | None = None,
 ) -> list[SpokenTurn]:
     """Each pair said as one sentence (so the words before the pause keep the voice's
-    going-on melody), with a pause put into its quietest moment near the words' boundary."""
+    going-on melody), with a pause put at the words' boundary as `aligner` finds it, or, without
+    one (or when it does not hear the sentence), into the quietest moment near the boundary's
+    share of the letters."""
     turns = []
     for index, (before, after) in enumerate(pairs):
         speech = _trimmed(speak(f"{before} {after}"))
-        cut = _quietest(speech, (len(before) + 0.5) / len(f"{before} {after}"))
+        cut = aligner.cut(speech, before, after) if aligner is not None else None
+        if cut is None:
+            cut = _by_letters(speech, before, after)
         first = AudioChunk(speech.pcm[: 2 * cut], RATE)
         second = AudioChunk(speech.pcm[2 * cut :], RATE)
         pause = PAUSES_S[index % len(PAUSES_S)]
@@ -108,14 +118,73 @@ def paused_turns(
     return turns
 
 
-def _quietest(speech: AudioChunk, fraction: float, reach_s: float = 0.25) -> int:
-    """The sample at the middle of the quietest 20 ms within `reach_s` of `fraction` of it."""
+class WhisperAligner:
+    """Where to put a pause between two groups of words of one sentence, found with a
+    faster-whisper model: of the quiet moments near its word timestamps, the one whose two sides
+    it hears most nearly as the two groups (its timestamps alone are often a syllable off)."""
+
+    def __init__(self, whisper) -> None:
+        self._whisper = whisper  # a faster_whisper.WhisperModel
+
+    def cut(self, speech: AudioChunk, before: str, after: str) -> int | None:
+        """The sample to cut `speech` (16 kHz) at; None when it hears other words than said."""
+        spans = self._word_spans(speech)
+        count = len(words(before))
+        if len(spans) != count + len(words(after)):
+            return None
+        boundary = (spans[count - 1][1] + spans[count][0]) / 2
+        moments = _quiet_moments(speech, boundary - ALIGN_REACH_S, boundary + ALIGN_REACH_S)
+        best, fewest = moments[0], None
+        for at in moments[:ALIGN_TRIES]:  # the quietest first; one heard right ends the search
+            wrong = self._mismatch(speech, at, before, after)
+            if fewest is None or wrong < fewest:
+                best, fewest = at, wrong
+            if wrong == 0:
+                break
+        return best
+
+    def _mismatch(self, speech: AudioChunk, at: int, before: str, after: str) -> int:
+        """Words wrong on either side of a cut at sample `at`."""
+        first = AudioChunk(speech.pcm[: 2 * at], RATE)
+        second = AudioChunk(speech.pcm[2 * at :], RATE)
+        return _words_wrong(self._text(first), before) + _words_wrong(self._text(second), after)
+
+    def _decode(self, audio: AudioChunk, **options) -> list:
+        segments, _ = self._whisper.transcribe(
+            audio.to_float32(), language="en", beam_size=1, condition_on_previous_text=False,
+            vad_filter=False, **options,
+        )  # fmt: skip
+        return list(segments)
+
+    def _word_spans(self, audio: AudioChunk) -> list[tuple[float, float]]:
+        segments = self._decode(audio, word_timestamps=True)
+        return [(word.start, word.end) for segment in segments for word in segment.words or ()]
+
+    def _text(self, audio: AudioChunk) -> str:
+        return " ".join(segment.text for segment in self._decode(audio))
+
+
+def _words_wrong(heard: str, said: str) -> int:
+    return round(word_error_rate(heard, said) * len(words(said)))
+
+
+def _by_letters(speech: AudioChunk, before: str, after: str) -> int:
+    """The quietest moment near the boundary's share of the sentence's letters."""
+    middle = (len(before) + 0.5) / len(f"{before} {after}") * speech.seconds
+    return _quiet_moments(speech, middle - LETTERS_REACH_S, middle + LETTERS_REACH_S)[0]
+
+
+def _quiet_moments(speech: AudioChunk, start_s: float, end_s: float) -> list[int]:
+    """Samples at the local minima of the 20 ms loudness (every 10 ms) between the two times
+    (seconds), the quietest first; at least one."""
     samples = np.abs(speech.to_float32())
-    window = RATE // 50
-    energy = np.convolve(samples, np.ones(window) / window, mode="same")
-    middle, reach = round(fraction * len(samples)), round(reach_s * RATE)
-    low, high = max(window, middle - reach), min(len(samples) - window, middle + reach)
-    return low + int(np.argmin(energy[low:high])) if high > low else middle
+    window, hop = RATE // 50, RATE // 100
+    energy = np.convolve(samples, np.ones(window) / window, mode="same")[::hop]
+    low = max(1, round(start_s * RATE / hop))
+    high = min(len(energy) - 1, round(end_s * RATE / hop))
+    minima = [i for i in range(low, high) if energy[i] <= min(energy[i - 1], energy[i + 1])]
+    minima.sort(key=lambda i: energy[i])
+    return [i * hop for i in minima] or [round((start_s + end_s) / 2 * RATE)]
 
 
 def mandarin_speaker(cache: Path) -> Speaker:

@@ -30,12 +30,14 @@ from ..conversation.endpointing import (
 from ..conversation.hearing import VoiceActivity
 from ..conversation.turn_text import combine
 from ..types import AudioChunk
+from .recordings import RECORDINGS, recorded_turns
 from .stats import percentile
 from .turn_corpus import (
     COMPLETE_EN,
     COMPLETE_ZH,
     PAUSED_EN,
     SpokenTurn,
+    WhisperAligner,
     complete_turns,
     espeak_speaker,
     mandarin_speaker,
@@ -203,7 +205,8 @@ def by_voice(outcomes: list[TurnOutcome]) -> dict[str, dict]:
 
 def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
     """Complete and paused turns from espeak-ng, Piper and Kokoro (quick: espeak-ng and Piper,
-    fewer turns), and complete Mandarin ones from espeak-ng and Kokoro."""
+    fewer turns), their pauses put at the words' boundaries (WhisperAligner); complete Mandarin
+    ones from espeak-ng and Kokoro; and recorded human turns when `recordings-en` is pulled."""
     from ..providers.registry import create_tts
 
     piper = create_tts(replace(config, tts=replace(config.tts, voice=PIPER_VOICE)), store)
@@ -214,26 +217,39 @@ def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
         speakers["kokoro"] = tts_speaker(kokoro, KOKORO_ENGLISH)
         chinese["kokoro zh"] = tts_speaker(kokoro, KOKORO_VOICE)
     complete, paused = COMPLETE_EN[: 3 if quick else None], PAUSED_EN[: 4 if quick else None]
+    words_aligner = aligner(store)
     turns = []
     for name, speak in speakers.items():
-        turns += complete_turns(name, speak, complete) + paused_turns(name, speak, paused)
+        turns += complete_turns(name, speak, complete)
+        turns += paused_turns(name, speak, paused, words_aligner)
     for name, speak in chinese.items():
         turns += complete_turns(name, speak, COMPLETE_ZH[: 1 if quick else None])
+    if store.is_present(store.catalog.get(RECORDINGS)):
+        turns += recorded_turns(store.path(RECORDINGS))
     return turns
 
 
+def aligner(store) -> WhisperAligner:
+    """The corpus' aligner: ALIGNER_MODEL on the CPU."""
+    from faster_whisper import WhisperModel
+
+    path = store.require(ALIGNER_MODEL, "stt")
+    return WhisperAligner(WhisperModel(str(path), device="cpu", compute_type="int8"))
+
+
+ALIGNER_MODEL = "whisper-base"  # its word timings are closer than tiny.en's
 PIPER_VOICE, KOKORO_VOICE, KOKORO_ENGLISH = "en_US-joe-medium", "kokoro-nezumi", "kokoro-alpha"
 
 
 def measure(
     turns: list[SpokenTurn], settings: EndpointSettings, model: TurnModel, stt=None
 ) -> dict:
-    """Side by side on the same turns: the model alone ("smart"); the model with the words of
-    the speculative transcript ("combined", with `stt`; never waiting for them), also letting a
-    question end the turn ("combined_question"), or waiting up to `turn_max_ms` for the words
-    ("combined_wait"), or with each pause's words there at once ("combined_at_once": the bound
-    on a fast machine); fixed silence at its configured length, and at the length that gives the
-    smart one's median delay on complete turns."""
+    """Side by side on the same turns: the model alone ("smart"); with `stt`, the endpointer as
+    configured ("configured": the speculative transcript's words, waited for up to
+    `turn_words_wait_ms` after a "complete"), the same with `turn_question_ends` the other way
+    ("question_flipped"), never waiting for the words ("combined"), or with each pause's words
+    there at once ("combined_at_once": the bound on a fast machine); fixed silence at its
+    configured length, and at the length that gives the smart one's median delay."""
     from ..audio.vad import SileroVAD
 
     vad = SileroVAD.load()
@@ -243,25 +259,22 @@ def measure(
     results = {"smart": summary(smart), "by_voice": by_voice(smart), "silence": summary(fixed)}
     if stt is not None:
         hearer = Hearer(stt)
-        words = replace(
-            settings, turn_text_check=True, turn_question_ends=False, turn_words_wait_ms=0
-        )
-        combined = [replay(turn, words, vad, model, hearer) for turn in turns]
-        results["combined"] = summary(combined)
-        results["combined_by_voice"] = by_voice(combined)
-        question = replace(words, turn_question_ends=True)
-        results["combined_question"] = summary(
-            [replay(turn, question, vad, model, hearer) for turn in turns]
-        )
-        waiting = replace(words, turn_words_wait_ms=words.turn_max_ms)
-        results["combined_wait"] = summary(
-            [replay(turn, waiting, vad, model, hearer) for turn in turns]
-        )
-        results["combined_at_once"] = summary(
-            [replay(turn, words, vad, model, hearer.at_once()) for turn in turns]
-        )
+        configured = replace(settings, turn_text_check=True)
+        outcomes = [replay(turn, configured, vad, model, hearer) for turn in turns]
+        results["configured"] = summary(outcomes)
+        results["configured_by_voice"] = by_voice(outcomes)
+        results["heard"] = {o.id: list(o.heard) for o in outcomes}
+        variants = {
+            "question_flipped": (
+                replace(configured, turn_question_ends=not settings.turn_question_ends),
+                hearer,
+            ),
+            "combined": (replace(configured, turn_words_wait_ms=0), hearer),
+            "combined_at_once": (replace(configured, turn_words_wait_ms=0), hearer.at_once()),
+        }
+        for key, (variant, heard) in variants.items():
+            results[key] = summary([replay(turn, variant, vad, model, heard) for turn in turns])
         results["stt_p50_ms"] = hearer.p50_ms()
-        results["heard"] = {o.id: list(o.heard) for o in combined}
     same = results["smart"]["delay_p50_ms"]
     if same:
         matched = replace(settings, silence_ms=int(same))
@@ -270,15 +283,18 @@ def measure(
     return results
 
 
-VARIANTS = (  # (key in the results, column title)
-    ("smart", "smart alone"),
-    ("combined", "smart + words"),
-    ("combined_question", "smart + words, '?' ends"),
-    ("combined_wait", "smart + words, waited for"),
-    ("combined_at_once", "smart + words at once"),
-    ("silence", "silence"),
-    ("silence_same_latency", "silence at smart's p50"),
-)
+def variants(settings: EndpointSettings) -> tuple[tuple[str, str], ...]:
+    """(key in the results, column title) of each variant `measure` reports."""
+    flipped = "off" if settings.turn_question_ends else "on"
+    return (
+        ("smart", "smart alone"),
+        ("configured", "as configured: smart + words, waited for"),
+        ("question_flipped", f"the same, '?' ends {flipped}"),
+        ("combined", "smart + words, not waited for"),
+        ("combined_at_once", "smart + words at once"),
+        ("silence", "silence"),
+        ("silence_same_latency", "silence at smart's p50"),
+    )
 
 
 def _cell(value: float | None) -> str:
@@ -305,7 +321,7 @@ def turn_detection(settings: EndpointSettings) -> str:
 
 def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
     """A markdown table of the variants measured, then the false "incomplete" per voice."""
-    shown = [(key, title) for key, title in VARIANTS if key in results]
+    shown = [(key, title) for key, title in variants(settings) if key in results]
     lines = [
         f"end of turn: {turn_detection(settings)}; silence: {settings.silence_ms} ms; silence at "
         f"smart's p50: {results.get('silence_same_latency', {}).get('silence_ms')} ms",
@@ -328,10 +344,10 @@ def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
         f"\nmodel call p50 {results['smart']['model_call_p50_ms']} ms; speculative transcript "
         f"({results.get('stt_model', 'the tier STT')}) p50 {results.get('stt_p50_ms')} ms"
     )
-    for key in ("by_voice", "combined_by_voice"):
+    for key in ("by_voice", "configured_by_voice"):
         for voice, figures in results.get(key, {}).items():
             lines.append(
-                f"  {'smart + words' if key != 'by_voice' else 'smart alone'}, {voice}: false "
+                f"  {'as configured' if key != 'by_voice' else 'smart alone'}, {voice}: false "
                 f"incomplete {figures['false_incomplete']}/{figures['asked']}, premature "
                 f"{figures['premature_ends']}/{figures['paused_turns']}, "
                 f"delay p95 {figures['delay_p95_ms']} ms"

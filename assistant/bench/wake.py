@@ -2,7 +2,8 @@
 detection rate on "<wake word>, <question>" spoken by every local voice (Piper, Kokoro) and by
 espeak-ng voices at several speeds, and the false wakes per hour on an hour of other speech and
 noise made from the corpus (its questions plus near misses such as "Hey Travis", by espeak-ng and
-Piper, at random levels over random noise, with stretches of noise alone)."""
+Piper, at random levels over random noise, with stretches of noise alone); and the false wakes
+on recorded human speech (bench/recordings.py), when it is pulled."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from ..providers.wake_words import load_wake_word, wake_words
 from ..types import AudioChunk
 from .corpus import QUICK_TEXTS, RATE, TEXTS, make_corpus
 from .machine import cpu_model, load_average
+from .recordings import RECORDINGS, recorded_speech
 from .report import fmt, write_results
 
 LOCAL_SPEEDS = (0.85, 1.0, 1.15)  # the local voices' speaking rates
@@ -54,6 +56,7 @@ def run_wake_benchmark(
     say("synthesizing the non-wake speech")
     clips = _other_speech(tts, cache, texts + NEAR_MISSES, quick)
     seconds = QUICK_NEGATIVE_S if quick else NEGATIVE_S
+    recorded = _recorded(store)
     results = []
     for word in words:
         say(f"{word.name}: positives")
@@ -74,12 +77,15 @@ def run_wake_benchmark(
                 detector.reset()
             cpu += time.process_time() - started
         hours = seconds / 3600
+        woken_by = sum(_wakes(detector, _padded(audio)) for audio in recorded)
         results.append({
             "name": word.name, "phrase": word.phrase,
             "detected": {e: {"heard": n, "of": total} for e, (n, total) in detected.items()},
             "false_wakes": false_wakes, "negative_hours": round(hours, 3),
             "false_wakes_per_hour": round(false_wakes / hours, 2),
             "cpu_s_per_audio_hour": round(cpu / hours, 2),
+            "recorded_false_wakes": woken_by if recorded else None,
+            "recorded_minutes": round(sum(a.seconds for a in recorded) / 60, 2),
         })  # fmt: skip
     when = time.strftime("%Y-%m-%d %H:%M:%S")
     meta = {"cpu": cpu_model(), "load_average": load_average(), "quick": quick, "time": when}
@@ -115,7 +121,34 @@ def wake_markdown(results: dict) -> str:
             f"| {word['phrase']} | " + " | ".join(cells)
             + f" | {word['false_wakes_per_hour']:g} | {word['cpu_s_per_audio_hour']:g} |"
         )  # fmt: skip
+    recorded = [w for w in results["wake_words"] if w.get("recorded_false_wakes") is not None]
+    if recorded:
+        wakes = ", ".join(f"{w['phrase']} {w['recorded_false_wakes']}" for w in recorded)
+        lines += [
+            "",
+            f"False wakes on recorded human speech ({RECORDINGS}, "
+            f"{fmt(recorded[0]['recorded_minutes'], 1)} min: commands, read sentences, JFK, a "
+            f"lecture): {wakes}.",
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _recorded(store: ModelStore) -> list[AudioChunk]:
+    """The recorded human speech, if it is pulled (none otherwise)."""
+    if not store.is_present(store.catalog.get(RECORDINGS)):
+        return []
+    return recorded_speech(store.path(RECORDINGS))
+
+
+def _wakes(detector, audio: AudioChunk) -> int:
+    """How often `detector` wakes in `audio`, fed in one-second pieces, reset after each wake."""
+    detector.reset()
+    wakes, step = 0, 2 * RATE
+    for start in range(0, len(audio.pcm), step):
+        if detector.detect(audio.pcm[start : start + step]) is not None:
+            wakes += 1
+            detector.reset()
+    return wakes
 
 
 def _positives(

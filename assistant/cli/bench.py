@@ -241,7 +241,7 @@ def _turns(config, quick: bool, output: Path) -> None:
         config, conversation=replace(config.conversation, turn_detection="smart")
     )
     model = load_turn_model(smart_config, store)
-    click.echo("making the spoken turns (espeak-ng, Piper, Kokoro)...", err=True)
+    click.echo("making the spoken turns (espeak-ng, Piper, Kokoro, recordings)...", err=True)
     spoken = corpus(config, store, output / "corpus", quick)
     results = measure(spoken, settings, model, create_stt(config, store))
     results["stt_model"] = config.stt.model

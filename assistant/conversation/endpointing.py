@@ -28,7 +28,7 @@ class EndpointSettings:
     turn_max_ms: int = 1000  # silence that ends the turn with the model, whatever it says
     turn_text_check: bool = True  # the transcript's last words may overrule the model
     turn_text_max_ms: int = 1500  # silence that ends a turn whose words lead on ("to", "and")
-    turn_question_ends: bool = False  # a transcript ending in "?" overrules "incomplete"
+    turn_question_ends: bool = True  # a transcript ending in "?" overrules "incomplete"
     turn_words_wait_ms: int = 1000  # a "complete" waits for the transcript; 0: never
     pause_ms: int = 0  # shorter silence that announces a possible end (SpeechPaused); 0: never
     pre_roll_ms: int = 300  # audio kept from before the start, so the first word is whole
