@@ -9,6 +9,7 @@ import asyncio
 import os
 import sys
 import threading
+from dataclasses import replace
 
 import pytest
 from conftest import TEST_TIER
@@ -22,6 +23,7 @@ from assistant.bench.echo_rig import run_trial
 from assistant.bench.turn_corpus import (
     COMPLETE_EN,
     PAUSED_EN,
+    SpokenTurn,
     complete_turns,
     espeak_speaker,
     paused_turns,
@@ -204,3 +206,27 @@ def test_with_echo_cancellation_the_user_over_the_reply_interrupts_it(reply, esp
     over = run_trial(reply, user, 1.0, level_db=0, delay_s=0.03,
                      canceller=WebRtcEchoCanceller(), guard=GUARD)  # fmt: skip
     assert over.interrupted_at is not None and over.interrupted_at > 1.0
+
+
+def test_a_mandarin_turn_is_heard_by_the_mandarin_speech_to_text(config, store, stt, tmp_path):
+    """The benchmark hears each turn as the live path would: a Mandarin turn by the tier's
+    multilingual Whisper in Chinese (the English tiny.en writes no Chinese)."""
+    from test_chinese import QUESTION, mandarin
+
+    from assistant.audio.codec import decode_file, resample
+    from assistant.providers.registry import create_stt
+    from assistant.text import has_cjk
+
+    speech = resample(decode_file(mandarin(QUESTION, tmp_path / "question.wav")), 16000)
+    [turn] = complete_turns("espeak-ng zh", lambda text: speech, [QUESTION])
+    chinese = replace(config.stt, model="whisper-base", language="zh")
+    hearer = Hearer(stt, by_language={"zh": create_stt(replace(config, stt=chinese), store)})
+    assert turn.language == "zh" and turns_language_of("What time is it?") == "en"
+    heard, took = hearer(turn.audio, turn.language)
+    assert has_cjk(heard) and took > 0, heard
+    english, _ = hearer(turn.audio)  # another language, another transcript
+    assert not has_cjk(english), english
+
+
+def turns_language_of(text: str) -> str:
+    return SpokenTurn("t", "v", text, AudioChunk(b"", 16000), 0.0).language

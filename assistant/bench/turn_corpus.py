@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio.codec import concat, resample, silence
+from ..text import has_cjk
 from ..types import AudioChunk
 from .corpus import MANDARIN_VOICE, RATE, VOICE, make_corpus, speech_bounds, word_error_rate, words
 
@@ -58,6 +59,11 @@ class SpokenTurn:
     audio: AudioChunk  # 16 kHz: LEAD_S of silence, the turn, TAIL_S of silence
     speech_end: float  # seconds into `audio`: just after the last speech sample
     pause: tuple[float, float] | None = None  # seconds into `audio`: the pause in the middle
+
+    @property
+    def language(self) -> str:
+        """ "zh" for a turn said in Chinese, else "en"."""
+        return "zh" if has_cjk(self.text) else "en"
 
 
 def espeak_speaker(cache: Path, voice: str = VOICE) -> Speaker:

@@ -63,19 +63,27 @@ class TurnOutcome:
 
 class Hearer:
     """The speculative transcript of a pause, as the engine's reply begun there would have it:
-    the tier's STT on the audio so far, its time measured once (cached by audio, so variants
-    replayed over the same turns hear the same words at the same moment)."""
+    the tier's STT for the turn's language (`by_language`, else `stt`) on the audio so far, its
+    time measured once (cached by audio, so variants replayed over the same turns hear the same
+    words at the same moment)."""
 
-    def __init__(self, stt, *, at_once: bool = False, heard: dict | None = None) -> None:
-        self._stt, self._at_once = stt, at_once
+    def __init__(
+        self,
+        stt,
+        *,
+        by_language: dict | None = None,
+        at_once: bool = False,
+        heard: dict | None = None,
+    ) -> None:
+        self._stt, self._by_language, self._at_once = stt, by_language or {}, at_once
         self._heard: dict[bytes, tuple[str, float]] = {} if heard is None else heard
 
-    def __call__(self, audio: AudioChunk) -> tuple[str, float]:
+    def __call__(self, audio: AudioChunk, language: str = "en") -> tuple[str, float]:
         """(transcript, seconds the transcription took; 0 for `at_once`)."""
-        key = hashlib.sha1(audio.pcm).digest()
+        key = hashlib.sha1(audio.pcm + language.encode()).digest()
         if key not in self._heard:
             started = time.perf_counter()
-            text = self._stt.transcribe(audio).text
+            text = self._by_language.get(language, self._stt).transcribe(audio).text
             self._heard[key] = (text, time.perf_counter() - started)
         text, took = self._heard[key]
         return text, 0.0 if self._at_once else took
@@ -83,7 +91,7 @@ class Hearer:
     def at_once(self) -> Hearer:
         """The same words, each there the moment its pause begins: what the words could do on a
         machine fast enough to transcribe before the model answers."""
-        return Hearer(self._stt, at_once=True, heard=self._heard)
+        return Hearer(self._stt, by_language=self._by_language, at_once=True, heard=self._heard)
 
     def p50_ms(self) -> float | None:
         times = [1000 * took for _, took in self._heard.values()]
@@ -130,7 +138,7 @@ def replay(
         events += endpointer.push(frame, probability)
         for event in events:
             if isinstance(event, SpeechPaused) and hearer is not None:
-                text, took = hearer(event.audio)
+                text, took = hearer(event.audio, turn.language)
                 stt_free_at = max(event.at, stt_free_at) + took
                 speculation = (text, stt_free_at)
             elif isinstance(event, SpeechResumed):
@@ -242,14 +250,19 @@ PIPER_VOICE, KOKORO_VOICE, KOKORO_ENGLISH = "en_US-joe-medium", "kokoro-nezumi",
 
 
 def measure(
-    turns: list[SpokenTurn], settings: EndpointSettings, model: TurnModel, stt=None
+    turns: list[SpokenTurn],
+    settings: EndpointSettings,
+    model: TurnModel,
+    stt=None,
+    stt_by_language: dict | None = None,
 ) -> dict:
     """Side by side on the same turns: the model alone ("smart"); with `stt`, the endpointer as
     configured ("configured": the speculative transcript's words, waited for up to
     `turn_words_wait_ms` after a "complete"), the same with `turn_question_ends` the other way
     ("question_flipped"), never waiting for the words ("combined"), or with each pause's words
     there at once ("combined_at_once": the bound on a fast machine); fixed silence at its
-    configured length, and at the length that gives the smart one's median delay."""
+    configured length, and at the length that gives the smart one's median delay. A turn is
+    heard by `stt_by_language`'s STT for its language, else by `stt`."""
     from ..audio.vad import SileroVAD
 
     vad = SileroVAD.load()
@@ -258,13 +271,13 @@ def measure(
     fixed = [replay(turn, settings, vad, None) for turn in turns]
     results = {"smart": summary(smart), "by_voice": by_voice(smart), "silence": summary(fixed)}
     if stt is not None:
-        hearer = Hearer(stt)
+        hearer = Hearer(stt, by_language=stt_by_language)
         configured = replace(settings, turn_text_check=True)
         outcomes = [replay(turn, configured, vad, model, hearer) for turn in turns]
         results["configured"] = summary(outcomes)
         results["configured_by_voice"] = by_voice(outcomes)
         results["heard"] = {o.id: list(o.heard) for o in outcomes}
-        variants = {
+        others = {
             "question_flipped": (
                 replace(configured, turn_question_ends=not settings.turn_question_ends),
                 hearer,
@@ -272,7 +285,7 @@ def measure(
             "combined": (replace(configured, turn_words_wait_ms=0), hearer),
             "combined_at_once": (replace(configured, turn_words_wait_ms=0), hearer.at_once()),
         }
-        for key, (variant, heard) in variants.items():
+        for key, (variant, heard) in others.items():
             results[key] = summary([replay(turn, variant, vad, model, heard) for turn in turns])
         results["stt_p50_ms"] = hearer.p50_ms()
     same = results["smart"]["delay_p50_ms"]
@@ -342,7 +355,8 @@ def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
         lines.append(f"| {name} | " + " | ".join(cell(results[key]) for key, _ in shown) + " |")
     lines.append(
         f"\nmodel call p50 {results['smart']['model_call_p50_ms']} ms; speculative transcript "
-        f"({results.get('stt_model', 'the tier STT')}) p50 {results.get('stt_p50_ms')} ms"
+        f"({results.get('stt_model', 'the tier STT')}; Mandarin turns: "
+        f"{results.get('stt_model_zh', 'the same')}) p50 {results.get('stt_p50_ms')} ms"
     )
     for key in ("by_voice", "configured_by_voice"):
         for voice, figures in results.get(key, {}).items():

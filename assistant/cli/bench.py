@@ -234,6 +234,7 @@ def _turns(config, quick: bool, output: Path) -> None:
     from ..providers.loading import load_turn_model
     from ..providers.registry import create_stt
     from ..providers.store import ModelStore
+    from ..providers.tiers import resolve_models
 
     store = ModelStore.open(config.models.dir)
     settings = conversation_options(config).endpointing
@@ -243,8 +244,10 @@ def _turns(config, quick: bool, output: Path) -> None:
     model = load_turn_model(smart_config, store)
     click.echo("making the spoken turns (espeak-ng, Piper, Kokoro, recordings)...", err=True)
     spoken = corpus(config, store, output / "corpus", quick)
-    results = measure(spoken, settings, model, create_stt(config, store))
-    results["stt_model"] = config.stt.model
+    mandarin = resolve_models(replace(config, stt=replace(config.stt, model="", language="zh")))
+    by_language = {"zh": create_stt(mandarin, store)}
+    results = measure(spoken, settings, model, create_stt(config, store), by_language)
+    results["stt_model"], results["stt_model_zh"] = config.stt.model, mandarin.stt.model
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))
     click.echo("\n".join(report_lines(results, settings)))
