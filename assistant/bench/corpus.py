@@ -110,10 +110,14 @@ def words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text)
 
 
+def word_errors(heard: str, said: str) -> int:
+    """Words substituted, inserted or deleted: the word-level edit distance."""
+    return _edit_distance(words(heard), words(said))
+
+
 def word_error_rate(heard: str, said: str) -> float:
     """Word-level edit distance over the reference length."""
-    reference = words(said)
-    return _edit_distance(words(heard), reference) / max(len(reference), 1)
+    return word_errors(heard, said) / max(len(words(said)), 1)
 
 
 def _edit_distance(hypothesis: list[str], reference: list[str]) -> int:

@@ -58,10 +58,10 @@ def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[d
     per rate; and one per English model on recorded human speech, when `recordings-en` is
     pulled (`assistant models pull recordings-en`)."""
     from ..providers.store import ModelStore
-    from .recordings import COMPLETE, PAUSED, RECORDINGS, load_recording
+    from .recordings import COMPLETE, PAUSED, RECORDINGS, load_recording, recordings_dir
 
     store = ModelStore.open(config.models.dir)
-    recorded = store.path(RECORDINGS) if store.is_present(store.catalog.get(RECORDINGS)) else None
+    recorded = recordings_dir(store)
     rows = []
     sets = [(model, language, False) for model, language in STT_SETS]
     sets += [(model, "en", True) for model in RECORDED_STT]

@@ -65,6 +65,11 @@ PAUSED = (
 LECTURE = "lecture.wav"  # 60 s of a lecture: other speech for the wake-word benchmark
 
 
+def recordings_dir(store) -> Path | None:
+    """Where `recordings-en` is, if it is pulled (a ModelStore's)."""
+    return store.path(RECORDINGS) if store.is_present(store.catalog.get(RECORDINGS)) else None
+
+
 def recorded_speech(directory: Path) -> list[AudioChunk]:
     """Every recording, the lecture included, at 16 kHz."""
     files = [recording.file for recording in COMPLETE + PAUSED] + [LECTURE]

@@ -16,7 +16,7 @@ import numpy as np
 from ..audio.codec import concat, resample, silence
 from ..text import has_cjk
 from ..types import AudioChunk
-from .corpus import MANDARIN_VOICE, RATE, VOICE, make_corpus, speech_bounds, word_error_rate, words
+from .corpus import MANDARIN_VOICE, RATE, VOICE, make_corpus, speech_bounds, word_errors, words
 
 LEAD_S, TAIL_S = 0.4, 2.0  # silence before and after each turn
 
@@ -153,7 +153,7 @@ class WhisperAligner:
         """Words wrong on either side of a cut at sample `at`."""
         first = AudioChunk(speech.pcm[: 2 * at], RATE)
         second = AudioChunk(speech.pcm[2 * at :], RATE)
-        return _words_wrong(self._text(first), before) + _words_wrong(self._text(second), after)
+        return word_errors(self._text(first), before) + word_errors(self._text(second), after)
 
     def _decode(self, audio: AudioChunk, **options) -> list:
         segments, _ = self._whisper.transcribe(
@@ -168,10 +168,6 @@ class WhisperAligner:
 
     def _text(self, audio: AudioChunk) -> str:
         return " ".join(segment.text for segment in self._decode(audio))
-
-
-def _words_wrong(heard: str, said: str) -> int:
-    return round(word_error_rate(heard, said) * len(words(said)))
 
 
 def _by_letters(speech: AudioChunk, before: str, after: str) -> int:

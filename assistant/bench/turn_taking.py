@@ -30,7 +30,7 @@ from ..conversation.endpointing import (
 from ..conversation.hearing import VoiceActivity
 from ..conversation.turn_text import combine
 from ..types import AudioChunk
-from .recordings import RECORDINGS, recorded_turns
+from .recordings import recorded_turns, recordings_dir
 from .stats import percentile
 from .turn_corpus import (
     COMPLETE_EN,
@@ -80,7 +80,7 @@ class Hearer:
 
     def __call__(self, audio: AudioChunk, language: str = "en") -> tuple[str, float]:
         """(transcript, seconds the transcription took; 0 for `at_once`)."""
-        key = hashlib.sha1(audio.pcm + language.encode()).digest()
+        key = hashlib.sha1(audio.pcm).digest() + language.encode()
         if key not in self._heard:
             started = time.perf_counter()
             text = self._by_language.get(language, self._stt).transcribe(audio).text
@@ -232,9 +232,12 @@ def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
         turns += paused_turns(name, speak, paused, words_aligner)
     for name, speak in chinese.items():
         turns += complete_turns(name, speak, COMPLETE_ZH[: 1 if quick else None])
-    if store.is_present(store.catalog.get(RECORDINGS)):
-        turns += recorded_turns(store.path(RECORDINGS))
+    if recorded := recordings_dir(store):
+        turns += recorded_turns(recorded)
     return turns
+
+
+ALIGNER_MODEL = "whisper-base"  # its word timings are closer than tiny.en's
 
 
 def aligner(store) -> WhisperAligner:
@@ -245,7 +248,6 @@ def aligner(store) -> WhisperAligner:
     return WhisperAligner(WhisperModel(str(path), device="cpu", compute_type="int8"))
 
 
-ALIGNER_MODEL = "whisper-base"  # its word timings are closer than tiny.en's
 PIPER_VOICE, KOKORO_VOICE, KOKORO_ENGLISH = "en_US-joe-medium", "kokoro-nezumi", "kokoro-alpha"
 
 

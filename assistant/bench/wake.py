@@ -22,7 +22,7 @@ from ..providers.wake_words import load_wake_word, wake_words
 from ..types import AudioChunk
 from .corpus import QUICK_TEXTS, RATE, TEXTS, make_corpus
 from .machine import cpu_model, load_average
-from .recordings import RECORDINGS, recorded_speech
+from .recordings import RECORDINGS, recorded_speech, recordings_dir
 from .report import fmt, write_results
 
 LOCAL_SPEEDS = (0.85, 1.0, 1.15)  # the local voices' speaking rates
@@ -56,7 +56,8 @@ def run_wake_benchmark(
     say("synthesizing the non-wake speech")
     clips = _other_speech(tts, cache, texts + NEAR_MISSES, quick)
     seconds = QUICK_NEGATIVE_S if quick else NEGATIVE_S
-    recorded = _recorded(store)
+    directory = recordings_dir(store)
+    recorded = recorded_speech(directory) if directory else []
     results = []
     for word in words:
         say(f"{word.name}: positives")
@@ -131,13 +132,6 @@ def wake_markdown(results: dict) -> str:
             f"lecture): {wakes}.",
         ]
     return "\n".join(lines) + "\n"
-
-
-def _recorded(store: ModelStore) -> list[AudioChunk]:
-    """The recorded human speech, if it is pulled (none otherwise)."""
-    if not store.is_present(store.catalog.get(RECORDINGS)):
-        return []
-    return recorded_speech(store.path(RECORDINGS))
 
 
 def _wakes(detector, audio: AudioChunk) -> int:

@@ -18,10 +18,10 @@ from urllib.parse import urljoin, urlsplit
 
 from ..errors import DownloadError
 from .catalog import WheelMember
+from .verify import BLOCK
 
 DEFAULT_INDEX = "https://pypi.org/simple/"
 TIMEOUT_S = 30
-BLOCK = 1 << 20
 
 
 def index_url() -> str:

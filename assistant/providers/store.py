@@ -28,7 +28,7 @@ from .catalog import (
     load_catalog,
 )
 from .sdist import sdist_download
-from .verify import check_file
+from .verify import BLOCK, check_file
 
 __all__ = [
     "ROLES",
@@ -42,7 +42,6 @@ __all__ = [
     "sha256_of",
 ]
 
-BLOCK = 1 << 20  # bytes read at a time when copying or hashing a file
 RECORD = ".sources.json"  # per model directory: files fetched from elsewhere than the catalog pins
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ..errors import AssistantError
 
+BLOCK = 1 << 20  # bytes read at a time when copying, hashing or downloading a file
+
 STAMP_FILE = "verified.json"
 _lock = threading.Lock()  # stages load side by side, each may verify and write the stamps
 
