@@ -105,6 +105,8 @@ class ConversationConfig:
     turn_text_max_ms: int = 1500  # smart: silence that ends a turn whose words lead on
     turn_question_ends: bool = True  # smart: a transcript ending in "?" ends the turn at once
     turn_words_wait_ms: int = 1000  # smart: a "complete" waits for the transcript; 0: never
+    turn_words_unfinished_below: float = 0.03  # smart: words the LLM reads as going on (0: never)
+    turn_words_finished_above: float = 1.0  # smart: words the LLM reads as finished (1: never)
     min_speech_ms: int = 250  # shorter sounds are not speech
     vad_threshold: float = 0.5  # Silero speech probability
     barge_in: bool = True  # the user's speech interrupts the assistant
@@ -247,6 +249,12 @@ def _check_turn_limits(conversation: ConversationConfig) -> None:
             "setting 'conversation.turn_text_max_ms' must be at least conversation.turn_max_ms "
             f"({conversation.turn_max_ms}), got {conversation.turn_text_max_ms}"
         )
+    for name in ("turn_words_unfinished_below", "turn_words_finished_above"):
+        if not 0 <= getattr(conversation, name) <= 1:  # NaN too
+            raise ConfigError(
+                f"setting 'conversation.{name}' must be a probability from 0 to 1, "
+                f"got {getattr(conversation, name)!r}"
+            )
 
 
 def is_loopback(host: str) -> bool:

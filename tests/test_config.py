@@ -321,18 +321,24 @@ def test_the_end_of_turn_words_settings_are_read_and_checked(no_default_file):
     config = load_config(None, environ={}, overrides={
         "conversation.turn_text_check": "false", "conversation.turn_text_max_ms": "2000",
         "conversation.turn_question_ends": "false", "conversation.turn_words_wait_ms": "300",
+        "conversation.turn_words_unfinished_below": "0",
+        "conversation.turn_words_finished_above": "0.3",
     })  # fmt: skip
     turn = config.conversation
     assert (turn.turn_text_check, turn.turn_text_max_ms) == (False, 2000)
     assert (turn.turn_question_ends, turn.turn_words_wait_ms) == (False, 300)
+    assert (turn.turn_words_unfinished_below, turn.turn_words_finished_above) == (0.0, 0.3)
     defaults = load_config(None, environ={}).conversation
     assert (defaults.turn_text_check, defaults.turn_text_max_ms) == (True, 1500)
     assert (defaults.turn_question_ends, defaults.turn_words_wait_ms) == (True, 1000)
+    assert (defaults.turn_words_unfinished_below, defaults.turn_words_finished_above) == (0.03, 1)
     for key, value, says in (
         ("turn_text_max_ms", "800", r"'conversation\.turn_text_max_ms' must be at least"),
         ("turn_text_max_ms", "0", r"'conversation\.turn_text_max_ms' must be a positive"),
         ("turn_check_ms", "-5", r"'conversation\.turn_check_ms' must be a positive"),
         ("turn_words_wait_ms", "-1", r"'conversation\.turn_words_wait_ms' must be 0"),
+        ("turn_words_unfinished_below", "1.5", r"unfinished_below' must be a probability from 0"),
+        ("turn_words_finished_above", "-0.1", r"finished_above' must be a probability from 0"),
     ):
         with pytest.raises(ConfigError, match=says):
             load_config(None, environ={}, overrides={f"conversation.{key}": value})

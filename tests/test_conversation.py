@@ -700,16 +700,17 @@ def test_smart_end_of_turn_incomplete_waits_and_the_user_goes_on():
     run(scenario())
 
 
-def paused_turn(stt: ScriptedSTT, words_wait_ms: int):
+def paused_turn(stt: ScriptedSTT, words_wait_ms: int, chat: ScriptedChat | None = None,
+                complete_s: float = 0.0, **endpointing):  # fmt: skip
     """ "I'd like to" (0.4 s), a 0.6 s thinking pause, "book a table" (0.4 s), to a model that
-    finds every turn complete; what the engine made of it."""
+    finds every turn complete (or those `complete_s` long); what the engine made of it."""
 
     async def scenario() -> Harness:
-        endpointing = replace(SMART.endpointing, turn_text_max_ms=1500,
-                              turn_words_wait_ms=words_wait_ms)  # fmt: skip
-        options = replace(SMART, endpointing=endpointing)
-        h = Harness(stt, ScriptedChat("Done."), options=options,
-                    turn_model=LengthTurnModel(0.0))  # fmt: skip
+        settings = replace(SMART.endpointing, turn_text_max_ms=1500,
+                           turn_words_wait_ms=words_wait_ms, **endpointing)  # fmt: skip
+        options = replace(SMART, endpointing=settings)
+        h = Harness(stt, chat or ScriptedChat("Done."), options=options,
+                    turn_model=LengthTurnModel(complete_s))  # fmt: skip
         await h.sound(0.4, LOUD)
         await h.sound(0.6, QUIET)
         await h.sound(0.4, LOUD)
@@ -731,6 +732,53 @@ def test_smart_end_of_turn_never_waits_for_a_slow_transcript_unless_told_to():
     slow = ScriptedSTT("I'd like to", "I'd like to book a table.", delay=1.0)
     h = paused_turn(slow, words_wait_ms=1000)  # "complete" waited for the words, which lead on
     assert [e.text for e in h.of(UserSaid)] == ["I'd like to book a table."]
+
+
+class ReadingChat(ScriptedChat):
+    """Also reads how likely the user's words end the turn (as llama.cpp does): `ends[words]`,
+    after `read_delay` seconds."""
+
+    def __init__(self, ends: dict[str, float], read_delay: float = 0.2) -> None:
+        super().__init__("Done.")
+        self.ends, self.read_delay, self.read = ends, read_delay, []
+
+    def turn_end_probability(self, messages) -> float | None:
+        time.sleep(self.read_delay)
+        self.read.append(messages[-1].content)
+        return self.ends.get(messages[-1].content)
+
+
+def test_words_the_model_reads_as_going_on_keep_the_turn_open_and_are_waited_for():
+    """ "How many?" has no word the lists know, and comes with "?": the model's reading (0.001,
+    there 0.2 s after the transcript) keeps the turn open; without it the turn ends there."""
+    ends = {"How many?": 0.001, "How many days are there?": 0.8}
+    stt = ScriptedSTT("How many?", "How many days are there?")
+    reading = ReadingChat(ends)
+    h = paused_turn(stt, words_wait_ms=1000, chat=reading)
+    assert [e.text for e in h.of(UserSaid)] == ["How many days are there?"]
+    assert reading.read == ["How many?", "How many days are there?"]  # each pause's reply read
+    stt = ScriptedSTT("How many?", "days are there?")
+    unread = paused_turn(stt, 1000, ReadingChat(ends), turn_words_unfinished_below=0.0)
+    assert unread.of(UserSaid)[0].text == "How many?"
+
+
+def test_words_the_model_reads_as_finished_end_the_turn_when_so_set():
+    """A model that finds the turn incomplete waits turn_max_ms (1 s); words read as finished
+    (0.8, over `turn_words_finished_above`) end it at the check after they are read."""
+
+    async def scenario(above: float) -> float:
+        settings = replace(SMART.endpointing, turn_words_finished_above=above)
+        h = Harness(ScriptedSTT("Turn on the lights."), ReadingChat({"Turn on the lights.": 0.8}),
+                    options=replace(SMART, endpointing=settings),
+                    turn_model=LengthTurnModel(99))  # fmt: skip
+        await h.sound(0.4, LOUD)
+        await h.until(lambda: h.of(TurnEnded) and h.conversation.state == State.LISTENING)
+        [turn] = h.of(TurnEnded)
+        assert turn.user == "Turn on the lights."
+        return turn.timings.endpoint - turn.timings.speech_end
+
+    assert asyncio.run(scenario(0.3)) < 0.7  # read ~0.3 s after the end, then the next check
+    assert asyncio.run(scenario(1.0)) > 0.9  # not set: the model's "incomplete" stands
 
 
 def test_without_a_turn_model_the_fixed_silence_ends_the_turn():

@@ -28,7 +28,15 @@ from assistant.bench.turn_corpus import (
     espeak_speaker,
     paused_turns,
 )
-from assistant.bench.turn_taking import Hearer, aligner, measure, replay, report_lines, summary
+from assistant.bench.turn_taking import (
+    Hearer,
+    WordsReader,
+    aligner,
+    measure,
+    replay,
+    report_lines,
+    summary,
+)
 from assistant.conversation.end_of_turn import NICER_BY, TurnJudge
 from assistant.conversation.endpointing import Endpointer, EndpointSettings, TurnCheck
 from assistant.conversation.options import ConversationOptions
@@ -156,15 +164,20 @@ def test_a_pause_after_words_that_lead_on_does_not_end_the_turn(model, turns, st
     assert len(paused) == 2 and all(o.heard for o in paused)  # the words were read
 
 
-def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(model, turns, stt):
-    results = measure(turns, SMART, model, stt)
-    variants = ("smart", "configured", "question_flipped", "combined", "combined_at_once")
-    for variant in (*variants, "silence"):
+def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(model, turns, stt, chat):
+    results = measure(turns, SMART, model, stt, reader=WordsReader(chat, "Answer briefly."))
+    variants = ("smart", "configured", "unread", "question_flipped", "combined")
+    for variant in (*variants, "combined_at_once", "silence"):
         assert results[variant]["paused_turns"] == 2 and results[variant]["complete_turns"] == 2
     assert results["stt_p50_ms"] > 0 and set(results["heard"]) == {t.id for t in turns}
+    # each decision's words and the language model's reading of them ("I'd like to": ~0)
+    readings = [end for _, ends in results["heard"].values() for end in ends if end is not None]
+    assert readings and all(0 <= end <= 1 for end in readings)
     table = "\n".join(report_lines(results, SMART))
-    assert "| smart alone | as configured: smart + words, waited for | the same, '?' ends " in table
+    assert ("| smart alone | as configured: smart + words, waited for | the same, without the "
+            "LLM's reading of the words | the same, '?' ends ") in table  # fmt: skip
     assert "| premature ends, paused turns |" in table
+    assert "| the same, paused turns not ended early (ms) |" in table
 
 
 @pytest.fixture(scope="module")

@@ -138,6 +138,7 @@ def smart_run(
     answers: dict[int, bool],
     transcript: str | dict[int, str] | None = None,
     settings: EndpointSettings = SMART,
+    words_end: float | None = None,
 ):
     """Push frames; each TurnCheck is answered at once with `answers` (by check number; a number
     not in it stays unanswered, as a model too slow to answer), with `transcript` as the words
@@ -149,7 +150,9 @@ def smart_run(
             events.append((index, event))
             if isinstance(event, TurnCheck) and event.number in answers:
                 words = transcript.get(event.number) if isinstance(transcript, dict) else transcript
-                verdict = endpointer.verdict(event.number, answers[event.number], None, words)
+                verdict = endpointer.verdict(
+                    event.number, answers[event.number], None, words, words_end
+                )
                 events += [(index, e) for e in verdict]
     return endpointer, events
 
@@ -221,6 +224,15 @@ def test_words_that_lead_on_overrule_complete_and_wait_for_the_longer_text_limit
     assert kinds == [SpeechStarted, TurnCheck, SpeechEnded]  # no more questions: the words rule
     end_index, _ = events[-1]
     assert end_index - 24 == 47
+
+
+def test_words_the_language_model_reads_as_going_on_wait_for_the_longer_text_limit():
+    settings = replace(SMART, turn_text_max_ms=1504)
+    _, events = smart_run(PAUSED, {1: True}, "How many?", settings, words_end=0.001)
+    assert [type(e) for _, e in events] == [SpeechStarted, TurnCheck, SpeechEnded]
+    assert events[-1][0] - 24 == 47  # 1504 ms of silence, asked no more meanwhile
+    _, events = smart_run(PAUSED, {1: True}, "How many?", settings, words_end=0.2)
+    assert events[-1][0] - 24 == 6  # not under turn_words_unfinished_below: ended at once
 
 
 def test_speech_after_unfinished_words_resumes_the_turn_with_the_usual_limits():

@@ -135,3 +135,22 @@ def test_a_question_overrules_incomplete_only_when_asked_to():
     assert combine(False, "Where is it?", text_check=True, question_ends=True).complete
     assert not combine(False, "Could you?", text_check=True, question_ends=True).complete
     assert combine(True, "Turn the lights on.", text_check=True, question_ends=False).complete
+
+
+def test_the_language_models_reading_of_the_words_weighs_as_set():
+    rules = {"text_check": True, "question_ends": True, "unfinished_below": 0.05}
+    going_on = TurnVerdict(complete=False, unfinished_words=True)
+    # read as going on: overrules a complete model and a question mark alike
+    assert combine(True, "How many?", words_end=0.001, **rules) == going_on
+    assert combine(True, "I need to know.", words_end=0.01, **rules) == going_on
+    # not under the threshold, or not read: the rules without it
+    assert combine(True, "I need to know.", words_end=0.2, **rules).complete
+    assert combine(True, "How many?", words_end=None, **rules).complete
+    assert not combine(False, "Turn the lights on.", words_end=0.9, **rules).complete
+    # read as finished: overrules "incomplete" only when set
+    assert combine(False, "Turn it on.", words_end=0.9, finished_above=0.3, **rules).complete
+    assert not combine(False, "Turn it.", words_end=0.2, finished_above=0.3, **rules).complete
+    # the word lists still win, and with the words' check off nothing is read
+    assert combine(True, "I'd like to", words_end=0.9, **rules) == going_on
+    off = {**rules, "text_check": False}
+    assert combine(True, "How many?", words_end=0.001, **off) == TurnVerdict(True, False)

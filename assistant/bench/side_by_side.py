@@ -89,7 +89,12 @@ def parse_variant(text: str) -> dict[str, object]:
 def _value(text: str) -> object:
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
-    return int(text) if text.lstrip("-").isdigit() else text
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def with_variant(base: ConversationOptions, text: str) -> ConversationOptions:

@@ -26,10 +26,11 @@ from ..conversation.endpointing import (
     SpeechPaused,
     SpeechResumed,
     TurnCheck,
+    word_rules,
 )
 from ..conversation.hearing import VoiceActivity
 from ..conversation.turn_text import combine
-from ..types import AudioChunk
+from ..types import AudioChunk, ChatMessage
 from .recordings import recorded_turns, recordings_dir
 from .stats import percentile
 from .turn_corpus import (
@@ -58,6 +59,7 @@ class TurnOutcome:
     first_verdict: bool | None  # the first decision (True: complete); None: not asked
     model_ms: tuple[float, ...] = ()  # each model call's time
     heard: tuple[str, ...] = ()  # the speculative transcript each decision read ("": none yet)
+    words_end: tuple[float | None, ...] = ()  # the language model's reading of each of those
     words_at_s: float | None = None  # when the last pause's transcript was done (after speech)
 
 
@@ -98,16 +100,37 @@ class Hearer:
         return round(percentile(times, 50), 1) if times else None
 
 
+class WordsReader:
+    """How likely the reply's language model reads a transcript's words to end the turn, as the
+    reply begun at the pause reads it (a system prompt, then the words), its time measured once
+    (cached by words, as `Hearer` caches transcripts)."""
+
+    def __init__(self, chat, system_prompt: str) -> None:
+        self._chat, self._system = chat, system_prompt
+        self._read: dict[str, tuple[float | None, float]] = {}
+
+    def __call__(self, text: str) -> tuple[float | None, float]:
+        """(probability, seconds the reading took)."""
+        if text not in self._read:
+            messages = [ChatMessage("system", self._system), ChatMessage("user", text)]
+            started = time.perf_counter()
+            end = self._chat.turn_end_probability(messages) if text else None
+            self._read[text] = (end, time.perf_counter() - started)
+        return self._read[text]
+
+
 def replay(
     turn: SpokenTurn,
     settings: EndpointSettings,
     vad: VoiceActivity,
     model: TurnModel | None,
     hearer: Hearer | None = None,
+    reader: WordsReader | None = None,
 ) -> TurnOutcome:
     """One turn through the endpointer; the first end of turn decides. With a `hearer`, each
     pause (`pause_ms`) is transcribed on one STT worker, as the speculative reply does, and a
-    verdict reads the transcript only if it was done by the time the model answered."""
+    verdict reads the transcript only if it was done by the time the model answered; with a
+    `reader`, only once the language model has read its words too (timed the same way)."""
     if model is None:
         settings = replace(settings, turn_check_ms=0)
     endpointer, samples = Endpointer(settings), turn.audio.to_float32()
@@ -115,8 +138,10 @@ def replay(
     pending: list[tuple[int, int, bool, float, bool]] = []  # (due, check, complete, at, waited)
     verdicts: list[bool] = []
     heard: list[str] = []
+    read: list[float | None] = []
     model_ms: list[float] = []
-    speculation: tuple[str, float] | None = None  # (transcript, stream time it is ready)
+    # (transcript, stream time it is ready, the language model's reading of it)
+    speculation: tuple[str, float, float | None] | None = None
     stt_free_at = 0.0  # the STT worker is busy until then (stream time)
     pcm = turn.audio.pcm
     for index in range(len(samples) // FRAME_SAMPLES):
@@ -129,10 +154,11 @@ def replay(
                 at = min(speculation[1], due[3] + wait)  # a "complete" waits for the words
                 pending.append((math.ceil(at / FRAME_S), due[1], due[2], at, True))
                 continue
-            text = speculation[0] if speculation is not None and ready else None
-            verdicts.append(_decision(settings, due[2], text))
+            text, end = (speculation[0], speculation[2]) if speculation and ready else (None, None)
+            verdicts.append(_decision(settings, due[2], text, end))
             heard.append(text or "")
-            events += endpointer.verdict(due[1], due[2], due[3], text)
+            read.append(end)
+            events += endpointer.verdict(due[1], due[2], due[3], text, end)
         frame = pcm[2 * index * FRAME_SAMPLES : 2 * (index + 1) * FRAME_SAMPLES]
         probability = vad(samples[index * FRAME_SAMPLES : (index + 1) * FRAME_SAMPLES])
         events += endpointer.push(frame, probability)
@@ -140,7 +166,8 @@ def replay(
             if isinstance(event, SpeechPaused) and hearer is not None:
                 text, took = hearer(event.audio, turn.language)
                 stt_free_at = max(event.at, stt_free_at) + took
-                speculation = (text, stt_free_at)
+                end, reading = reader(text) if reader is not None else (None, 0.0)
+                speculation = (text, stt_free_at + reading, end)
             elif isinstance(event, SpeechResumed):
                 speculation = None  # the reply begun at the pause is dropped
             elif isinstance(event, TurnCheck) and model is not None:
@@ -155,22 +182,21 @@ def replay(
                 return TurnOutcome(
                     turn.id, turn.voice, turn.pause is not None, premature,
                     event.endpoint_at - turn.speech_end, verdicts[0] if verdicts else None,
-                    tuple(model_ms), tuple(heard),
+                    tuple(model_ms), tuple(heard), tuple(read),
                     speculation[1] - turn.speech_end if speculation is not None else None,
                 )  # fmt: skip
     first = verdicts[0] if verdicts else None
     return TurnOutcome(
         turn.id, turn.voice, turn.pause is not None, False, None, first, tuple(model_ms),
-        tuple(heard),
+        tuple(heard), tuple(read),
     )  # fmt: skip
 
 
-def _decision(settings: EndpointSettings, model_complete: bool, text: str | None) -> bool:
+def _decision(
+    settings: EndpointSettings, model_complete: bool, text: str | None, end: float | None
+) -> bool:
     """Whether the endpointer takes this verdict for "complete" (the rule it applies itself)."""
-    return combine(
-        model_complete, text,
-        text_check=settings.turn_text_check, question_ends=settings.turn_question_ends,
-    ).complete  # fmt: skip
+    return combine(model_complete, text, words_end=end, **word_rules(settings)).complete
 
 
 def summary(outcomes: list[TurnOutcome]) -> dict:
@@ -178,6 +204,8 @@ def summary(outcomes: list[TurnOutcome]) -> dict:
     paused = [o for o in outcomes if o.paused]
     complete = [o for o in outcomes if not o.paused]
     delays = [1000 * o.delay_s for o in complete if o.delay_s is not None and not o.premature]
+    # a paused turn not ended early ends after its second half: how long that end took
+    after_pause = [1000 * o.delay_s for o in paused if o.delay_s is not None and not o.premature]
     asked = [o for o in complete if o.first_verdict is not None]
     calls = [ms for o in outcomes for ms in o.model_ms]
     return {
@@ -188,6 +216,8 @@ def summary(outcomes: list[TurnOutcome]) -> dict:
         "never_ended": sum(o.delay_s is None for o in outcomes),
         "delay_p50_ms": round(percentile(delays, 50), 1) if delays else None,
         "delay_p95_ms": round(percentile(delays, 95), 1) if delays else None,
+        "paused_delay_p50_ms": round(percentile(after_pause, 50), 1) if after_pause else None,
+        "paused_delay_p95_ms": round(percentile(after_pause, 95), 1) if after_pause else None,
         "false_incomplete": sum(o.first_verdict is False for o in asked),
         "asked": len(asked),
         "model_call_p50_ms": round(percentile(calls, 50), 1) if calls else None,
@@ -257,14 +287,17 @@ def measure(
     model: TurnModel,
     stt=None,
     stt_by_language: dict | None = None,
+    reader: WordsReader | None = None,
 ) -> dict:
     """Side by side on the same turns: the model alone ("smart"); with `stt`, the endpointer as
     configured ("configured": the speculative transcript's words, waited for up to
-    `turn_words_wait_ms` after a "complete"), the same with `turn_question_ends` the other way
-    ("question_flipped"), never waiting for the words ("combined"), or with each pause's words
-    there at once ("combined_at_once": the bound on a fast machine); fixed silence at its
-    configured length, and at the length that gives the smart one's median delay. A turn is
-    heard by `stt_by_language`'s STT for its language, else by `stt`."""
+    `turn_words_wait_ms` after a "complete", and with `reader` the language model's reading of
+    them where the settings weigh it), the same without that reading ("unread"), with
+    `turn_question_ends` the other way ("question_flipped"), never waiting for the words
+    ("combined"), or with each pause's words there at once ("combined_at_once": the bound on a
+    fast machine); fixed silence at its configured length, and at the length that gives the
+    smart one's median delay. A turn is heard by `stt_by_language`'s STT for its language, else
+    by `stt`."""
     from ..audio.vad import SileroVAD
 
     vad = SileroVAD.load()
@@ -275,20 +308,22 @@ def measure(
     if stt is not None:
         hearer = Hearer(stt, by_language=stt_by_language)
         configured = replace(settings, turn_text_check=True)
-        outcomes = [replay(turn, configured, vad, model, hearer) for turn in turns]
+        reading = reader if configured.reads_words_end else None
+        outcomes = [replay(turn, configured, vad, model, hearer, reading) for turn in turns]
         results["configured"] = summary(outcomes)
         results["configured_by_voice"] = by_voice(outcomes)
-        results["heard"] = {o.id: list(o.heard) for o in outcomes}
+        results["heard"] = {o.id: [list(o.heard), list(o.words_end)] for o in outcomes}
+        flipped = replace(configured, turn_question_ends=not settings.turn_question_ends)
         others = {
-            "question_flipped": (
-                replace(configured, turn_question_ends=not settings.turn_question_ends),
-                hearer,
-            ),
-            "combined": (replace(configured, turn_words_wait_ms=0), hearer),
-            "combined_at_once": (replace(configured, turn_words_wait_ms=0), hearer.at_once()),
+            "unread": (configured, hearer, None),
+            "question_flipped": (flipped, hearer, reading),
+            "combined": (replace(configured, turn_words_wait_ms=0), hearer, reading),
+            "combined_at_once": (replace(configured, turn_words_wait_ms=0), hearer.at_once(), None),
         }
-        for key, (variant, heard) in others.items():
-            results[key] = summary([replay(turn, variant, vad, model, heard) for turn in turns])
+        for key, (variant, heard, read) in others.items():
+            if key != "unread" or reading is not None:
+                outcomes = [replay(turn, variant, vad, model, heard, read) for turn in turns]
+                results[key] = summary(outcomes)
         results["stt_p50_ms"] = hearer.p50_ms()
     same = results["smart"]["delay_p50_ms"]
     if same:
@@ -304,9 +339,10 @@ def variants(settings: EndpointSettings) -> tuple[tuple[str, str], ...]:
     return (
         ("smart", "smart alone"),
         ("configured", "as configured: smart + words, waited for"),
+        ("unread", "the same, without the LLM's reading of the words"),
         ("question_flipped", f"the same, '?' ends {flipped}"),
         ("combined", "smart + words, not waited for"),
-        ("combined_at_once", "smart + words at once"),
+        ("combined_at_once", "smart + word lists at once"),
         ("silence", "silence"),
         ("silence_same_latency", "silence at smart's p50"),
     )
@@ -324,6 +360,7 @@ def turn_detection(settings: EndpointSettings) -> str:
     words = (
         f"words up to {settings.turn_text_max_ms} ms"
         + (", '?' ends" if settings.turn_question_ends else "")
+        + (_reading(settings) if settings.reads_words_end else "")
         + (f", waits {wait} ms for them" if wait else "")
         if settings.turn_text_check
         else "words off"
@@ -332,6 +369,12 @@ def turn_detection(settings: EndpointSettings) -> str:
         f"smart (ask after {settings.turn_check_ms} ms of silence, at most "
         f"{settings.turn_max_ms} ms; {words})"
     )
+
+
+def _reading(settings: EndpointSettings) -> str:
+    below, above = settings.turn_words_unfinished_below, settings.turn_words_finished_above
+    return (f", the LLM's reading: going on under {below}"
+            + (f", finished over {above}" if above < 1 else ""))  # fmt: skip
 
 
 def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
@@ -349,6 +392,8 @@ def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
         ("complete turns cut short", lambda f: f"{f['complete_cut_short']}"),
         ("last word to endpoint p50 / p95 (ms)",
          lambda f: f"{f['delay_p50_ms']} / {f['delay_p95_ms']}"),
+        ("the same, paused turns not ended early (ms)",
+         lambda f: f"{_cell(f['paused_delay_p50_ms'])} / {_cell(f['paused_delay_p95_ms'])}"),
         ("false 'incomplete' (first decision)",
          lambda f: f"{f['false_incomplete']} of {f['asked']}" if f["asked"] else ""),
         ("endpoint past the transcript, p95 (ms)", lambda f: _cell(f["past_words_p95_ms"])),

@@ -229,10 +229,11 @@ def _turns(config, quick: bool, output: Path) -> None:
     transcript's words, silence; benchmark-turns.json."""
     import json
 
-    from ..bench.turn_taking import corpus, measure, report_lines
+    from ..bench.turn_taking import WordsReader, corpus, measure, report_lines
     from ..conversation.options import conversation_options
+    from ..providers import ReadsTurnEnds
     from ..providers.loading import load_turn_model
-    from ..providers.registry import create_stt
+    from ..providers.registry import create_chat, create_stt
     from ..providers.store import ModelStore
     from ..providers.tiers import resolve_models
 
@@ -246,7 +247,10 @@ def _turns(config, quick: bool, output: Path) -> None:
     spoken = corpus(config, store, output / "corpus", quick)
     mandarin = resolve_models(replace(config, stt=replace(config.stt, model="", language="zh")))
     by_language = {"zh": create_stt(mandarin, store)}
-    results = measure(spoken, settings, model, create_stt(config, store), by_language)
+    chat = create_chat(config, store)
+    prompt = conversation_options(config).system_prompt
+    reader = WordsReader(chat, prompt) if isinstance(chat, ReadsTurnEnds) else None
+    results = measure(spoken, settings, model, create_stt(config, store), by_language, reader)
     results["stt_model"], results["stt_model_zh"] = config.stt.model, mandarin.stt.model
     output.mkdir(parents=True, exist_ok=True)
     (output / "benchmark-turns.json").write_text(json.dumps(results, indent=2))

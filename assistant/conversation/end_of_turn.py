@@ -1,7 +1,8 @@
 """The semantic end of turn off the event loop: the end-of-turn model runs on its own thread, so
 the audio loop never waits for it, and its answers go back to the endpointer together with the
-transcript of the reply begun at the pause: a "complete" waits up to `turn_words_wait_ms` for it
-(the reply cannot speak before its transcript exists anyway); 0 never waits."""
+words of the reply begun at the pause (its transcript, and how likely its language model reads
+them to end the turn): a "complete" waits up to `turn_words_wait_ms` for them (the reply cannot
+speak before its transcript exists anyway); 0 never waits."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from ..types import AudioChunk
+from .turn_text import HeardWords
+from .words_end import WordsEnd
 
 COMPLETE_ABOVE = 0.5  # the model's own threshold (a probability)
 WORDS_POLL_S = 0.02  # how often a waiting "complete" looks for the transcript
@@ -45,12 +48,20 @@ class Speculation(Protocol):
     @property
     def heard_text(self) -> str: ...
 
+    @property
+    def words_end(self) -> WordsEnd: ...
 
-def speculated_text(reply: Speculation | None) -> str | None:
-    """The transcript of the reply begun at this pause, if it is there already; else None."""
-    if reply is None or reply.confirmed or not reply.transcribed:
+
+def words_read(reply: Speculation) -> bool:
+    """Transcribed and, where the language model reads the words for the end of turn, read."""
+    return reply.transcribed and (reply.words_end.read or not reply.heard_text)
+
+
+def speculated_words(reply: Speculation | None) -> HeardWords | None:
+    """The words of the reply begun at this pause, if they are there already; else None."""
+    if reply is None or reply.confirmed or not reply.transcribed or not reply.heard_text:
         return None
-    return reply.heard_text or None
+    return HeardWords(reply.heard_text, reply.words_end.probability)
 
 
 class TurnJudge:
@@ -76,15 +87,17 @@ class TurnJudge:
         self._last = (audio.pcm, probability > self.threshold)
         return self._last[1]
 
-    async def words(self, current: Callable[[], Speculation | None], complete: bool) -> str | None:
-        """The speculative transcript of `current()` reply: as it is now, or, after a "complete"
-        and with `words_wait_ms`, once it is done but no later than that (None: not there)."""
+    async def words(
+        self, current: Callable[[], Speculation | None], complete: bool
+    ) -> HeardWords | None:
+        """The words of `current()` reply: as they are now, or, after a "complete" and with
+        `words_wait_ms`, once they are read but no later than that (None: not there)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.words_wait_s if complete else 0.0)
         while True:
             reply = current()
-            if reply is None or reply.confirmed or reply.transcribed or loop.time() >= deadline:
-                return speculated_text(reply)
+            if reply is None or reply.confirmed or words_read(reply) or loop.time() >= deadline:
+                return speculated_words(reply)
             await asyncio.sleep(WORDS_POLL_S)
 
     def close(self) -> None:

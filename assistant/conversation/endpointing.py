@@ -5,8 +5,9 @@ Two ways to end a turn. Fixed silence: `silence_ms` of it ends the turn. Semanti
 (a `TurnCheck` event); the caller runs the end-of-turn model and answers with `verdict`:
 "complete" ends the turn at once, "incomplete" waits, asking again every `turn_check_ms` of
 silence, and `turn_max_ms` of silence ends it whatever the model says (or if it never answers).
-With the verdict comes the speculative transcript, if there is one yet (turn_text.combine): words
-that lead on ("I'd like to") make the turn wait up to `turn_text_max_ms` whatever the model says."""
+With the verdict comes the speculative transcript, if there is one yet (turn_text.combine), and
+how likely the reply's language model reads its words to end the turn: words that lead on ("I'd
+like to") make the turn wait up to `turn_text_max_ms` whatever the model says."""
 
 from __future__ import annotations
 
@@ -29,10 +30,20 @@ class EndpointSettings:
     turn_text_check: bool = True  # the transcript's last words may overrule the model
     turn_text_max_ms: int = 1500  # silence that ends a turn whose words lead on ("to", "and")
     turn_question_ends: bool = True  # a transcript ending in "?" overrules "incomplete"
+    # the language model's reading of the words (the probability that they end the turn): under
+    # this they lead on (0: never), over the next they end it whatever the model says (1: never)
+    turn_words_unfinished_below: float = 0.03
+    turn_words_finished_above: float = 1.0
     turn_words_wait_ms: int = 1000  # a "complete" waits for the transcript; 0: never
     pause_ms: int = 0  # shorter silence that announces a possible end (SpeechPaused); 0: never
     pre_roll_ms: int = 300  # audio kept from before the start, so the first word is whole
     max_utterance_s: float = 30.0  # a turn is ended after this long, whatever is heard
+
+    @property
+    def reads_words_end(self) -> bool:
+        """The end of turn weighs the language model's reading of the words."""
+        by_model = self.turn_words_unfinished_below > 0 or self.turn_words_finished_above < 1
+        return bool(self.turn_check_ms) and self.turn_text_check and by_model
 
 
 @dataclass(frozen=True)
@@ -194,20 +205,22 @@ class Endpointer:
         return due and self._asking is None and not self._settled
 
     def verdict(
-        self, number: int, complete: bool, at: float | None = None, transcript: str | None = None
+        self,
+        number: int,
+        complete: bool,
+        at: float | None = None,
+        transcript: str | None = None,
+        words_end: float | None = None,
     ) -> list[SpeechEvent]:
         """The model's answer to TurnCheck `number`, arrived at stream time `at` (default: now),
-        with the speculative transcript as it stands then (None: not ready): "complete" ends the
-        turn now; "incomplete" lets the next check (or turn_max_ms) decide; words that lead on
-        wait for turn_text_max_ms of silence."""
+        with the speculative transcript as it stands then (None: not ready) and the language
+        model's reading of it (None: not read): "complete" ends the turn now; "incomplete" lets
+        the next check (or turn_max_ms) decide; words that lead on wait for turn_text_max_ms of
+        silence."""
         if number != self._asking or not self._started:
             return []  # speech resumed, the turn ended, or it was reset: the answer is stale
         self._asking = None
-        settings = self.settings
-        decided = combine(
-            complete, transcript,
-            text_check=settings.turn_text_check, question_ends=settings.turn_question_ends,
-        )  # fmt: skip
+        decided = combine(complete, transcript, words_end=words_end, **word_rules(self.settings))
         if decided.unfinished_words:
             self._limit, self._settled = self._text_end_frames, True
         if not decided.complete:
@@ -228,3 +241,13 @@ class Endpointer:
         """The utterance up to its last voiced frame and a 0.2 s tail of what followed."""
         tail = max(0, len(self._utterance) - self._silent + round(0.2 / self._frame_seconds))
         return AudioChunk(b"".join(self._utterance[:tail]), self.settings.sample_rate)
+
+
+def word_rules(settings: EndpointSettings) -> dict:
+    """`turn_text.combine`'s rules, as `settings` set them."""
+    return {
+        "text_check": settings.turn_text_check,
+        "question_ends": settings.turn_question_ends,
+        "unfinished_below": settings.turn_words_unfinished_below,
+        "finished_above": settings.turn_words_finished_above,
+    }

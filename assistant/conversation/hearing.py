@@ -13,6 +13,7 @@ import numpy as np
 from ..audio.codec import StreamResampler
 from ..types import AudioChunk
 from .endpointing import Endpointer, EndpointSettings, SpeechEvent, TurnCheck
+from .turn_text import HeardWords
 
 
 class VoiceActivity(Protocol):
@@ -76,12 +77,13 @@ class Hearing:
         return stream_seconds + self._clock_offset
 
     def decide(
-        self, check: TurnCheck, complete: bool, transcript: str | None = None
+        self, check: TurnCheck, complete: bool, words: HeardWords | None = None
     ) -> tuple[SpeechEvent, ...]:
         """The end-of-turn model's answer to `check`, arriving now, with the speculative
-        transcript as it stands now (None: none yet)."""
+        transcript's words as they stand now (None: none yet)."""
         now = time.monotonic() - self._clock_offset  # stream time
-        return tuple(self._endpointer.verdict(check.number, complete, now, transcript))
+        text, end = (words.text, words.end_probability) if words else (None, None)
+        return tuple(self._endpointer.verdict(check.number, complete, now, text, end))
 
     def reset(self) -> None:
         """Forget the speech under way (paused, muted, or heard over our own voice)."""

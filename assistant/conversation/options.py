@@ -99,6 +99,7 @@ class ConversationOptions:
             first_chunk_words=self.first_chunk_words,
             live_transcription=self.live_transcription,
             dont_know_examples=self.dont_know_examples,
+            read_words_end=self.endpointing.reads_words_end,
         )
 
 
@@ -135,5 +136,7 @@ def conversation_options(config: Config, **overrides) -> ConversationOptions:
             turn_text_max_ms=settings.turn_text_max_ms,
             turn_question_ends=settings.turn_question_ends,
             turn_words_wait_ms=settings.turn_words_wait_ms,
+            turn_words_unfinished_below=settings.turn_words_unfinished_below,
+            turn_words_finished_above=settings.turn_words_finished_above,
         ),
     )

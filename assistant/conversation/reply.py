@@ -38,6 +38,7 @@ from .prompt import NEXT_WORDS, read_ahead, turn_prompt
 from .sinks import AudioSink
 from .skills import Announcement, Skills
 from .watchdog import Workers
+from .words_end import WordsEnd
 
 __all__ = ["Reply", "ReplySettings", "Stages", "Workers"]
 
@@ -68,6 +69,7 @@ class ReplySettings:
     first_chunk_words: int = FIRST_CUT_WORDS  # words the timed first chunk has at least
     live_transcription: bool = True  # the engine's way to hear a live turn (TurnSpeechToText)
     dont_know_examples: bool = False  # the "I don't know" example turns first (examples.py)
+    read_words_end: bool = False  # begun at a pause: the model reads how likely the words end it
 
 
 class Reply:
@@ -111,6 +113,7 @@ class Reply:
         self._heard: tuple[str, AudioChunk | None] | None = None  # transcript, its audio
         self._turn_audio: AudioChunk | None = None  # the whole turn, when confirmed later
         self._unwanted = threading.Event()  # the transcription is no longer awaited
+        self.words_end = WordsEnd(stages.chat, settings.read_words_end)  # for the end of turn
         self._answer: str | None = None  # said without the model (a command, an announcement)
         self.announced = False  # UserSaid was emitted
         self.abandoned = False  # the user went on talking: answer everything together later
@@ -282,12 +285,15 @@ class Reply:
         command = None if self._answer is not None or skills is None else \
             skills.command(self.user_text, self.language)  # fmt: skip
         if command is not None:  # no model call; it acts once the turn is surely over
+            self.words_end.skip()
             await self._confirmed.wait()
             self._answer = await self._workers.run("llm", command)
         if self._answer is not None:
             stream: Iterator[str] = iter([self._answer])
         else:
             messages = self._prompt(self._history, self.user_text)
+            prompt = skills.model_prompt(messages) if skills else messages
+            await self.words_end.read_with(self._workers, prompt, lambda: not self.confirmed)
             with_tools = skills and skills.stream_chat(self._stages.chat, messages, self.language)
             # on the model's thread, under its watchdog: an engine may do real work to begin
             stream = with_tools or await self._workers.run(

@@ -3,6 +3,10 @@
 whatever the voice sounds like; one that ends in a question mark reads as a finished question.
 Anything else (Whisper puts a period after nearly everything) says nothing either way.
 
+Where the reply's language model has read the words, its reading weighs too: how likely it
+expects the user's message to end after them (providers/llama_turn_end.py). It tells "How many"
+or "I need to know" (~0.000) from "What time is it in Tokyo" (~0.65), which the lists cannot.
+
 Pure text: the endpointer combines this with the end-of-turn model's answer (`combine`)."""
 
 from __future__ import annotations
@@ -50,6 +54,15 @@ _TRAILING = re.compile(r"[\s.,;:!。，、；：！\"'”’）)」』]+$")
 _WORD = re.compile(r"[a-z']+")
 
 
+@dataclass(frozen=True)
+class HeardWords:
+    """The transcript of a reply begun at a pause, and how likely the reply's language model reads
+    its words to end the turn (None: not read)."""
+
+    text: str
+    end_probability: float | None = None
+
+
 class TextVerdict(enum.Enum):
     UNFINISHED = "unfinished"  # ends on a word that leads on, or on "..."
     QUESTION = "question"  # ends with a question mark
@@ -89,14 +102,29 @@ class TurnVerdict:
 
 
 def combine(
-    model_complete: bool, transcript: str | None, *, text_check: bool, question_ends: bool
+    model_complete: bool,
+    transcript: str | None,
+    *,
+    text_check: bool,
+    question_ends: bool,
+    words_end: float | None = None,
+    unfinished_below: float = 0.0,
+    finished_above: float = 1.0,
 ) -> TurnVerdict:
     """The end-of-turn model's answer together with the words heard so far (None: no transcript
-    yet, so the model alone decides): unfinished words overrule "complete"; with `question_ends`
-    a question overrules "incomplete"."""
-    read = read_turn(transcript) if text_check and transcript else TextVerdict.UNKNOWN
-    if read is TextVerdict.UNFINISHED:
+    yet, so the model alone decides) and, where the language model read them, how likely they
+    end the turn (`words_end`; None: not read). Unfinished words, or words the language model
+    reads as unfinished (under `unfinished_below`), overrule "complete" and a question mark;
+    with `question_ends` a question overrules "incomplete", and so do words the language model
+    reads as finished (over `finished_above`)."""
+    if not text_check or not transcript:
+        return TurnVerdict(model_complete, False)
+    read = read_turn(transcript)
+    reads_unfinished = words_end is not None and words_end < unfinished_below
+    if read is TextVerdict.UNFINISHED or reads_unfinished:
         return TurnVerdict(False, True)
     if read is TextVerdict.QUESTION and question_ends:
+        return TurnVerdict(True, False)
+    if words_end is not None and words_end > finished_above:
         return TurnVerdict(True, False)
     return TurnVerdict(model_complete, False)

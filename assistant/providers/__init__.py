@@ -85,6 +85,17 @@ class ReadsAhead(ChatModel, Protocol):
 
 
 @runtime_checkable
+class ReadsTurnEnds(ChatModel, Protocol):
+    """A chat model that, reading a prompt, can say how likely the user's words so far end their
+    turn (llama.cpp: the probability of the message's end after them)."""
+
+    def turn_end_probability(self, messages: Sequence[ChatMessage]) -> float | None:
+        """Read the prompt of `messages` (a request with them then begins at once) and return how
+        likely the last (user) message ends where its words end; None when it cannot say."""
+        ...
+
+
+@runtime_checkable
 class TextToSpeech(Protocol):
     def voices(self) -> list[Voice]:
         """The voices `synthesize` accepts."""

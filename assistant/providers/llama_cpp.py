@@ -19,6 +19,13 @@ from .context import Drops, fit_messages
 from .engine_thread import EngineThread
 from .gguf_metadata import chat_templates
 from .llama_build import model_params, weight_repacking
+from .llama_turn_end import (
+    PROBE_WORDS,
+    bare_length,
+    end_tokens,
+    marked_probability,
+    split_probability,
+)
 from .store import ModelStore
 
 GGML_TYPE_Q8_0 = 8  # ggml's type id of 8-bit blocks, for the KV cache
@@ -49,6 +56,7 @@ class LlamaCppChat:
         self._engine = EngineThread("llama.cpp")
         weakref.finalize(self, self._engine.stop)  # a model let go of ends its thread too
         self._drops = Drops()  # where each talk's last fit began, to search from there
+        self._end_tokens: Any = None  # the tokens that end a user's message (llama_turn_end.py)
         self._message_tokens = functools.lru_cache(COUNTED_MESSAGES)(
             lambda message: len(self.prompt_tokens([message]))
         )
@@ -164,6 +172,50 @@ class LlamaCppChat:
                 self._engine.call(self._evaluate, one[:shared])
         finally:
             self._lock.release()
+
+    def turn_end_probability(self, messages: Sequence[ChatMessage]) -> float | None:
+        """Read the prompt that `stream_chat(messages)` reads (which then begins at once) and
+        say how likely the last message's words end the user's turn (llama_turn_end.py). None
+        when the last message is not the user's or has no words, the template hides them, or a
+        reply's stream holds the model (the words are then not worth waiting for)."""
+        if not messages or messages[-1].role != "user" or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            fitted = self._fitted(messages, self._reply_limit(None))
+            tokens = self.prompt_tokens(fitted)
+            mark = self._words_mark(fitted, tokens)
+            return None if mark is None else self._engine.call(self._read_words_end, tokens, mark)
+        finally:
+            self._lock.release()
+
+    def _words_mark(self, messages: Sequence[ChatMessage], tokens: list[int]) -> int | None:
+        """Where in `tokens` (the prompt of `messages`) the last message's words end, their final
+        punctuation left out: the index of their last token."""
+        content = messages[-1].content
+        length = bare_length(content)
+        rendered = self._formatter(
+            messages=[{"role": m.role, "content": m.content} for m in messages]
+        )
+        at = rendered.prompt.rfind(content)
+        if not length or at < 0:
+            return None
+        head = self._llm.tokenize(
+            rendered.prompt[: at + length].encode("utf-8"),
+            add_bos=not rendered.added_special,
+            special=True,
+        )
+        if len(head) >= len(tokens) or tokens[: len(head)] != head:
+            return None
+        return len(head) - 1
+
+    def _read_words_end(self, tokens: list[int], mark: int) -> float:
+        if self._end_tokens is None:
+            probe = self.prompt_tokens([ChatMessage("user", PROBE_WORDS)])
+            self._end_tokens = end_tokens(self._llm, probe)
+        try:
+            return marked_probability(self._llm, tokens, mark, self._end_tokens)
+        except AttributeError:  # another llama-cpp-python: one more pass of the model
+            return split_probability(self._llm, tokens, mark, self._end_tokens)
 
     def _reply_limit(self, max_tokens: int | None) -> int:
         """The most tokens a reply may write: as asked (or the configured), at most half the
