@@ -21,6 +21,7 @@ from assistant.audio.vad import FRAME_SAMPLES, SileroVAD
 from assistant.bench.corpus import words
 from assistant.bench.echo_rig import run_trial
 from assistant.bench.turn_corpus import (
+    AFTERTHOUGHT_EN,
     COMPLETE_EN,
     PAUSED_EN,
     SpokenTurn,
@@ -28,15 +29,8 @@ from assistant.bench.turn_corpus import (
     espeak_speaker,
     paused_turns,
 )
-from assistant.bench.turn_taking import (
-    Hearer,
-    WordsReader,
-    aligner,
-    measure,
-    replay,
-    report_lines,
-    summary,
-)
+from assistant.bench.turn_report import report_lines
+from assistant.bench.turn_taking import Hearer, WordsReader, aligner, measure, replay, summary
 from assistant.conversation.end_of_turn import NICER_BY, TurnJudge
 from assistant.conversation.endpointing import Endpointer, EndpointSettings, TurnCheck
 from assistant.conversation.options import ConversationOptions
@@ -164,11 +158,37 @@ def test_a_pause_after_words_that_lead_on_does_not_end_the_turn(model, turns, st
     assert len(paused) == 2 and all(o.heard for o in paused)  # the words were read
 
 
-def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(model, turns, stt, chat):
+def test_words_the_language_model_reads_as_going_on_keep_a_pause_open(
+    model, stt, chat, store, tmp_path
+):
+    """ "How many ... days are there in a leap year?" by espeak-ng: Smart Turn hears "How many"
+    finished, Whisper writes "How many?" and no word list knows "many"; the test tier's language
+    model reads the words as going on, so the pause does not end the turn. Without the reading
+    it does."""
+    [turn] = paused_turns("espeak-ng", espeak_speaker(tmp_path), [PAUSED_EN[5]], aligner(store))
+    vad, words = SileroVAD.load(), Hearer(stt).at_once()
+    reader = WordsReader(chat, "Answer briefly.")
+    read = replay(turn, SMART, vad, model, words, reader)
+    assert not read.premature and read.delay_s is not None, (read.heard, read.words_end)
+    assert read.heard[0].startswith("How many") and read.words_end[0] < 0.01
+    unread = replace(SMART, turn_words_unfinished_below=0.0)
+    assert replay(turn, unread, vad, model, words, reader).premature
+
+
+def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(
+    model, turns, stt, chat, store, tmp_path
+):
+    [afterthought] = paused_turns("espeak-ng", espeak_speaker(tmp_path), AFTERTHOUGHT_EN[:1],
+                                  aligner(store), afterthought=True)  # fmt: skip
+    assert afterthought.id == "espeak-ng-a1" and afterthought.afterthought
+    turns = [*turns, afterthought]
     results = measure(turns, SMART, model, stt, reader=WordsReader(chat, "Answer briefly."))
     variants = ("smart", "configured", "unread", "question_flipped", "combined")
     for variant in (*variants, "combined_at_once", "silence"):
-        assert results[variant]["paused_turns"] == 2 and results[variant]["complete_turns"] == 2
+        figures = results[variant]
+        assert figures["paused_turns"] == 2 and figures["complete_turns"] == 2
+        assert figures["afterthoughts"] == 1  # counted apart from the paused turns
+    assert results["silence"]["afterthoughts_ended_early"] == 1  # 500 ms: the pause ends it
     assert results["stt_p50_ms"] > 0 and set(results["heard"]) == {t.id for t in turns}
     # each decision's words and the language model's reading of them ("I'd like to": ~0)
     readings = [end for _, ends in results["heard"].values() for end in ends if end is not None]
@@ -178,6 +198,7 @@ def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(model, 
             "LLM's reading of the words | the same, '?' ends ") in table  # fmt: skip
     assert "| premature ends, paused turns |" in table
     assert "| the same, paused turns not ended early (ms) |" in table
+    assert "| afterthoughts ended at the pause ('Turn on the lights ... in the kitchen') |" in table
 
 
 @pytest.fixture(scope="module")

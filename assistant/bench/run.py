@@ -22,7 +22,7 @@ from .machine import OtherLoad, cpu_model, load_average
 from .report import check_targets, write_report
 from .stages import measure_stages
 from .stats import summary
-from .turn_taking import turn_detection
+from .turn_report import turn_detection
 
 LOCAL = {"stt": ("faster-whisper",), "llm": ("llama-cpp",), "tts": ("local", "piper")}
 QUICK_MAX_TOKENS = 48  # --quick: shorter replies, so a CI smoke run stays short

@@ -43,6 +43,16 @@ PAUSED_EN = (  # (before the pause, after it)
     ("My favourite colour is", "green, what is yours?"),
     ("I need to know", "how to boil an egg."),
 )
+# a whole sentence, then more after the pause: the words before it are finished, so only the
+# voice can tell that more is coming (reported apart from the turns above)
+AFTERTHOUGHT_EN = (
+    ("Turn on the lights", "in the kitchen."),
+    ("Set a timer for ten minutes", "for the pasta."),
+    ("I want to go to the store", "and buy some milk."),
+    ("Play some music", "by the Beatles."),
+    ("Tell me a joke", "about cats."),
+    ("Remind me to call Anna", "at six tonight."),
+)
 PAUSES_S = (0.6, 0.7, 0.8, 0.9)
 
 Speaker = Callable[[str], AudioChunk]  # text -> speech (any rate)
@@ -59,6 +69,7 @@ class SpokenTurn:
     audio: AudioChunk  # 16 kHz: LEAD_S of silence, the turn, TAIL_S of silence
     speech_end: float  # seconds into `audio`: just after the last speech sample
     pause: tuple[float, float] | None = None  # seconds into `audio`: the pause in the middle
+    afterthought: bool = False  # the words before the pause are a whole sentence
 
     @property
     def language(self) -> str:
@@ -98,11 +109,12 @@ def paused_turns(
     speak: Speaker,
     pairs: Iterable[tuple[str, str]] = PAUSED_EN,
     aligner: WhisperAligner | None = None,
+    afterthought: bool = False,
 ) -> list[SpokenTurn]:
     """Each pair said as one sentence (so the words before the pause keep the voice's
     going-on melody), with a pause put at the words' boundary as `aligner` finds it, or, without
     one (or when it does not hear the sentence), into the quietest moment near the boundary's
-    share of the letters."""
+    share of the letters. `afterthought`: the pairs are AFTERTHOUGHT_EN's kind."""
     turns = []
     for index, (before, after) in enumerate(pairs):
         speech = _trimmed(speak(f"{before} {after}"))
@@ -117,8 +129,9 @@ def paused_turns(
         end = pause_start + pause + second.seconds
         turns.append(
             SpokenTurn(
-                f"{voice}-p{index + 1}", voice, f"{before} ... {after}", concat(parts), end,
-                (pause_start, pause_start + pause),
+                f"{voice}-{'a' if afterthought else 'p'}{index + 1}", voice,
+                f"{before} ... {after}", concat(parts), end, (pause_start, pause_start + pause),
+                afterthought,
             )
         )  # fmt: skip
     return turns

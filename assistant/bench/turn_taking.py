@@ -34,6 +34,7 @@ from ..types import AudioChunk, ChatMessage
 from .recordings import recorded_turns, recordings_dir
 from .stats import percentile
 from .turn_corpus import (
+    AFTERTHOUGHT_EN,
     COMPLETE_EN,
     COMPLETE_ZH,
     PAUSED_EN,
@@ -61,6 +62,7 @@ class TurnOutcome:
     heard: tuple[str, ...] = ()  # the speculative transcript each decision read ("": none yet)
     words_end: tuple[float | None, ...] = ()  # the language model's reading of each of those
     words_at_s: float | None = None  # when the last pause's transcript was done (after speech)
+    afterthought: bool = False  # a whole sentence before the pause (turn_corpus.AFTERTHOUGHT_EN)
 
 
 class Hearer:
@@ -184,11 +186,12 @@ def replay(
                     event.endpoint_at - turn.speech_end, verdicts[0] if verdicts else None,
                     tuple(model_ms), tuple(heard), tuple(read),
                     speculation[1] - turn.speech_end if speculation is not None else None,
+                    turn.afterthought,
                 )  # fmt: skip
     first = verdicts[0] if verdicts else None
     return TurnOutcome(
         turn.id, turn.voice, turn.pause is not None, False, None, first, tuple(model_ms),
-        tuple(heard), tuple(read),
+        tuple(heard), tuple(read), None, turn.afterthought,
     )  # fmt: skip
 
 
@@ -200,8 +203,10 @@ def _decision(
 
 
 def summary(outcomes: list[TurnOutcome]) -> dict:
-    """Premature ends on paused turns; delay and first "incomplete" on complete turns."""
-    paused = [o for o in outcomes if o.paused]
+    """Premature ends on paused turns (afterthoughts apart); delay and first "incomplete" on
+    complete turns."""
+    paused = [o for o in outcomes if o.paused and not o.afterthought]
+    afterthoughts = [o for o in outcomes if o.afterthought]
     complete = [o for o in outcomes if not o.paused]
     delays = [1000 * o.delay_s for o in complete if o.delay_s is not None and not o.premature]
     # a paused turn not ended early ends after its second half: how long that end took
@@ -211,6 +216,8 @@ def summary(outcomes: list[TurnOutcome]) -> dict:
     return {
         "paused_turns": len(paused),
         "premature_ends": sum(o.premature for o in paused),
+        "afterthoughts": len(afterthoughts),
+        "afterthoughts_ended_early": sum(o.premature for o in afterthoughts),
         "complete_turns": len(complete),
         "complete_cut_short": sum(o.premature for o in complete),
         "never_ended": sum(o.delay_s is None for o in outcomes),
@@ -242,9 +249,10 @@ def by_voice(outcomes: list[TurnOutcome]) -> dict[str, dict]:
 
 
 def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
-    """Complete and paused turns from espeak-ng, Piper and Kokoro (quick: espeak-ng and Piper,
-    fewer turns), their pauses put at the words' boundaries (WhisperAligner); complete Mandarin
-    ones from espeak-ng and Kokoro; and recorded human turns when `recordings-en` is pulled."""
+    """Complete, paused and afterthought turns from espeak-ng, Piper and Kokoro (quick: espeak-ng
+    and Piper, fewer turns), their pauses put at the words' boundaries (WhisperAligner); complete
+    Mandarin ones from espeak-ng and Kokoro; and recorded human turns when `recordings-en` is
+    pulled."""
     from ..providers.registry import create_tts
 
     piper = create_tts(replace(config, tts=replace(config.tts, voice=PIPER_VOICE)), store)
@@ -255,11 +263,13 @@ def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
         speakers["kokoro"] = tts_speaker(kokoro, KOKORO_ENGLISH)
         chinese["kokoro zh"] = tts_speaker(kokoro, KOKORO_VOICE)
     complete, paused = COMPLETE_EN[: 3 if quick else None], PAUSED_EN[: 4 if quick else None]
+    afterthoughts = AFTERTHOUGHT_EN[: 2 if quick else None]
     words_aligner = aligner(store)
     turns = []
     for name, speak in speakers.items():
         turns += complete_turns(name, speak, complete)
         turns += paused_turns(name, speak, paused, words_aligner)
+        turns += paused_turns(name, speak, afterthoughts, words_aligner, afterthought=True)
     for name, speak in chinese.items():
         turns += complete_turns(name, speak, COMPLETE_ZH[: 1 if quick else None])
     if recorded := recordings_dir(store):
@@ -331,86 +341,3 @@ def measure(
         results["silence_same_latency"] = summary([replay(t, matched, vad, None) for t in turns])
         results["silence_same_latency"]["silence_ms"] = int(same)
     return results
-
-
-def variants(settings: EndpointSettings) -> tuple[tuple[str, str], ...]:
-    """(key in the results, column title) of each variant `measure` reports."""
-    flipped = "off" if settings.turn_question_ends else "on"
-    return (
-        ("smart", "smart alone"),
-        ("configured", "as configured: smart + words, waited for"),
-        ("unread", "the same, without the LLM's reading of the words"),
-        ("question_flipped", f"the same, '?' ends {flipped}"),
-        ("combined", "smart + words, not waited for"),
-        ("combined_at_once", "smart + word lists at once"),
-        ("silence", "silence"),
-        ("silence_same_latency", "silence at smart's p50"),
-    )
-
-
-def _cell(value: float | None) -> str:
-    return "" if value is None else f"{value}"
-
-
-def turn_detection(settings: EndpointSettings) -> str:
-    """How the end of turn is decided with these settings, in a few words (for the tables)."""
-    if not settings.turn_check_ms:
-        return f"silence {settings.silence_ms} ms"
-    wait = settings.turn_words_wait_ms
-    words = (
-        f"words up to {settings.turn_text_max_ms} ms"
-        + (", '?' ends" if settings.turn_question_ends else "")
-        + (_reading(settings) if settings.reads_words_end else "")
-        + (f", waits {wait} ms for them" if wait else "")
-        if settings.turn_text_check
-        else "words off"
-    )
-    return (
-        f"smart (ask after {settings.turn_check_ms} ms of silence, at most "
-        f"{settings.turn_max_ms} ms; {words})"
-    )
-
-
-def _reading(settings: EndpointSettings) -> str:
-    below, above = settings.turn_words_unfinished_below, settings.turn_words_finished_above
-    return (f", the LLM's reading: going on under {below}"
-            + (f", finished over {above}" if above < 1 else ""))  # fmt: skip
-
-
-def report_lines(results: dict, settings: EndpointSettings) -> list[str]:
-    """A markdown table of the variants measured, then the false "incomplete" per voice."""
-    shown = [(key, title) for key, title in variants(settings) if key in results]
-    lines = [
-        f"end of turn: {turn_detection(settings)}; silence: {settings.silence_ms} ms; silence at "
-        f"smart's p50: {results.get('silence_same_latency', {}).get('silence_ms')} ms",
-        "",
-        "| | " + " | ".join(title for _, title in shown) + " |",
-        "|---|" + "---:|" * len(shown),
-    ]
-    rows = (
-        ("premature ends, paused turns", lambda f: f"{f['premature_ends']} of {f['paused_turns']}"),
-        ("complete turns cut short", lambda f: f"{f['complete_cut_short']}"),
-        ("last word to endpoint p50 / p95 (ms)",
-         lambda f: f"{f['delay_p50_ms']} / {f['delay_p95_ms']}"),
-        ("the same, paused turns not ended early (ms)",
-         lambda f: f"{_cell(f['paused_delay_p50_ms'])} / {_cell(f['paused_delay_p95_ms'])}"),
-        ("false 'incomplete' (first decision)",
-         lambda f: f"{f['false_incomplete']} of {f['asked']}" if f["asked"] else ""),
-        ("endpoint past the transcript, p95 (ms)", lambda f: _cell(f["past_words_p95_ms"])),
-    )  # fmt: skip
-    for name, cell in rows:
-        lines.append(f"| {name} | " + " | ".join(cell(results[key]) for key, _ in shown) + " |")
-    lines.append(
-        f"\nmodel call p50 {results['smart']['model_call_p50_ms']} ms; speculative transcript "
-        f"({results.get('stt_model', 'the tier STT')}; Mandarin turns: "
-        f"{results.get('stt_model_zh', 'the same')}) p50 {results.get('stt_p50_ms')} ms"
-    )
-    for key in ("by_voice", "configured_by_voice"):
-        for voice, figures in results.get(key, {}).items():
-            lines.append(
-                f"  {'as configured' if key != 'by_voice' else 'smart alone'}, {voice}: false "
-                f"incomplete {figures['false_incomplete']}/{figures['asked']}, premature "
-                f"{figures['premature_ends']}/{figures['paused_turns']}, "
-                f"delay p95 {figures['delay_p95_ms']} ms"
-            )
-    return lines

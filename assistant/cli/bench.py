@@ -229,7 +229,8 @@ def _turns(config, quick: bool, output: Path) -> None:
     transcript's words, silence; benchmark-turns.json."""
     import json
 
-    from ..bench.turn_taking import WordsReader, corpus, measure, report_lines
+    from ..bench.turn_report import report_lines
+    from ..bench.turn_taking import WordsReader, corpus, measure
     from ..conversation.options import conversation_options
     from ..providers import ReadsTurnEnds
     from ..providers.loading import load_turn_model
