@@ -762,6 +762,16 @@ def test_words_the_model_reads_as_going_on_keep_the_turn_open_and_are_waited_for
     assert unread.of(UserSaid)[0].text == "How many?"
 
 
+def test_a_reading_that_fails_leaves_the_turn_to_the_other_rules_and_the_reply_goes_on():
+    class FailingReading(ReadingChat):
+        def turn_end_probability(self, messages) -> float | None:
+            raise RuntimeError("llama.cpp could not decode")
+
+    h = paused_turn(ScriptedSTT("How many?", "days are there?"), 1000, FailingReading({}))
+    assert [e.text for e in h.of(UserSaid)][:1] == ["How many?"]  # as if unread: "?" ends it
+    assert h.of(TurnEnded) and not any(isinstance(e, Notice) for e in h.events)
+
+
 def test_words_the_model_reads_as_finished_end_the_turn_when_so_set():
     """A model that finds the turn incomplete waits turn_max_ms (1 s); words read as finished
     (0.8, over `turn_words_finished_above`) end it at the check after they are read."""

@@ -4,11 +4,14 @@ reply's prompt, so that the end of turn can weigh it (end_of_turn.TurnJudge)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from ..providers import ChatModel, ReadsTurnEnds
 from ..types import ChatMessage
 from .watchdog import Workers
+
+log = logging.getLogger(__name__)
 
 
 class WordsEnd:
@@ -22,11 +25,14 @@ class WordsEnd:
     async def read_with(
         self, workers: Workers, messages: Sequence[ChatMessage], wanted: Callable[[], bool]
     ) -> None:
-        """Read `messages`' last words on the model's worker, if still `wanted()`."""
+        """Read `messages`' last words on the model's worker, if still `wanted()`. A reading that
+        fails is done without (the reply's own request then meets what is wrong, if anything)."""
         try:
             if self._chat is not None and wanted():
                 read = self._chat.turn_end_probability
                 self.probability = await workers.run("llm", read, messages)
+        except Exception as error:  # advisory: the end of turn goes on without it
+            log.warning("the model could not read how the words end: %s", error)
         finally:
             self.read = True
 
