@@ -140,11 +140,17 @@ class LlamaCppChat:
 
     def prompt_tokens(self, messages: Sequence[ChatMessage]) -> list[int]:
         """The tokens of `messages` rendered by the model's chat template."""
-        rendered = self._formatter(
-            messages=[{"role": m.role, "content": m.content} for m in messages]
-        )
+        rendered = self._render(messages)
+        return self._tokens(rendered, rendered.prompt)
+
+    def _render(self, messages: Sequence[ChatMessage]) -> Any:
+        """`messages` rendered by the model's chat template (its prompt text and how it began)."""
+        return self._formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+
+    def _tokens(self, rendered: Any, text: str) -> list[int]:
+        """The tokens of `text`, `rendered`'s prompt or its beginning."""
         return self._llm.tokenize(
-            rendered.prompt.encode("utf-8"), add_bos=not rendered.added_special, special=True
+            text.encode("utf-8"), add_bos=not rendered.added_special, special=True
         )
 
     def warm_up(self, system_prompt: str | None = None) -> None:
@@ -182,28 +188,21 @@ class LlamaCppChat:
             return None
         try:
             fitted = self._fitted(messages, self._reply_limit(None))
-            tokens = self.prompt_tokens(fitted)
-            mark = self._words_mark(fitted, tokens)
+            rendered = self._render(fitted)
+            tokens = self._tokens(rendered, rendered.prompt)
+            mark = self._words_mark(rendered, fitted[-1].content, tokens)
             return None if mark is None else self._engine.call(self._read_words_end, tokens, mark)
         finally:
             self._lock.release()
 
-    def _words_mark(self, messages: Sequence[ChatMessage], tokens: list[int]) -> int | None:
-        """Where in `tokens` (the prompt of `messages`) the last message's words end, their final
-        punctuation left out: the index of their last token."""
-        content = messages[-1].content
+    def _words_mark(self, rendered: Any, content: str, tokens: list[int]) -> int | None:
+        """Where in `tokens` (`rendered`'s prompt, whose last message is `content`) the last
+        message's words end, their final punctuation left out: the index of their last token."""
         length = bare_length(content)
-        rendered = self._formatter(
-            messages=[{"role": m.role, "content": m.content} for m in messages]
-        )
         at = rendered.prompt.rfind(content)
         if not length or at < 0:
             return None
-        head = self._llm.tokenize(
-            rendered.prompt[: at + length].encode("utf-8"),
-            add_bos=not rendered.added_special,
-            special=True,
-        )
+        head = self._tokens(rendered, rendered.prompt[: at + length])
         if len(head) >= len(tokens) or tokens[: len(head)] != head:
             return None
         return len(head) - 1
