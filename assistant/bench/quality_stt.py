@@ -23,7 +23,6 @@ from .questions import QUESTIONS
 STT_SETS = (("whisper-tiny.en", "en"), ("whisper-base", "en"), ("whisper-base", "zh"))
 RECORDED_STT = ("whisper-tiny.en", "whisper-base")  # also heard on recorded human English
 ESPEAK_VOICES = {"en": VOICE, "zh": MANDARIN_VOICE}
-ESPEAK_NAMES = {language: f"espeak-ng {voice}" for language, voice in ESPEAK_VOICES.items()}
 RATES = (140, 175)  # espeak-ng words a minute: its default speed, and brisker
 NUMBER_WORDS = re.compile(
     r"\b(one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|"

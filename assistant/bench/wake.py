@@ -8,7 +8,7 @@ on recorded human speech (bench/recordings.py), when it is pulled."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -69,16 +69,10 @@ def run_wake_benchmark(
                 detector.reset()
                 detected[engine][0] += detector.detect(audio.pcm) is not None
         say(f"{word.name}: {seconds / 60:.0f} minutes of other speech and noise")
-        detector.reset()
-        false_wakes, cpu = 0, 0.0
-        for segment in _negative_stream(clips, seconds):
-            started = time.process_time()
-            if detector.detect(segment.pcm) is not None:
-                false_wakes += 1
-                detector.reset()
-            cpu += time.process_time() - started
+        pieces = (segment.pcm for segment in _negative_stream(clips, seconds))
+        false_wakes, cpu = _wakes(detector, pieces)
         hours = seconds / 3600
-        woken_by = sum(_wakes(detector, _padded(audio)) for audio in recorded)
+        woken_by = sum(_wakes(detector, _seconds(_padded(audio)))[0] for audio in recorded)
         results.append({
             "name": word.name, "phrase": word.phrase,
             "detected": {e: {"heard": n, "of": total} for e, (n, total) in detected.items()},
@@ -134,15 +128,24 @@ def wake_markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _wakes(detector, audio: AudioChunk) -> int:
-    """How often `detector` wakes in `audio`, fed in one-second pieces, reset after each wake."""
+def _wakes(detector, pieces: Iterable[bytes]) -> tuple[int, float]:
+    """How often `detector` wakes over `pieces` of audio fed in turn (reset after each wake),
+    and the CPU seconds it took."""
     detector.reset()
-    wakes, step = 0, 2 * RATE
-    for start in range(0, len(audio.pcm), step):
-        if detector.detect(audio.pcm[start : start + step]) is not None:
+    wakes, cpu = 0, 0.0
+    for piece in pieces:
+        started = time.process_time()
+        if detector.detect(piece) is not None:
             wakes += 1
             detector.reset()
-    return wakes
+        cpu += time.process_time() - started
+    return wakes, cpu
+
+
+def _seconds(audio: AudioChunk) -> Iterator[bytes]:
+    """`audio` (16-bit PCM at RATE) in one-second pieces."""
+    step = 2 * RATE
+    return (audio.pcm[start : start + step] for start in range(0, len(audio.pcm), step))
 
 
 def _positives(
