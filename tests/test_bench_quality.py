@@ -207,10 +207,14 @@ def test_a_quick_quality_run_of_the_tiny_tier_writes_both_files(tmp_path):
         ("whisper-tiny.en", "en", "espeak-ng"), ("whisper-base", "en", "espeak-ng"),
         ("whisper-base", "zh", "espeak-ng"),
         ("whisper-tiny.en", "en", "recorded"), ("whisper-base", "en", "recorded"),
+        ("whisper-base", "zh", "recorded"),
     }  # fmt: skip
     human = rows[("whisper-tiny.en", "en", "recorded")]  # recordings-en: pulled by the set-up
     assert human["status"] == "measured" and _number(human["mean"], 0, 0.5), human
     assert human["by_rate_wpm"] == {} and "recorded human" in table
+    mandarin = rows[("whisper-base", "zh", "recorded")]  # recordings-zh: AISHELL-1, in Chinese
+    assert mandarin["status"] == "measured" and mandarin["metric"] == "cer", mandarin
+    assert _number(mandarin["mean"], 0, 0.6) and "recordings-zh" in mandarin["voice"]
     english = rows[("whisper-tiny.en", "en", "espeak-ng")]
     assert english["status"] == "measured" and english["metric"] == "wer"
     assert _number(english["mean"], 0, 0.5), english  # espeak-ng's clear English is heard

@@ -316,3 +316,4 @@ def test_models_list_shows_what_is_downloaded():
     assert "MIT" in lines["whisper-tiny.en"] and "tok/s" in lines["smollm2-135m-instruct"]
     assert "default" in lines["qwen2.5-coder-0.5b-instruct"]
     assert "hub only" in lines["llama-3.2-3b-instruct"]
+    assert " 0.3 MB " in lines["recordings-zh"] and " 4 MB " in lines["recordings-en"]

@@ -19,7 +19,7 @@ from assistant.audio.echo import WebRtcEchoCanceller
 from assistant.audio.smart_turn import SmartTurn
 from assistant.audio.vad import FRAME_SAMPLES, SileroVAD
 from assistant.bench.corpus import words
-from assistant.bench.echo_rig import run_trial
+from assistant.bench.echo_rig import first_sound, run_trial
 from assistant.bench.turn_corpus import (
     AFTERTHOUGHT_EN,
     COMPLETE_EN,
@@ -240,6 +240,33 @@ def test_with_echo_cancellation_the_user_over_the_reply_interrupts_it(reply, esp
     over = run_trial(reply, user, 1.0, level_db=0, delay_s=0.03,
                      canceller=WebRtcEchoCanceller(), guard=GUARD)  # fmt: skip
     assert over.interrupted_at is not None and over.interrupted_at > 1.0
+
+
+def test_a_canceller_that_has_heard_the_room_is_measured_on_the_reply_alone(replies, espeak):
+    """The benchmark's second figure (every reply after a talk's first): another reply is played
+    into the same room and canceller first, unjudged; times count from the measured reply."""
+    from assistant.audio.codec import decode_file
+
+    user = decode_file(espeak("Please stop talking now.", "stop"))
+    first, other = replies[0], replies[1]
+    over = run_trial(first, user, 1.0, level_db=0, delay_s=0.03, canceller=WebRtcEchoCanceller(),
+                     guard=GUARD, heard_before=other)  # fmt: skip
+    assert over.interrupted_at is not None and 1.0 < over.interrupted_at < first.seconds
+    assert over.held_at is not None and 1.0 < over.held_at <= over.interrupted_at
+    alone = run_trial(first, None, 0.0, level_db=6, delay_s=0.05,
+                      canceller=WebRtcEchoCanceller(), guard=GUARD, heard_before=other)  # fmt: skip
+    assert alone.interrupted_at is None and alone.holds == 0, alone
+
+
+def test_barge_in_is_timed_from_the_users_first_sound(espeak):
+    """espeak-ng begins its files with ~60 ms of silence: the benchmark's hold and interrupt
+    times count from the first sound, not from the file's start."""
+    from assistant.audio.codec import decode_file, silence
+
+    user = decode_file(espeak("Please stop talking now.", "stop"))
+    assert 0.02 < first_sound(user) < 0.2
+    later = concat([silence(0.3, user.sample_rate), user])
+    assert first_sound(later) == pytest.approx(first_sound(user) + 0.3, abs=1e-3)
 
 
 def test_a_mandarin_turn_is_heard_by_the_mandarin_speech_to_text(config, store, stt, tmp_path):

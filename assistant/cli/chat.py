@@ -137,8 +137,6 @@ def _answer(
     except KeyboardInterrupt:
         print(" [stopped]", end="", file=stdout)
     print(file=stdout, flush=True)
-    if reply.record is not None:
-        history.extend(reply.record.messages())
-        reply.read_ahead(history)  # the model reads the next prompt while the user types
+    reply.remember_in(history)  # and the model reads the next prompt while the user types
     if reply.failure is not None:
         raise reply.failure

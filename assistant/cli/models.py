@@ -73,7 +73,9 @@ def _tiers(entry: ModelEntry) -> str:
 
 def _size(entry: ModelEntry) -> str:
     approximate = "~" if any(not f.sha256 for f in entry.files) else ""
-    return f"{approximate}{entry.size / 1e6:.0f} MB"
+    megabytes = entry.size / 1e6
+    digits = 1 if megabytes < 1 else 0  # a recording set of 0.3 MB is not "0 MB"
+    return f"{approximate}{megabytes:.{digits}f} MB"
 
 
 def _languages(entry: ModelEntry) -> str:

@@ -402,10 +402,8 @@ class Conversation:
         try:
             await reply.run()
         finally:
-            if reply.record is not None:
-                self.history.extend(reply.record.messages())
+            if reply.remember_in(self.history):
                 self._unanswered = ""
-                reply.read_ahead(self.history)
             elif reply.announced:  # heard, but its answer was cut off by more speech
                 self._unanswered = reply.user_text
             if self._reply is reply:

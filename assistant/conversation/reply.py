@@ -260,7 +260,16 @@ class Reply:
         return turn_prompt(history, user_text, language=self.language, persona=self._persona(),
                            examples=self.settings.dont_know_examples)  # fmt: skip
 
-    def read_ahead(self, history: Sequence[ChatMessage]) -> None:
+    def remember_in(self, history: list[ChatMessage]) -> bool:
+        """Add what this reply heard and said to `history` (the conversation's messages), then
+        read the next turn's prompt ahead; False when it has nothing to add (no record)."""
+        if self.record is None:
+            return False
+        history.extend(self.record.messages())
+        self._read_ahead(history)
+        return True
+
+    def _read_ahead(self, history: Sequence[ChatMessage]) -> None:
         """Once this reply is said and `history` holds it: the model reads the next turn's prompt
         up to the user's words, on its thread while nobody waits (see prompt.py). Not after an
         interruption (the user is speaking: the cores are theirs) nor once the workers closed."""

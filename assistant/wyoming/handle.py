@@ -77,8 +77,7 @@ class Conversations:
         if reply.failure is not None or record is None:
             why = reply.failure or "nothing to answer"
             return NotHandled(f"the assistant could not answer: {why}", reply_context).event()
-        conversation.messages.extend(record.messages())
-        reply.read_ahead(conversation.messages)  # the model reads the next turn's prompt ahead
+        reply.remember_in(conversation.messages)  # and the model reads the next prompt ahead
         return Handled(record.generated, reply_context).event()
 
     def _conversation(self, conversation_id: str) -> _Conversation:
