@@ -40,8 +40,16 @@ def room_impulse_response(delay_s: float, rate: int, seed: int = 0) -> np.ndarra
 @dataclass(frozen=True)
 class EchoTrial:
     interrupted_at: float | None  # seconds into the reply: the guard interrupted it
-    held_at: float | None  # seconds: the guard held playback first
-    holds: int = 0  # times playback was held (each a stutter when nothing follows)
+    hold_times: tuple[float, ...] = ()  # seconds: each time the guard held playback
+
+    @property
+    def holds(self) -> int:
+        """Times playback was held (each a stutter when nothing follows)."""
+        return len(self.hold_times)
+
+    def held_since(self, start: float) -> float | None:
+        """When playback was first held at or after `start`; None if not (or held already)."""
+        return next((time for time in self.hold_times if time >= start), None)
 
 
 def run_trial(
@@ -71,7 +79,8 @@ def run_trial(
     vad, barge_in = SileroVAD.load(), BargeInGuard(guard)
     pending = np.zeros(0, dtype=np.float32)
     tail = np.zeros(len(response) - 1)
-    held, holds, holding, position, clock = None, 0, False, 0, 0
+    hold_times: list[float] = []
+    holding, position, clock = False, 0, 0
     while position < len(far) - block:
         played = np.zeros(block) if holding else far[position : position + block]
         position += 0 if holding else block
@@ -96,12 +105,12 @@ def run_trial(
             frame, pending = pending[:FRAME_SAMPLES], pending[FRAME_SAMPLES:]
             now = (clock - before) / VAD_RATE
             for action in barge_in.push(vad(frame), FRAME_SAMPLES / VAD_RATE, True, now):
-                holds += action == BargeIn.HOLD and not holding
+                if action == BargeIn.HOLD and not holding:
+                    hold_times.append(now)
                 holding = action == BargeIn.HOLD or (holding and action != BargeIn.RELEASE)
-                held = now if action == BargeIn.HOLD and held is None else held
                 if action == BargeIn.INTERRUPT:
-                    return EchoTrial(now, held, holds)
-    return EchoTrial(None, held, holds)
+                    return EchoTrial(now, tuple(hold_times))
+    return EchoTrial(None, tuple(hold_times))
 
 
 def _gain(echo: np.ndarray, user: AudioChunk | None, level_db: float) -> float:
@@ -146,8 +155,8 @@ def measure(
             continue
         speaks_at = user_at + first_sound(user)
         interrupt_ms.append(1000 * (over.interrupted_at - speaks_at))
-        if over.held_at is not None:
-            hold_ms.append(1000 * (over.held_at - speaks_at))
+        if (held := over.held_since(speaks_at)) is not None:
+            hold_ms.append(1000 * (held - speaks_at))
     return {
         "replies": len(replies),
         "self_interruptions": self_interrupted,

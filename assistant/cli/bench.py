@@ -282,9 +282,11 @@ def _echo(config, quick: bool, output: Path) -> None:
     results = compare(tts, options.voice, decode_file(user_wav), 4 if quick else 20, guard)
     (output / "benchmark-echo.json").write_text(json.dumps(results, indent=2))
     for mode, figures in results.items():
+        held = figures["hold_p50_ms"]
+        held = "already held by the echo" if held is None else f"held p50 {held} ms"
         click.echo(
             f"{mode.replace('_', ' ')}: {figures['self_interruptions']} self-interruptions and "
             f"{figures['self_holds']} holds over {figures['replies']} replies; user over the echo: "
-            f"held p50 {figures['hold_p50_ms']} ms, interrupted p50 {figures['interrupt_p50_ms']} "
-            f"ms, missed {figures['barge_in_missed']}"
+            f"{held}, interrupted p50 {figures['interrupt_p50_ms']} ms, missed "
+            f"{figures['barge_in_missed']}"
         )
