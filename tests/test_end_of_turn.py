@@ -182,7 +182,8 @@ def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(
                                   aligner(store), afterthought=True)  # fmt: skip
     assert afterthought.id == "espeak-ng-a1" and afterthought.afterthought
     turns = [*turns, afterthought]
-    results = measure(turns, SMART, model, stt, reader=WordsReader(chat, "Answer briefly."))
+    reader = WordsReader(chat, "Answer briefly.")
+    results = measure(turns, SMART, model, stt, reader=reader)
     variants = ("smart", "configured", "unread", "question_flipped", "combined")
     for variant in (*variants, "combined_at_once", "silence"):
         figures = results[variant]
@@ -190,9 +191,13 @@ def test_the_benchmark_sets_the_words_beside_the_model_alone_and_silence(
         assert figures["afterthoughts"] == 1  # counted apart from the paused turns
     assert results["silence"]["afterthoughts_ended_early"] == 1  # 500 ms: the pause ends it
     assert results["stt_p50_ms"] > 0 and set(results["heard"]) == {t.id for t in turns}
-    # each decision's words and the language model's reading of them ("I'd like to": ~0)
-    readings = [end for _, ends in results["heard"].values() for end in ends if end is not None]
-    assert readings and all(0 <= end <= 1 for end in readings)
+    # each pause's words were read by the language model ("I'd like to": ~0); which readings
+    # came in time for a decision depends on the machine's speed (results["heard"])
+    readings = reader.readings()
+    values = [end for end in readings.values() if end is not None]
+    assert values and all(0 <= end <= 1 for end in values) and min(values) < 0.1, readings
+    decided = [end for _, ends in results["heard"].values() for end in ends if end is not None]
+    assert set(decided) <= set(readings.values()), (results["heard"], readings)
     table = "\n".join(report_lines(results, SMART))
     assert ("| smart alone | as configured: smart + words, waited for | the same, without the "
             "LLM's reading of the words | the same, '?' ends ") in table  # fmt: skip
@@ -316,5 +321,7 @@ def test_the_echo_benchmark_prints_the_three_ways_side_by_side(tmp_path):
     assert off["self_holds"] > 10 * (learnt["self_holds"] + 1), results
     assert on["self_holds"] < off["self_holds"] / 10, results
     assert learnt["hold_p50_ms"] is not None and 0 < learnt["hold_p50_ms"] < 2000, learnt
+    # uncancelled, playback is held by its own echo before the user's voice can hold it
+    assert off["held_by_the_echo"] >= 3, off
     assert "echo cancellation on after a reply: " in result.stdout
     assert "echo cancellation off: " in result.stdout and "None" not in result.stdout

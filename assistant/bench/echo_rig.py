@@ -25,6 +25,7 @@ from .stats import percentile
 BLOCK_S = 0.02  # the microphone's and the speaker's block, as in audio/devices.py
 LEVELS_DB = (-6.0, 0.0, 6.0)  # the echo against the user's voice
 DELAYS_S = (0.02, 0.05, 0.08)
+STUTTERING_S = 1.0  # the echo held playback this soon before the user spoke: it was stuttering
 
 
 def room_impulse_response(delay_s: float, rate: int, seed: int = 0) -> np.ndarray:
@@ -138,9 +139,11 @@ def measure(
     heard_before: bool = False,
 ) -> dict:
     """Self-interruptions over `replies` (rooms cycled over levels and delays), and the user's
-    barge-in over the same replies: time from the user's first sound to hold/interrupt.
+    barge-in over the same replies: time from the user's first sound to hold/interrupt. A hold
+    counts as the user's only where the reply alone (no user) was not held from `STUTTERING_S`
+    before the user's first sound to it (playback stuttering on its own echo).
     `heard_before`: each canceller has heard the next reply in the same room first."""
-    self_interrupted, self_holds, hold_ms, interrupt_ms, missed = 0, 0, [], [], 0
+    self_interrupted, self_holds, hold_ms, interrupt_ms, missed, held_by_echo = 0, 0, [], [], 0, 0
     for number, reply in enumerate(replies):
         room = {"level_db": LEVELS_DB[number % 3], "delay_s": DELAYS_S[(number // 3) % 3]}
         before = replies[(number + 1) % len(replies)] if heard_before else None
@@ -155,13 +158,18 @@ def measure(
             continue
         speaks_at = user_at + first_sound(user)
         interrupt_ms.append(1000 * (over.interrupted_at - speaks_at))
-        if (held := over.held_since(speaks_at)) is not None:
+        held = over.held_since(speaks_at)
+        echo_held = alone.held_since(speaks_at - STUTTERING_S)
+        if held is not None and (echo_held is None or echo_held > held):
             hold_ms.append(1000 * (held - speaks_at))
+        else:  # the reply's own echo held playback there without the user
+            held_by_echo += 1
     return {
         "replies": len(replies),
         "self_interruptions": self_interrupted,
         "self_holds": self_holds,
         "barge_in_missed": missed,
+        "held_by_the_echo": held_by_echo,
         "hold_p50_ms": round(percentile(hold_ms, 50), 1) if hold_ms else None,
         "interrupt_p50_ms": round(percentile(interrupt_ms, 50), 1) if interrupt_ms else None,
     }

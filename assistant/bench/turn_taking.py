@@ -120,6 +120,10 @@ class WordsReader:
             self._read[text] = (end, time.perf_counter() - started)
         return self._read[text]
 
+    def readings(self) -> dict[str, float | None]:
+        """Every transcript read so far, and its reading (whether or not it came in time)."""
+        return {text: end for text, (end, _) in self._read.items()}
+
 
 def replay(
     turn: SpokenTurn,
