@@ -151,6 +151,22 @@ def test_say_reads_chinese_text_with_a_chinese_voice(tmp_path):
     assert decode_file(spoken).sample_rate == 24000  # Kokoro, not Piper's English joe
 
 
+def test_transcribe_with_a_language_hears_it_with_the_tiers_model_for_it(store):
+    """`assistant transcribe --language zh` on recorded Mandarin (AISHELL-1): the tier's
+    multilingual Whisper, not its English-only one (which would answer in English words)."""
+    recording = store.require("recordings-zh", "speech") / "aishell-0121.wav"
+    heard = assistant("transcribe", "--language", "zh", str(recording)).stdout
+    assert sum(has_cjk(c) for c in heard) >= 8, heard
+    english = assistant("transcribe", str(recording)).stdout  # the English model, as before
+    assert not has_cjk(english), english
+    told = subprocess.run(  # an English-only model named for Chinese: a clear error
+        [ASSISTANT, "--set", "stt.model=whisper-tiny.en", "transcribe", "--language", "zh",
+         str(recording)], capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert told.returncode != 0 and "Traceback" not in told.stderr, told.stderr
+    assert "hears English only, not 'zh'" in told.stderr, told.stderr
+
+
 @pytest.mark.parametrize("script", ["simplified", "traditional"])
 def test_mandarin_is_transcribed_in_the_chosen_script(config, store, tmp_path, script):
     """stt.chinese_script: Whisper mixes the two scripts; the transcript is written in one."""

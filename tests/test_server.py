@@ -343,6 +343,10 @@ def test_bad_transcription_requests_get_400(client, lights_wav, tmp_path):
         )
     error = error_of(caught)
     assert error["code"] == "invalid_file_format" and "notes.txt" in error["message"]
+    with pytest.raises(openai.BadRequestError) as caught:  # the tiny tier's Whisper is English
+        client.audio.transcriptions.create(model="whisper-1", file=lights_wav.open("rb"),
+                                           language="zh")  # fmt: skip
+    assert "hears English only, not 'zh'" in error_of(caught)["message"]
     truncated = lights_wav.read_bytes()[:1000]
     with pytest.raises(openai.BadRequestError) as caught:
         client.audio.transcriptions.create(model="whisper-1", file=("cut.wav", truncated))

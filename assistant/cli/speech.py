@@ -32,7 +32,8 @@ def transcribe(
     from ..providers.loading import load_engines
 
     audio = decode_file(file)
-    stt = load_engines(config_of(ctx), stt=True).stt
+    # a language named: the tier's speech-to-text for it (Chinese: the multilingual Whisper)
+    stt = load_engines(config_of(ctx, language=language), stt=True).stt
     result = stt.transcribe(audio, language=language, prompt=prompt)
     if as_json:
         click.echo(json.dumps(asdict(result), indent=2, ensure_ascii=False))

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..audio.codec import resample
-from ..config import Config, threads_for
+from ..config import Config, language_code, threads_for
 from ..errors import AssistantError, UsageError
 from ..script import in_script
 from ..text import has_cjk
@@ -117,7 +117,15 @@ class FasterWhisperSTT:
         prompt: str | None = None,
         temperature: float | None = None,
     ) -> dict[str, Any]:
-        """The keyword arguments this provider gives `WhisperModel.transcribe`."""
+        """The keyword arguments this provider gives `WhisperModel.transcribe`. An English-only
+        model asked for another language is an error (Whisper would write English words)."""
+        wanted = language or self._options.language
+        if self._english_only and language_code(wanted) not in ("", "en", "auto"):
+            raise UsageError(
+                f"this speech-to-text model hears English only, not '{wanted}': "
+                "use a multilingual one (for Chinese: assistant models pull --language zh, then "
+                "--language zh or auto picks it; or --set stt.model=whisper-base)"
+            )
         language = language or self._options.language or ("en" if self._english_only else None)
         return {
             "language": language,
