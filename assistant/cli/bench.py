@@ -282,9 +282,9 @@ def _echo(config, quick: bool, output: Path) -> None:
     results = compare(tts, options.voice, decode_file(user_wav), 4 if quick else 20, guard)
     (output / "benchmark-echo.json").write_text(json.dumps(results, indent=2))
     for mode, figures in results.items():
-        held, by_echo = figures["hold_p50_ms"], figures["held_by_the_echo"]
-        held = "already held by the echo" if held is None else f"held p50 {held} ms"
-        if by_echo and figures["hold_p50_ms"] is not None:
+        p50, by_echo = figures["hold_p50_ms"], figures["held_by_the_echo"]
+        held = "already held by the echo" if p50 is None else f"held p50 {p50} ms"
+        if by_echo and p50 is not None:
             held += f" ({by_echo} of {figures['replies']} already held by the echo)"
         click.echo(
             f"{mode.replace('_', ' ')}: {figures['self_interruptions']} self-interruptions and "

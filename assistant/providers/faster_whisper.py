@@ -119,14 +119,14 @@ class FasterWhisperSTT:
     ) -> dict[str, Any]:
         """The keyword arguments this provider gives `WhisperModel.transcribe`. An English-only
         model asked for another language is an error (Whisper would write English words)."""
-        wanted = language or self._options.language
-        if self._english_only and language_code(wanted) not in ("", "en", "auto"):
+        language = language or self._options.language
+        if self._english_only and language_code(language) not in ("", "en", "auto"):
             raise UsageError(
-                f"this speech-to-text model hears English only, not '{wanted}': "
+                f"this speech-to-text model hears English only, not '{language}': "
                 "use a multilingual one (for Chinese: assistant models pull --language zh, then "
                 "--language zh or auto picks it; or --set stt.model=whisper-base)"
             )
-        language = language or self._options.language or ("en" if self._english_only else None)
+        language = language or ("en" if self._english_only else None)
         return {
             "language": language,
             "initial_prompt": prompt or None,
