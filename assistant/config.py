@@ -136,7 +136,7 @@ class ConversationConfig:
 class AudioConfig:
     input_device: str = ""  # name or index; empty: the system default
     output_device: str = ""
-    echo_cancellation: bool = False  # clean the microphone of the speaker's sound (opt-in: README)
+    echo_cancellation: bool = True  # clean the microphone of the speaker's sound (where it loads)
     stall_timeout_s: float = 5.0  # a device silent, or a driver call blocked, this long: talk ends
 
 

@@ -17,7 +17,7 @@ from assistant.config import load_config
 from assistant.conversation.persona import persona_line, speaking_voice
 from assistant.conversation.reply import ReplySettings
 from assistant.conversation.turn import voice_turn
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, UsageError
 from assistant.history.records import TurnRecord
 from assistant.history.store import SQLiteHistory
 from assistant.providers.registry import create_stt
@@ -165,6 +165,16 @@ def test_transcribe_with_a_language_hears_it_with_the_tiers_model_for_it(store):
     )  # fmt: skip
     assert told.returncode != 0 and "Traceback" not in told.stderr, told.stderr
     assert "hears English only, not 'zh'" in told.stderr, told.stderr
+
+
+def test_an_english_only_model_configured_for_chinese_fails_at_load(config, store):
+    """talk, serve and wyoming load the speech-to-text before any turn: a configuration that
+    could only write English words for Mandarin stops there, not at each turn."""
+    stt = replace(config.stt, model="whisper-tiny.en", language="zh")
+    with pytest.raises(UsageError, match="hears English only, not 'zh'"):
+        create_stt(replace(config, stt=stt), store)
+    for language in ("en", "auto", ""):  # what an English-only model can hear loads
+        create_stt(replace(config, stt=replace(stt, language=language)), store)
 
 
 @pytest.mark.parametrize("script", ["simplified", "traditional"])

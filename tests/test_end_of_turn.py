@@ -167,7 +167,7 @@ def test_words_the_language_model_reads_as_going_on_keep_a_pause_open(
     it does."""
     [turn] = paused_turns("espeak-ng", espeak_speaker(tmp_path), [PAUSED_EN[5]], aligner(store))
     vad, words = SileroVAD.load(), Hearer(stt).at_once()
-    reader = WordsReader(chat, "Answer briefly.")
+    reader = WordsReader(chat, "Answer briefly.", at_once=True)  # in time, however loaded
     read = replay(turn, SMART, vad, model, words, reader)
     assert not read.premature and read.delay_s is not None, (read.heard, read.words_end)
     assert read.heard[0].startswith("How many") and read.words_end[0] < 0.01
@@ -301,7 +301,8 @@ def turns_language_of(text: str) -> str:
 
 def test_the_echo_benchmark_prints_the_three_ways_side_by_side(tmp_path):
     """`assistant bench --echo --quick`: four replies into the synthetic room, cancellation on
-    (a fresh canceller, and one that has heard a reply first) and off; the JSON and the lines."""
+    (a fresh canceller, and one that has heard a reply first) and off, and a user's words over a
+    reply with no echo; the JSON and the lines."""
     import json
     import subprocess
 
@@ -314,7 +315,12 @@ def test_the_echo_benchmark_prints_the_three_ways_side_by_side(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "benchmark-echo.json").read_text())
     modes = ["echo_cancellation_on", "echo_cancellation_on_after_a_reply", "echo_cancellation_off"]
-    assert list(results) == modes
+    assert list(results) == [*modes, "no_echo"]
+    passed, aec3 = results["no_echo"]["passed_through"], results["no_echo"]["aec3_output"]
+    # with no echo (headphones) the words over a first reply reach speech-to-text whole; from
+    # AEC3's own output they did not
+    assert passed["replies"] == 4 and passed["heard_whole"] >= 3, results["no_echo"]
+    assert aec3["word_error_rate"] > passed["word_error_rate"] + 0.2, results["no_echo"]
     assert all(results[mode]["replies"] == 4 for mode in modes)
     on, learnt, off = (results[mode] for mode in modes)
     # uncancelled, the reply's own echo holds playback again and again; cancelled, hardly
@@ -325,3 +331,4 @@ def test_the_echo_benchmark_prints_the_three_ways_side_by_side(tmp_path):
     assert off["held_by_the_echo"] >= 3, off
     assert "echo cancellation on after a reply: " in result.stdout
     assert "echo cancellation off: " in result.stdout and "None" not in result.stdout
+    assert "no echo (headphones), a user over a first reply: words heard whole" in result.stdout

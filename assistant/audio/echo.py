@@ -20,6 +20,7 @@ import numpy as np
 
 from ..types import AudioChunk
 from .codec import StreamResampler
+from .echo_presence import EchoPresence
 
 ECHO_RATE = 16000  # Hz: AEC3 at the VAD's rate
 BLOCK = ECHO_RATE // 100  # AEC3 works on 10 ms blocks
@@ -64,9 +65,12 @@ class StreamClock:
 
 
 class WebRtcEchoCanceller:
-    """AEC3 (with its high-pass filter) from pywebrtc-audio, fed with the speaker's blocks."""
+    """AEC3 (with its high-pass filter) from pywebrtc-audio, fed with the speaker's blocks; the
+    microphone passes through untouched while the room shows no echo (`EchoPresence`)."""
 
-    def __init__(self, stream_delay_ms: int = 0) -> None:
+    def __init__(self, stream_delay_ms: int = 0, *, pass_through: bool = True) -> None:
+        """`pass_through`: the microphone untouched where the room shows no echo (False: AEC3's
+        output always, as the benchmark compares)."""
         from pywebrtc_audio import EchoCanceller as Aec3
 
         self._aec = Aec3(sample_rate=ECHO_RATE, num_channels=1, stream_delay_ms=stream_delay_ms)
@@ -81,6 +85,7 @@ class WebRtcEchoCanceller:
         self._near_start = 0  # index (16 kHz, from the first sample heard) of `_near[0]`
         self._offset: int | None = None  # reference index = microphone index + offset
         self._far_resampler = self._near_resampler = None
+        self._presence = EchoPresence(BLOCK, ECHO_RATE) if pass_through else None
 
     @classmethod
     def load(cls) -> WebRtcEchoCanceller:
@@ -152,7 +157,11 @@ class WebRtcEchoCanceller:
         near, self._near = self._near[:ready], self._near[ready:]
         far = self._reference(self._near_start + (self._offset or 0), ready)
         self._near_start += ready
-        cleaned = self._aec.process(near.copy(), far)
+        cleaned = self._aec.process(near.copy(), far)  # AEC3 learns the room either way
+        if self._presence is not None:
+            self._presence.hear(near, far)
+            if self._presence.echo_free:  # nothing to remove; a fresh AEC3 would remove the user
+                cleaned = near
         return AudioChunk(np.asarray(cleaned, dtype="<i2").tobytes(), ECHO_RATE)
 
 

@@ -5,7 +5,8 @@ played), the Silero VAD and the barge-in guard. Counted: self-interruptions over
 echo cancellation on and off; and, with a user speaking over the echo, how soon after their first
 sound playback is held and the reply interrupted. With cancellation on, twice: a fresh canceller
 (a talk's first reply, before it has learnt the room) and one that has heard another reply in the
-same room first (every later reply)."""
+same room first (every later reply). And with no echo at all (headphones), the words of a user
+speaking over a first reply as speech-to-text hears them from the canceller."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from ..audio.echo import EchoCanceller
 from ..audio.vad import FRAME_SAMPLES, VAD_RATE, SileroVAD
 from ..conversation.barge_in import BargeIn, BargeInGuard, BargeInSettings
 from ..types import AudioChunk
+from .corpus import word_error_rate
 from .stats import percentile
 
 BLOCK_S = 0.02  # the microphone's and the speaker's block, as in audio/devices.py
@@ -184,10 +186,45 @@ REPLY_TEXTS = (
 USER_TEXT = "Please stop talking now."
 
 
-def compare(tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSettings) -> dict:
+def words_without_echo(
+    replies: list[AudioChunk], user: AudioChunk, said: str, stt, pass_through: bool
+) -> dict:
+    """Headphones: the user speaks over each reply (into a fresh canceller, as on a talk's first
+    reply) and nothing of the reply comes back into the microphone. Their words as speech-to-text
+    hears them from the canceller; `pass_through`: as `assistant talk` runs it (False: AEC3's own
+    output, which removes much of a voice over a loud reference until it has learnt the room)."""
+    from ..audio.echo import ECHO_RATE, WebRtcEchoCanceller
+
+    block, voice = int(BLOCK_S * ECHO_RATE), resample(user, ECHO_RATE).to_int16()
+    errors = []
+    for reply in replies:
+        far = resample(reply, ECHO_RATE).to_int16()
+        start = int(min(2.0, reply.seconds / 2) * ECHO_RATE)
+        heard_part = voice[: len(far) - start]
+        mic = np.zeros(len(far), dtype=np.int16)
+        mic[start : start + len(heard_part)] = heard_part
+        canceller, cleaned = WebRtcEchoCanceller(pass_through=pass_through), []
+        for at in range(0, len(far) - block + 1, block):
+            canceller.played(far[at : at + block], ECHO_RATE, at / ECHO_RATE)
+            chunk = AudioChunk(mic[at : at + block].tobytes(), ECHO_RATE)
+            cleaned.append(canceller.clean(chunk, (at + block) / ECHO_RATE).to_int16())
+        out = np.concatenate(cleaned)[max(0, start - block) : start + len(heard_part) + block]
+        heard = stt.transcribe(AudioChunk(out.astype("<i2").tobytes(), ECHO_RATE)).text
+        errors.append(word_error_rate(heard, said))
+    return {
+        "replies": len(replies),
+        "heard_whole": sum(error == 0 for error in errors),
+        "word_error_rate": round(float(np.mean(errors)), 3),
+    }
+
+
+def compare(
+    tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSettings, stt=None
+) -> dict:
     """Echo cancellation on (the ordinary speech threshold; a fresh canceller, and one that has
     heard a reply in the room before) against off (the strict one), over `replies` long replies of
-    `voice`, each two to three sentences."""
+    `voice`, each two to three sentences; with `stt`, also a user's words over a reply with no
+    echo at all (`words_without_echo`), the microphone passed through there or not."""
     from ..audio.echo import WebRtcEchoCanceller
 
     spoken = [
@@ -195,10 +232,16 @@ def compare(tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSetti
         for n in range(replies)
     ]
     strict = replace(guard, threshold=BargeInSettings().threshold, gap_ms=0)  # as without it
-    return {
+    results = {
         "echo_cancellation_on": measure(spoken, user, WebRtcEchoCanceller, guard),
         "echo_cancellation_on_after_a_reply": measure(
             spoken, user, WebRtcEchoCanceller, guard, heard_before=True
         ),
         "echo_cancellation_off": measure(spoken, user, lambda: None, strict),
     }
+    if stt is not None:
+        results["no_echo"] = {
+            way: words_without_echo(spoken, user, USER_TEXT, stt, pass_through=passed)
+            for way, passed in (("passed_through", True), ("aec3_output", False))
+        }
+    return results

@@ -107,18 +107,21 @@ class WordsReader:
     reply begun at the pause reads it (a system prompt, then the words), its time measured once
     (cached by words, as `Hearer` caches transcripts)."""
 
-    def __init__(self, chat, system_prompt: str) -> None:
-        self._chat, self._system = chat, system_prompt
+    def __init__(self, chat, system_prompt: str, *, at_once: bool = False) -> None:
+        """`at_once`: each reading there the moment its words are (what the readings decide on a
+        machine fast enough, whatever the load on this one)."""
+        self._chat, self._system, self._at_once = chat, system_prompt, at_once
         self._read: dict[str, tuple[float | None, float]] = {}
 
     def __call__(self, text: str) -> tuple[float | None, float]:
-        """(probability, seconds the reading took)."""
+        """(probability, seconds the reading took; 0 for `at_once`)."""
         if text not in self._read:
             messages = [ChatMessage("system", self._system), ChatMessage("user", text)]
             started = time.perf_counter()
             end = self._chat.turn_end_probability(messages) if text else None
             self._read[text] = (end, time.perf_counter() - started)
-        return self._read[text]
+        end, took = self._read[text]
+        return end, 0.0 if self._at_once else took
 
     def readings(self) -> dict[str, float | None]:
         """Every transcript read so far, and its reading (whether or not it came in time)."""

@@ -267,11 +267,12 @@ def _echo(config, quick: bool, output: Path) -> None:
     from ..audio.codec import decode_file
     from ..bench.echo_rig import USER_TEXT, compare
     from ..conversation.options import conversation_options
-    from ..providers.registry import create_tts
+    from ..providers.registry import create_stt, create_tts
     from ..providers.store import ModelStore
 
     options = conversation_options(config)
-    tts = create_tts(config, ModelStore.open(config.models.dir))
+    store = ModelStore.open(config.models.dir)
+    tts, stt = create_tts(config, store), create_stt(config, store)
     output.mkdir(parents=True, exist_ok=True)
     user_wav = output / "echo-user.wav"
     espeak = shutil.which("espeak-ng")
@@ -279,8 +280,9 @@ def _echo(config, quick: bool, output: Path) -> None:
         raise click.ClickException("the echo benchmark's user speaks with espeak-ng: install it")
     subprocess.run([espeak, "-v", "en-us", "-s", "140", "-w", str(user_wav), USER_TEXT], check=True)
     guard = options.echo_cancelled().barge_in_settings()
-    results = compare(tts, options.voice, decode_file(user_wav), 4 if quick else 20, guard)
+    results = compare(tts, options.voice, decode_file(user_wav), 4 if quick else 20, guard, stt)
     (output / "benchmark-echo.json").write_text(json.dumps(results, indent=2))
+    no_echo = results.pop("no_echo")
     for mode, figures in results.items():
         p50, by_echo = figures["hold_p50_ms"], figures["held_by_the_echo"]
         held = "already held by the echo" if p50 is None else f"held p50 {p50} ms"
@@ -292,3 +294,10 @@ def _echo(config, quick: bool, output: Path) -> None:
             f"{held}, interrupted p50 {figures['interrupt_p50_ms']} ms, missed "
             f"{figures['barge_in_missed']}"
         )
+    passed, aec3 = no_echo["passed_through"], no_echo["aec3_output"]
+    click.echo(
+        f"no echo (headphones), a user over a first reply: words heard whole "
+        f"{passed['heard_whole']} of {passed['replies']} (WER {passed['word_error_rate']}); "
+        f"from AEC3's own output {aec3['heard_whole']} of {aec3['replies']} "
+        f"(WER {aec3['word_error_rate']})"
+    )

@@ -58,6 +58,7 @@ class FasterWhisperSTT:
         self._model = model
         self._options = options
         self._english_only = english_only
+        self.decode_options()  # an English-only model configured for another language: at load
 
     @classmethod
     def load(

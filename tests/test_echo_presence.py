@@ -1,0 +1,104 @@
+"""The echo canceller passes the microphone through untouched where the speaker's sound does not
+come back into it (headphones, a far speaker): a fresh AEC3 takes a user speaking over playback
+for echo and removes much of them, even with no echo at all. Where the room echoes, it stays in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import word_error_rate
+
+from assistant.audio.codec import concat, decode_file, resample
+from assistant.audio.echo import BLOCK, ECHO_RATE, WebRtcEchoCanceller
+from assistant.audio.echo_presence import QUIET_AFTER_ECHO, EchoPresence
+from assistant.bench.echo_rig import room_impulse_response
+from assistant.types import AudioChunk
+
+USER_TEXT = "Stop. Please stop talking now."
+NOISE_DBFS = -65.0  # a quiet room's microphone
+
+
+@pytest.fixture(scope="module")
+def reply(tts) -> np.ndarray:
+    """Six seconds and more of the assistant's voice, int16 at the canceller's rate."""
+    text = "Once upon a time, in a land far away, there lived a dragon who loved to read old books."
+    spoken = resample(concat(tts.synthesize(text)), ECHO_RATE)
+    return spoken.to_int16()
+
+
+@pytest.fixture(scope="module")
+def user(espeak) -> np.ndarray:
+    return resample(decode_file(espeak(USER_TEXT, "stop")), ECHO_RATE).to_int16()
+
+
+def _noise(count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(count) * 32768 * 10 ** (NOISE_DBFS / 20)
+
+
+def _through_the_canceller(canceller, far: np.ndarray, mic: np.ndarray) -> np.ndarray:
+    """Play `far` and hear `mic` block by block, in time, as the devices' callbacks do."""
+    step, cleaned = ECHO_RATE // 50, []
+    for start in range(0, len(far) - step + 1, step):
+        canceller.played(far[start : start + step], ECHO_RATE, start / ECHO_RATE)
+        heard = AudioChunk(mic[start : start + step].astype("<i2").tobytes(), ECHO_RATE)
+        cleaned.append(canceller.clean(heard, (start + step) / ECHO_RATE).to_int16())
+    return np.concatenate(cleaned)
+
+
+def _presence_over(far: np.ndarray, mic: np.ndarray) -> list[bool]:
+    presence, verdicts = EchoPresence(BLOCK, ECHO_RATE), []
+    for start in range(0, len(far) - BLOCK + 1, BLOCK):
+        presence.hear(mic[start : start + BLOCK], far[start : start + BLOCK])
+        verdicts.append(presence.echo_free)
+    return verdicts
+
+
+def test_with_no_echo_a_user_over_a_first_reply_is_heard_whole(reply, user, stt):
+    """Two seconds into the first reply, with nothing of it in the microphone: the user's words
+    reach speech-to-text whole (AEC3 alone lost "Stop. Please" or all of it, 3 of 3 replies)."""
+    start = 2 * ECHO_RATE
+    mic = _noise(len(reply))
+    mic[start : start + len(user)] += user[: len(reply) - start]
+    cleaned = _through_the_canceller(WebRtcEchoCanceller(), reply, mic.astype(np.int16))
+    around = cleaned[start - ECHO_RATE // 10 : start + len(user) + ECHO_RATE // 10]
+    heard = stt.transcribe(AudioChunk(around.astype("<i2").tobytes(), ECHO_RATE)).text
+    assert word_error_rate(USER_TEXT, heard) <= 0.2, heard
+
+
+@pytest.mark.parametrize("level_db", [-6.0, 0.0, 6.0])
+def test_where_the_room_echoes_the_canceller_stays_in(reply, level_db):
+    """An echo as loud as the rig's (-6 to +6 dB against a user at a normal level) over a quiet
+    room's noise: never "no echo", and the canceller removes it."""
+    far = np.concatenate([np.zeros(ECHO_RATE), reply]).astype(np.int16)  # the user's question
+    echo = np.convolve(far.astype(float), room_impulse_response(0.05, ECHO_RATE))[: len(far)]
+    gain = 10 ** (level_db / 20) * 0.1 * 32768 / np.sqrt(np.mean(echo[np.abs(echo) > 300] ** 2))
+    mic = (echo * gain + _noise(len(far))).astype(np.int16)
+    assert not any(_presence_over(far, mic))
+    cleaned = _through_the_canceller(WebRtcEchoCanceller(), far, mic)
+    second_half = slice(len(cleaned) // 2, len(cleaned))
+    removed = np.sum(mic[second_half].astype(float) ** 2) / np.sum(cleaned[second_half] ** 2.0)
+    assert 10 * np.log10(removed) > 10
+
+
+def test_no_echo_is_said_only_over_enough_playback_and_slowly_after_an_echo():
+    rng = np.random.default_rng(1)
+    bursts = (np.sin(np.arange(12 * ECHO_RATE) * 2 * np.pi * 3 / ECHO_RATE) > 0).astype(float)
+    far = (rng.standard_normal(12 * ECHO_RATE) * 3000 * bursts).astype(np.int16)
+    quiet = _noise(len(far)).astype(np.int16)
+    assert not any(_presence_over(np.zeros_like(far), quiet))  # nothing played: nothing known
+    verdicts = _presence_over(far, quiet)
+    first_free = verdicts.index(True) * BLOCK / ECHO_RATE
+    assert 0.5 <= first_free <= 1.5, first_free  # after ~1 s of playback, and from then on
+    assert all(verdicts[verdicts.index(True) :])
+    presence = EchoPresence(BLOCK, ECHO_RATE)  # an echo heard once: the canceller goes back in
+    echoed = (np.roll(far, 480) * 0.5 + quiet).astype(np.int16)
+    for mic, played in ((quiet, far), (echoed[: 3 * ECHO_RATE], far[: 3 * ECHO_RATE])):
+        for start in range(0, len(played) - BLOCK + 1, BLOCK):
+            presence.hear(mic[start : start + BLOCK], played[start : start + BLOCK])
+    assert not presence.echo_free
+    judged, step = 0, BLOCK * 25  # judged every 0.25 s: the echo gone, it takes 10 s to trust
+    while not presence.echo_free and judged < 2 * QUIET_AFTER_ECHO:
+        start = judged * step % (len(far) - step)
+        presence.hear(quiet[start : start + step], far[start : start + step])
+        judged += 1
+    assert QUIET_AFTER_ECHO <= judged < 2 * QUIET_AFTER_ECHO, judged
