@@ -299,7 +299,7 @@ def turns_language_of(text: str) -> str:
     return SpokenTurn("t", "v", text, AudioChunk(b"", 16000), 0.0).language
 
 
-def test_the_echo_benchmark_prints_the_three_ways_side_by_side(tmp_path):
+def test_the_echo_benchmark_prints_each_way_side_by_side(tmp_path):
     """`assistant bench --echo --quick`: four replies into the synthetic room, cancellation on
     (a fresh canceller, and one that has heard a reply first) and off, and a user's words over a
     reply with no echo; the JSON and the lines."""
