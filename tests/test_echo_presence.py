@@ -106,3 +106,21 @@ def test_no_echo_is_said_after_a_second_of_playback_and_an_echo_takes_it_back_fo
         presence.hear(quiet[start : start + step], far[start : start + step])
         judged += 1
     assert QUIET_AFTER_ECHO <= judged < 2 * QUIET_AFTER_ECHO, judged
+
+
+def test_one_peak_alone_is_chance_two_in_a_row_are_an_echo(monkeypatch):
+    """The decision on the judgements (their values set: a voice's onset in a silent microphone
+    once peaked at 11.8 with no echo, which sent that user's words through AEC3)."""
+    from assistant.audio import echo_presence
+
+    peaks = iter([3.0, 3.0, 3.0, 11.8, 4.0, 4.0, 12.0, 12.0])
+    monkeypatch.setattr(echo_presence, "echo_peak", lambda near, far, rate: next(peaks))
+    presence, step = EchoPresence(BLOCK, ECHO_RATE), ECHO_RATE // 4  # one judgement a call
+    far, near = np.full(step, 3000, dtype=np.int16), np.zeros(step, dtype=np.int16)
+    verdicts = []
+    for _ in range(9):
+        presence.hear(near, far)
+        verdicts.append(presence.echo_free)
+    # judged from the second call (0.5 s played): three quiet judgements, then 11.8 alone
+    # changes nothing, and 12.0 twice in a row brings the canceller back
+    assert verdicts == [False, False, False, True, True, True, True, True, False], verdicts

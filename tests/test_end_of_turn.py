@@ -315,7 +315,13 @@ def test_the_echo_benchmark_prints_each_way_side_by_side(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     results = json.loads((tmp_path / "benchmark-echo.json").read_text())
     modes = ["echo_cancellation_on", "echo_cancellation_on_after_a_reply", "echo_cancellation_off"]
-    assert list(results) == [*modes, "no_echo"]
+    headphones = ["headphones_echo_cancellation_on", "headphones_echo_cancellation_off"]
+    assert list(results) == [*modes, *headphones, "no_echo"]
+    # with nothing to cancel, the canceller (passing the microphone through) is as quick to
+    # hold as no canceller at all, and misses nothing
+    new, old = (results[mode] for mode in headphones)
+    assert new["barge_in_missed"] == old["barge_in_missed"] == 0, (new, old)
+    assert new["hold_p50_ms"] <= old["hold_p50_ms"] + 100, (new, old)
     passed, aec3 = results["no_echo"]["passed_through"], results["no_echo"]["aec3_output"]
     # with no echo (headphones) the words over a first reply reach speech-to-text whole; from
     # AEC3's own output they did not

@@ -23,7 +23,9 @@ EVERY_S = 0.25  # how often it is judged
 PLAYED_S = 0.5  # judged only when the speaker played sound for this long within the window
 LAGS_S = (-0.05, 0.5)  # the echo's delay after the pairing (AEC3 itself copes with ~0.5 s)
 BAND_HZ = (200.0, 4000.0)  # the speech band the correlation is read in
-ECHO_Z = 10.0  # a peak this many times the correlation's spread is an echo
+ECHO_Z = 10.0  # a peak this many times the correlation's spread is an echo...
+ECHO_JUDGEMENTS = 2  # ... in this many judgements in a row (one alone can be chance: a voice's
+# onset in a silent microphone once reached 11.8 with no echo)
 QUIET_JUDGEMENTS = 3  # judgements in a row without an echo before "no echo" is said
 QUIET_AFTER_ECHO = 40  # ... once an echo has been heard on this stream (10 s of playback)
 
@@ -54,16 +56,18 @@ def echo_peak(near: np.ndarray, far: np.ndarray, rate: int) -> float:
 class EchoPresence:
     """Judges every `EVERY_S`, over the last `WINDOW_S` of microphone audio and the reference
     paired with it, whether the microphone hears the speaker (only while the speaker has played
-    for `PLAYED_S` of that window). "No echo" is said after `QUIET_JUDGEMENTS` judgements in a
-    row without one, or `QUIET_AFTER_ECHO` once an echo has been heard; until then the room is
-    taken to echo (the safe side: the canceller stays in)."""
+    for `PLAYED_S` of that window). An echo is heard in `ECHO_JUDGEMENTS` judgements in a row;
+    "no echo" is said after `QUIET_JUDGEMENTS` judgements without one, or `QUIET_AFTER_ECHO` once
+    an echo has been heard; until then the room is taken to echo (the safe side: the canceller
+    stays in)."""
 
     def __init__(self, block: int, rate: int) -> None:
         self._block, self._rate = block, rate
         self._near = np.zeros(0, dtype=np.int16)
         self._far = np.zeros(0, dtype=np.int16)
         self._unjudged = 0  # samples heard since the last judgement
-        self._quiet_run = 0  # judgements in a row without an echo
+        self._quiet_run = 0  # judgements without an echo since the last one with it
+        self._echo_run = 0  # judgements in a row with a peak over ECHO_Z
         self._echo_heard = False
 
     def hear(self, near: np.ndarray, far: np.ndarray) -> None:
@@ -77,10 +81,12 @@ class EchoPresence:
         self._unjudged = 0
         if played_seconds(self._far, self._block, self._rate) < PLAYED_S:
             return
-        if echo_peak(self._near, self._far, self._rate) >= ECHO_Z:
+        if echo_peak(self._near, self._far, self._rate) < ECHO_Z:
+            self._echo_run, self._quiet_run = 0, self._quiet_run + 1
+            return
+        self._echo_run += 1
+        if self._echo_run >= ECHO_JUDGEMENTS:
             self._echo_heard, self._quiet_run = True, 0
-        else:
-            self._quiet_run += 1
 
     @property
     def echo_free(self) -> bool:

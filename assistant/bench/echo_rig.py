@@ -27,6 +27,7 @@ from .stats import percentile
 BLOCK_S = 0.02  # the microphone's and the speaker's block, as in audio/devices.py
 LEVELS_DB = (-6.0, 0.0, 6.0)  # the echo against the user's voice
 DELAYS_S = (0.02, 0.05, 0.08)
+NO_ECHO_DB = (-200.0,)  # headphones: nothing of the reply comes back
 STUTTERING_S = 1.0  # the echo held playback this soon before the user spoke: it was stuttering
 
 
@@ -139,15 +140,17 @@ def measure(
     make_canceller: Callable[[], EchoCanceller | None],
     guard: BargeInSettings,
     heard_before: bool = False,
+    levels_db: tuple[float, ...] = LEVELS_DB,
 ) -> dict:
-    """Self-interruptions over `replies` (rooms cycled over levels and delays), and the user's
-    barge-in over the same replies: time from the user's first sound to hold/interrupt. A hold
-    counts as the user's only where the reply alone (no user) was not held from `STUTTERING_S`
-    before the user's first sound to it (playback stuttering on its own echo).
+    """Self-interruptions over `replies` (rooms cycled over `levels_db` and delays), and the
+    user's barge-in over the same replies: time from the user's first sound to hold/interrupt. A
+    hold counts as the user's only where the reply alone (no user) was not held from
+    `STUTTERING_S` before the user's first sound to it (playback stuttering on its own echo).
     `heard_before`: each canceller has heard the next reply in the same room first."""
     self_interrupted, self_holds, hold_ms, interrupt_ms, missed, held_by_echo = 0, 0, [], [], 0, 0
     for number, reply in enumerate(replies):
-        room = {"level_db": LEVELS_DB[number % 3], "delay_s": DELAYS_S[(number // 3) % 3]}
+        level = levels_db[number % len(levels_db)]
+        room = {"level_db": level, "delay_s": DELAYS_S[(number // 3) % 3]}
         before = replies[(number + 1) % len(replies)] if heard_before else None
         trial = partial(run_trial, guard=guard, heard_before=before, **room)
         alone = trial(reply, None, 0.0, canceller=make_canceller())
@@ -223,21 +226,32 @@ def compare(
 ) -> dict:
     """Echo cancellation on (the ordinary speech threshold; a fresh canceller, and one that has
     heard a reply in the room before) against off (the strict one), over `replies` long replies of
-    `voice`, each two to three sentences; with `stt`, also a user's words over a reply with no
-    echo at all (`words_without_echo`), the microphone passed through there or not."""
+    `voice`, each two to three sentences; the same with no echo at all (headphones: on, as
+    `assistant talk` now runs by default, and off, as it did); with `stt`, also a user's words
+    over a reply with no echo (`words_without_echo`), the microphone passed through or not."""
     from ..audio.echo import WebRtcEchoCanceller
 
     spoken = [
         concat([c for k in range(3) for c in tts.synthesize(REPLY_TEXTS[(n + k) % 4], voice=voice)])
         for n in range(replies)
     ]
-    strict = replace(guard, threshold=BargeInSettings().threshold, gap_ms=0)  # as without it
+    plain = BargeInSettings()  # as `assistant talk` without cancellation: strict, no bridging,
+    # no allowance for the echo's tail after a hold
+    strict = replace(
+        guard, threshold=plain.threshold, gap_ms=plain.gap_ms, echo_tail_ms=plain.echo_tail_ms
+    )
     results = {
         "echo_cancellation_on": measure(spoken, user, WebRtcEchoCanceller, guard),
         "echo_cancellation_on_after_a_reply": measure(
             spoken, user, WebRtcEchoCanceller, guard, heard_before=True
         ),
         "echo_cancellation_off": measure(spoken, user, lambda: None, strict),
+        "headphones_echo_cancellation_on": measure(
+            spoken, user, WebRtcEchoCanceller, guard, levels_db=NO_ECHO_DB
+        ),
+        "headphones_echo_cancellation_off": measure(
+            spoken, user, lambda: None, strict, levels_db=NO_ECHO_DB
+        ),
     }
     if stt is not None:
         results["no_echo"] = {

@@ -290,8 +290,8 @@ def _echo(config, quick: bool, output: Path) -> None:
             held += f" ({by_echo} of {figures['replies']} already held by the echo)"
         click.echo(
             f"{mode.replace('_', ' ')}: {figures['self_interruptions']} self-interruptions and "
-            f"{figures['self_holds']} holds over {figures['replies']} replies; user over the echo: "
-            f"{held}, interrupted p50 {figures['interrupt_p50_ms']} ms, missed "
+            f"{figures['self_holds']} holds over {figures['replies']} replies; user over the "
+            f"reply: {held}, interrupted p50 {figures['interrupt_p50_ms']} ms, missed "
             f"{figures['barge_in_missed']}"
         )
     passed, aec3 = no_echo["passed_through"], no_echo["aec3_output"]
