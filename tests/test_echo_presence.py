@@ -11,7 +11,7 @@ from conftest import word_error_rate
 from assistant.audio.codec import concat, decode_file, resample
 from assistant.audio.echo import BLOCK, ECHO_RATE, WebRtcEchoCanceller
 from assistant.audio.echo_presence import QUIET_AFTER_ECHO, EchoPresence
-from assistant.bench.echo_rig import room_impulse_response
+from assistant.bench.echo_rig import room_impulse_response, through_the_canceller
 from assistant.types import AudioChunk
 
 USER_TEXT = "Stop. Please stop talking now."
@@ -35,16 +35,6 @@ def _noise(count: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(count) * 32768 * 10 ** (NOISE_DBFS / 20)
 
 
-def _through_the_canceller(canceller, far: np.ndarray, mic: np.ndarray) -> np.ndarray:
-    """Play `far` and hear `mic` block by block, in time, as the devices' callbacks do."""
-    step, cleaned = ECHO_RATE // 50, []
-    for start in range(0, len(far) - step + 1, step):
-        canceller.played(far[start : start + step], ECHO_RATE, start / ECHO_RATE)
-        heard = AudioChunk(mic[start : start + step].astype("<i2").tobytes(), ECHO_RATE)
-        cleaned.append(canceller.clean(heard, (start + step) / ECHO_RATE).to_int16())
-    return np.concatenate(cleaned)
-
-
 def _presence_over(far: np.ndarray, mic: np.ndarray) -> list[bool]:
     presence, verdicts = EchoPresence(BLOCK, ECHO_RATE), []
     for start in range(0, len(far) - BLOCK + 1, BLOCK):
@@ -59,7 +49,7 @@ def test_with_no_echo_a_user_over_a_first_reply_is_heard_whole(reply, user, stt)
     start = 2 * ECHO_RATE
     mic = _noise(len(reply))
     mic[start : start + len(user)] += user[: len(reply) - start]
-    cleaned = _through_the_canceller(WebRtcEchoCanceller(), reply, mic.astype(np.int16))
+    cleaned = through_the_canceller(WebRtcEchoCanceller(), reply, mic.astype(np.int16), ECHO_RATE)
     around = cleaned[start - ECHO_RATE // 10 : start + len(user) + ECHO_RATE // 10]
     heard = stt.transcribe(AudioChunk(around.astype("<i2").tobytes(), ECHO_RATE)).text
     assert word_error_rate(USER_TEXT, heard) <= 0.2, heard
@@ -74,7 +64,7 @@ def test_where_the_room_echoes_the_canceller_stays_in(reply, level_db):
     gain = 10 ** (level_db / 20) * 0.1 * 32768 / np.sqrt(np.mean(echo[np.abs(echo) > 300] ** 2))
     mic = (echo * gain + _noise(len(far))).astype(np.int16)
     assert not any(_presence_over(far, mic))
-    cleaned = _through_the_canceller(WebRtcEchoCanceller(), far, mic)
+    cleaned = through_the_canceller(WebRtcEchoCanceller(), far, mic, ECHO_RATE)
     second_half = slice(len(cleaned) // 2, len(cleaned))
     removed = np.sum(mic[second_half].astype(float) ** 2) / np.sum(cleaned[second_half] ** 2.0)
     assert 10 * np.log10(removed) > 10

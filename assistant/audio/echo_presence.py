@@ -63,22 +63,22 @@ class EchoPresence:
 
     def __init__(self, block: int, rate: int) -> None:
         self._block, self._rate = block, rate
-        self._near = np.zeros(0, dtype=np.int16)
+        self._near = np.zeros(0, dtype=np.int16)  # the window judged last
         self._far = np.zeros(0, dtype=np.int16)
-        self._unjudged = 0  # samples heard since the last judgement
+        self._unjudged: list[tuple[np.ndarray, np.ndarray]] = []  # heard since then
         self._quiet_run = 0  # judgements without an echo since the last one with it
         self._echo_run = 0  # judgements in a row with a peak over ECHO_Z
         self._echo_heard = False
 
     def hear(self, near: np.ndarray, far: np.ndarray) -> None:
         """Microphone samples and the reference paired with them (int16, the same length)."""
+        self._unjudged.append((near, far))
+        if sum(len(heard) for heard, _ in self._unjudged) < EVERY_S * self._rate:
+            return  # the window is put together only when it is judged
         keep = round(WINDOW_S * self._rate)
-        self._near = np.concatenate([self._near, near])[-keep:]
-        self._far = np.concatenate([self._far, far])[-keep:]
-        self._unjudged += len(near)
-        if self._unjudged < EVERY_S * self._rate:
-            return
-        self._unjudged = 0
+        self._near = np.concatenate([self._near, *(heard for heard, _ in self._unjudged)])[-keep:]
+        self._far = np.concatenate([self._far, *(played for _, played in self._unjudged)])[-keep:]
+        self._unjudged = []
         if played_seconds(self._far, self._block, self._rate) < PLAYED_S:
             return
         if echo_peak(self._near, self._far, self._rate) < ECHO_Z:

@@ -189,6 +189,20 @@ REPLY_TEXTS = (
 USER_TEXT = "Please stop talking now."
 
 
+def through_the_canceller(
+    canceller: EchoCanceller, far: np.ndarray, mic: np.ndarray, rate: int
+) -> np.ndarray:
+    """`far` played and `mic` heard (int16 at `rate`) block by block, in time as the devices'
+    callbacks go (a played block sounds from its start, a heard one comes in at its end): what
+    the canceller gives back."""
+    block, cleaned = int(BLOCK_S * rate), []
+    for at in range(0, len(far) - block + 1, block):
+        canceller.played(far[at : at + block], rate, at / rate)
+        chunk = AudioChunk(mic[at : at + block].astype("<i2").tobytes(), rate)
+        cleaned.append(canceller.clean(chunk, (at + block) / rate).to_int16())
+    return np.concatenate(cleaned)
+
+
 def words_without_echo(
     replies: list[AudioChunk], user: AudioChunk, said: str, stt, pass_through: bool
 ) -> dict:
@@ -206,12 +220,9 @@ def words_without_echo(
         heard_part = voice[: len(far) - start]
         mic = np.zeros(len(far), dtype=np.int16)
         mic[start : start + len(heard_part)] = heard_part
-        canceller, cleaned = WebRtcEchoCanceller(pass_through=pass_through), []
-        for at in range(0, len(far) - block + 1, block):
-            canceller.played(far[at : at + block], ECHO_RATE, at / ECHO_RATE)
-            chunk = AudioChunk(mic[at : at + block].tobytes(), ECHO_RATE)
-            cleaned.append(canceller.clean(chunk, (at + block) / ECHO_RATE).to_int16())
-        out = np.concatenate(cleaned)[max(0, start - block) : start + len(heard_part) + block]
+        canceller = WebRtcEchoCanceller(pass_through=pass_through)
+        cleaned = through_the_canceller(canceller, far, mic, ECHO_RATE)
+        out = cleaned[max(0, start - block) : start + len(heard_part) + block]
         heard = stt.transcribe(AudioChunk(out.astype("<i2").tobytes(), ECHO_RATE)).text
         errors.append(word_error_rate(heard, said))
     return {
