@@ -104,7 +104,7 @@ def test_one_peak_alone_is_chance_two_in_a_row_are_an_echo(monkeypatch):
     from assistant.audio import echo_presence
 
     peaks = iter([3.0, 3.0, 3.0, 11.8, 4.0, 4.0, 12.0, 12.0])
-    monkeypatch.setattr(echo_presence, "echo_peak", lambda near, far, rate: next(peaks))
+    monkeypatch.setattr(echo_presence, "echo_peak", lambda near, far, rate: (next(peaks), 0.05))
     presence, step = EchoPresence(BLOCK, ECHO_RATE), ECHO_RATE // 4  # one judgement a call
     far, near = np.full(step, 3000, dtype=np.int16), np.zeros(step, dtype=np.int16)
     verdicts = []

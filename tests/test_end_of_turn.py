@@ -301,8 +301,9 @@ def turns_language_of(text: str) -> str:
 
 def test_the_echo_benchmark_prints_each_way_side_by_side(tmp_path):
     """`assistant bench --echo --quick`: four replies into the synthetic room, cancellation on
-    (a fresh canceller, and one that has heard a reply first) and off, and a user's words over a
-    reply with no echo; the JSON and the lines."""
+    (a fresh canceller, and one that has heard a reply first; with its double-talk judgement and
+    AEC3 alone; a silent room and a noisy one) and off, and a user's words over a reply with no
+    echo; the JSON and the lines."""
     import json
     import subprocess
 
@@ -316,7 +317,16 @@ def test_the_echo_benchmark_prints_each_way_side_by_side(tmp_path):
     results = json.loads((tmp_path / "benchmark-echo.json").read_text())
     modes = ["echo_cancellation_on", "echo_cancellation_on_after_a_reply", "echo_cancellation_off"]
     headphones = ["headphones_echo_cancellation_on", "headphones_echo_cancellation_off"]
-    assert list(results) == [*modes, *headphones, "no_echo"]
+    cancelled = [
+        f"{room}echo_cancellation_on{way}{when}"
+        for room in ("", "noisy_room_")
+        for way in ("", "_aec3_alone")
+        for when in ("", "_after_a_reply")
+    ]
+    assert list(results) == [*cancelled, "echo_cancellation_off", *headphones, "no_echo"]
+    assert all(results[mode]["replies"] == 4 for mode in cancelled)
+    for room in ("", "noisy_room_"):  # the double-talk judgement never makes it interrupt itself
+        assert results[f"{room}echo_cancellation_on_after_a_reply"]["self_interruptions"] == 0
     # with nothing to cancel, the canceller (passing the microphone through) is as quick to
     # hold as no canceller at all, and misses nothing
     new, old = (results[mode] for mode in headphones)
@@ -336,5 +346,6 @@ def test_the_echo_benchmark_prints_each_way_side_by_side(tmp_path):
     # uncancelled, playback is held by its own echo before the user's voice can hold it
     assert off["held_by_the_echo"] >= 3, off
     assert "echo cancellation on after a reply: " in result.stdout
+    assert "noisy room echo cancellation on aec3 alone after a reply: " in result.stdout
     assert "echo cancellation off: " in result.stdout and "None" not in result.stdout
     assert "no echo (headphones), a user over a first reply: words heard whole" in result.stdout

@@ -209,10 +209,10 @@ def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(rig, tts
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known defect (issue 12 open): now that the canceller keeps the echo aligned (it no "
-    "longer interrupts itself, which made this pass before), AEC3 in double talk often removes "
-    "the user's voice at 0 dB too: missed in 2 of 3 fresh-clone runs of 2026-12-02, passed in a "
-    "focused run (3-4 of 20 missed offline; traced: the hold comes at the user's last word)",
+    reason="known defect (issue 12 open): the user speaks 1.5 s into the first reply, before the "
+    "double-talk filter has learnt the room (it judges after 2 s of playback), so AEC3 alone "
+    "decides there, and in double talk it often removes the user's voice at 0 dB: missed in 2 of "
+    "3 fresh-clone runs on 2026-12-02 and in 1 of 5 local runs the same day",
 )
 def test_speaking_over_the_echo_interrupts_the_assistant(rig, tts, espeak):
     microphone = rig[0]

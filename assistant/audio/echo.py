@@ -20,6 +20,7 @@ import numpy as np
 
 from ..types import AudioChunk
 from .codec import StreamResampler
+from .double_talk import DoubleTalk
 from .echo_presence import EchoPresence
 
 ECHO_RATE = 16000  # Hz: AEC3 at the VAD's rate
@@ -66,11 +67,16 @@ class StreamClock:
 
 class WebRtcEchoCanceller:
     """AEC3 (with its high-pass filter) from pywebrtc-audio, fed with the speaker's blocks; the
-    microphone passes through untouched while the room shows no echo (`EchoPresence`)."""
+    microphone passes through untouched while the room shows no echo (`EchoPresence`), and a
+    linear filter's residual goes out instead of AEC3's output where a user talks over the echo
+    (`DoubleTalk`)."""
 
-    def __init__(self, stream_delay_ms: int = 0, *, pass_through: bool = True) -> None:
-        """`pass_through`: the microphone untouched where the room shows no echo (False: AEC3's
-        output always, as the benchmark compares)."""
+    def __init__(
+        self, stream_delay_ms: int = 0, *, pass_through: bool = True, double_talk: bool = True
+    ) -> None:
+        """`pass_through`: the microphone untouched where the room shows no echo; `double_talk`:
+        the user's voice over the echo from the linear filter (False: AEC3's output, as the
+        benchmark compares)."""
         from pywebrtc_audio import EchoCanceller as Aec3
 
         self._aec = Aec3(sample_rate=ECHO_RATE, num_channels=1, stream_delay_ms=stream_delay_ms)
@@ -85,7 +91,9 @@ class WebRtcEchoCanceller:
         self._near_start = 0  # index (16 kHz, from the first sample heard) of `_near[0]`
         self._offset: int | None = None  # reference index = microphone index + offset
         self._far_resampler = self._near_resampler = None
-        self._presence = EchoPresence(BLOCK, ECHO_RATE) if pass_through else None
+        self._presence = EchoPresence(BLOCK, ECHO_RATE)  # whether, and how late, the room echoes
+        self._pass_through = pass_through
+        self._double_talk = DoubleTalk(BLOCK, ECHO_RATE) if double_talk else None
 
     @classmethod
     def load(cls) -> WebRtcEchoCanceller:
@@ -148,6 +156,8 @@ class WebRtcEchoCanceller:
             near_origin = self._near_clock.origin
             wanted = round((near_origin - far_origin) * ECHO_RATE)
             if self._offset is None or abs(wanted - self._offset) > REALIGN_S * ECHO_RATE:
+                if self._offset is not None and self._double_talk is not None:
+                    self._double_talk.pairing_moved()
                 self._offset = wanted
             handed_over = self._far_end - (self._near_start + self._offset)  # may wait for
             if len(self._near) - handed_over < WAIT_S * ECHO_RATE:
@@ -157,12 +167,14 @@ class WebRtcEchoCanceller:
         near, self._near = self._near[:ready], self._near[ready:]
         far = self._reference(self._near_start + (self._offset or 0), ready)
         self._near_start += ready
-        cleaned = self._aec.process(near.copy(), far)  # AEC3 learns the room either way
-        if self._presence is not None:
-            self._presence.hear(near, far)
-            if self._presence.echo_free:  # nothing to remove; a fresh AEC3 would remove the user
-                cleaned = near
-        return AudioChunk(np.asarray(cleaned, dtype="<i2").tobytes(), ECHO_RATE)
+        cleaned = np.asarray(self._aec.process(near.copy(), far), dtype=np.int16)  # AEC3 (and
+        # the linear filter) learn the room either way
+        self._presence.hear(near, far)
+        if self._double_talk is not None:
+            cleaned = self._double_talk.over(near, far, cleaned, self._presence.delay_s)
+        if self._pass_through and self._presence.echo_free:  # nothing to remove; a fresh AEC3
+            cleaned = near  # would remove the user
+        return AudioChunk(cleaned.astype("<i2").tobytes(), ECHO_RATE)
 
 
 def load_echo_canceller(enabled: bool) -> EchoCanceller | None:

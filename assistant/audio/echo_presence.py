@@ -39,9 +39,9 @@ def played_seconds(far: np.ndarray, block: int, rate: int) -> float:
     return float(np.sum(power > (32768 * 10 ** (PLAYING_DBFS / 20)) ** 2)) * block / rate
 
 
-def echo_peak(near: np.ndarray, far: np.ndarray, rate: int) -> float:
+def echo_peak(near: np.ndarray, far: np.ndarray, rate: int) -> tuple[float, float]:
     """GCC-PHAT of the microphone against the reference over the speech band, at the delays an
-    echo may have: its highest peak over its standard deviation."""
+    echo may have: its highest peak over its standard deviation, and that peak's delay (s)."""
     earliest, latest = (round(lag * rate) for lag in LAGS_S)
     size = 1 << int(np.ceil(np.log2(len(far) + latest - earliest)))
     cross = np.fft.rfft(near.astype(np.float64), size) * np.conj(np.fft.rfft(far, size))
@@ -50,7 +50,8 @@ def echo_peak(near: np.ndarray, far: np.ndarray, rate: int) -> float:
     whitened = np.where(in_band, cross / (np.abs(cross) + 1e-12), 0)
     correlation = np.fft.irfft(whitened, size)
     lags = np.concatenate([correlation[earliest:], correlation[:latest]])  # the mic lags
-    return float(np.max(np.abs(lags)) / (np.std(lags) + 1e-12))
+    peak = int(np.argmax(np.abs(lags)))
+    return float(np.abs(lags[peak]) / (np.std(lags) + 1e-12)), (peak + earliest) / rate
 
 
 class EchoPresence:
@@ -69,6 +70,7 @@ class EchoPresence:
         self._quiet_run = 0  # judgements without an echo since the last one with it
         self._echo_run = 0  # judgements in a row with a peak over ECHO_Z
         self._echo_heard = False
+        self.delay_s: float | None = None  # the echo's delay after the pairing, last heard
 
     def hear(self, near: np.ndarray, far: np.ndarray) -> None:
         """Microphone samples and the reference paired with them (int16, the same length)."""
@@ -81,12 +83,13 @@ class EchoPresence:
         self._unjudged = []
         if played_seconds(self._far, self._block, self._rate) < PLAYED_S:
             return
-        if echo_peak(self._near, self._far, self._rate) < ECHO_Z:
+        peak, delay_s = echo_peak(self._near, self._far, self._rate)
+        if peak < ECHO_Z:
             self._echo_run, self._quiet_run = 0, self._quiet_run + 1
             return
         self._echo_run += 1
         if self._echo_run >= ECHO_JUDGEMENTS:
-            self._echo_heard, self._quiet_run = True, 0
+            self._echo_heard, self._quiet_run, self.delay_s = True, 0, delay_s
 
     @property
     def echo_free(self) -> bool:

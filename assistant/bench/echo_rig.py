@@ -28,6 +28,7 @@ BLOCK_S = 0.02  # the microphone's and the speaker's block, as in audio/devices.
 LEVELS_DB = (-6.0, 0.0, 6.0)  # the echo against the user's voice
 DELAYS_S = (0.02, 0.05, 0.08)
 NO_ECHO_DB = (-200.0,)  # headphones: nothing of the reply comes back
+NOISY_ROOM_DBFS = -50.0  # the noisy room's white noise in the microphone (the echo ~-30..-18)
 STUTTERING_S = 1.0  # the echo held playback this soon before the user spoke: it was stuttering
 
 
@@ -66,11 +67,13 @@ def run_trial(
     canceller: EchoCanceller | None,
     guard: BargeInSettings,
     heard_before: AudioChunk | None = None,
+    noise_dbfs: float | None = None,
 ) -> EchoTrial:
     """One reply played into the room; `user` (if any) starts speaking `user_at` s into it. As
     in the engine, a hold pauses playback (the room falls quiet) until released or confirmed.
     `heard_before`: another reply played into the same room and canceller first, unmeasured
-    (times stay relative to `reply`)."""
+    (times stay relative to `reply`). `noise_dbfs`: the room's white noise in the microphone
+    (None: a digitally silent one, as the live rig's)."""
     block = int(BLOCK_S * VAD_RATE)
     far = resample(reply, VAD_RATE).to_float32()
     response = room_impulse_response(delay_s, VAD_RATE)
@@ -85,12 +88,15 @@ def run_trial(
     tail = np.zeros(len(response) - 1)
     hold_times: list[float] = []
     holding, position, clock = False, 0, 0
+    noise = np.random.default_rng(7)
     while position < len(far) - block:
         played = np.zeros(block) if holding else far[position : position + block]
         position += 0 if holding else block
         wet = np.convolve(played * gain, response)
         wet[: len(tail)] += tail
         mic, tail = wet[:block].copy(), wet[block:]
+        if noise_dbfs is not None:
+            mic += noise.standard_normal(block) * 10 ** (noise_dbfs / 20)
         user_part = speech[max(0, clock - start) : max(0, clock + block - start)]
         if clock + block > start and len(user_part):
             offset = max(0, start - clock)
@@ -141,18 +147,20 @@ def measure(
     guard: BargeInSettings,
     heard_before: bool = False,
     levels_db: tuple[float, ...] = LEVELS_DB,
+    noise_dbfs: float | None = None,
 ) -> dict:
     """Self-interruptions over `replies` (rooms cycled over `levels_db` and delays), and the
     user's barge-in over the same replies: time from the user's first sound to hold/interrupt. A
     hold counts as the user's only where the reply alone (no user) was not held from
     `STUTTERING_S` before the user's first sound to it (playback stuttering on its own echo).
-    `heard_before`: each canceller has heard the next reply in the same room first."""
+    `heard_before`: each canceller has heard the next reply in the same room first; `noise_dbfs`:
+    the room's noise in the microphone."""
     self_interrupted, self_holds, hold_ms, interrupt_ms, missed, held_by_echo = 0, 0, [], [], 0, 0
     for number, reply in enumerate(replies):
         level = levels_db[number % len(levels_db)]
         room = {"level_db": level, "delay_s": DELAYS_S[(number // 3) % 3]}
         before = replies[(number + 1) % len(replies)] if heard_before else None
-        trial = partial(run_trial, guard=guard, heard_before=before, **room)
+        trial = partial(run_trial, guard=guard, heard_before=before, noise_dbfs=noise_dbfs, **room)
         alone = trial(reply, None, 0.0, canceller=make_canceller())
         self_interrupted += alone.interrupted_at is not None
         self_holds += alone.holds
@@ -236,10 +244,12 @@ def compare(
     tts, voice: str, user: AudioChunk, replies: int, guard: BargeInSettings, stt=None
 ) -> dict:
     """Echo cancellation on (the ordinary speech threshold; a fresh canceller, and one that has
-    heard a reply in the room before) against off (the strict one), over `replies` long replies of
-    `voice`, each two to three sentences; the same with no echo at all (headphones: on, as
-    `assistant talk` now runs by default, and off, as it did); with `stt`, also a user's words
-    over a reply with no echo (`words_without_echo`), the microphone passed through or not."""
+    heard a reply in the room before), with its double-talk judgement and with AEC3 alone, in a
+    digitally silent room and a noisy one (`NOISY_ROOM_DBFS`), against off (the strict
+    threshold), over `replies` long replies of `voice`, each two to three sentences; the same with
+    no echo at all (headphones: on, as `assistant talk` runs by default, and off); with `stt`,
+    also a user's words over a reply with no echo (`words_without_echo`), the microphone passed
+    through or not."""
     from ..audio.echo import WebRtcEchoCanceller
 
     spoken = [
@@ -251,19 +261,21 @@ def compare(
     strict = replace(
         guard, threshold=plain.threshold, gap_ms=plain.gap_ms, echo_tail_ms=plain.echo_tail_ms
     )
-    results = {
-        "echo_cancellation_on": measure(spoken, user, WebRtcEchoCanceller, guard),
-        "echo_cancellation_on_after_a_reply": measure(
-            spoken, user, WebRtcEchoCanceller, guard, heard_before=True
-        ),
-        "echo_cancellation_off": measure(spoken, user, lambda: None, strict),
-        "headphones_echo_cancellation_on": measure(
-            spoken, user, WebRtcEchoCanceller, guard, levels_db=NO_ECHO_DB
-        ),
-        "headphones_echo_cancellation_off": measure(
-            spoken, user, lambda: None, strict, levels_db=NO_ECHO_DB
-        ),
-    }
+    aec3_alone = partial(WebRtcEchoCanceller, double_talk=False)
+    results = {}
+    for room, noise_dbfs in (("", None), ("noisy_room_", NOISY_ROOM_DBFS)):
+        for way, canceller in (("", WebRtcEchoCanceller), ("_aec3_alone", aec3_alone)):
+            for when, heard_before in (("", False), ("_after_a_reply", True)):
+                results[f"{room}echo_cancellation_on{way}{when}"] = measure(
+                    spoken, user, canceller, guard, heard_before, noise_dbfs=noise_dbfs
+                )
+    results["echo_cancellation_off"] = measure(spoken, user, lambda: None, strict)
+    results["headphones_echo_cancellation_on"] = measure(
+        spoken, user, WebRtcEchoCanceller, guard, levels_db=NO_ECHO_DB
+    )
+    results["headphones_echo_cancellation_off"] = measure(
+        spoken, user, lambda: None, strict, levels_db=NO_ECHO_DB
+    )
     if stt is not None:
         results["no_echo"] = {
             way: words_without_echo(spoken, user, USER_TEXT, stt, pass_through=passed)
