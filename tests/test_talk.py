@@ -212,7 +212,7 @@ def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(rig, tts
     reason="known defect (issue 12 open): the user speaks 1.5 s into the first reply, before the "
     "double-talk filter has learnt the room (it judges after 2 s of playback), so AEC3 alone "
     "decides there, and in double talk it often removes the user's voice at 0 dB: missed in 2 of "
-    "3 fresh-clone runs on 2026-12-02 and in 1 of 5 local runs the same day",
+    "3 fresh-clone runs on 2026-12-02 and in 1 of 6 local runs the same day",
 )
 def test_speaking_over_the_echo_interrupts_the_assistant(rig, tts, espeak):
     microphone = rig[0]
