@@ -102,6 +102,8 @@ class LiveMicrophone:
     """Feeds the test microphone's FIFO in real time: silence, or what the test says."""
 
     LEAD = 0.15  # seconds written ahead of real time
+    ECHO_LATENCY_S = 0.2  # the room's echo reaches the stream this long after it sounds (more
+    # than LEAD: the samples it goes into are not written yet)
     SLACK = 0.1  # seconds more in the pipe than the lead that a reader may be behind for a while
     OVERRUN_AFTER = 0.5  # seconds that it may be, before it loses what is beyond that
 
@@ -114,7 +116,9 @@ class LiveMicrophone:
         self._speech: queue.Queue[np.ndarray] = queue.Queue()
         self._current = np.zeros(0, dtype="<i2")
         self._echo = np.zeros(0, dtype=np.float32)  # the room's echo of the speaker, to mix in
+        self._echo_from = 0  # the sample (counted from the first written) `_echo[0]` goes into
         self._echo_lock = threading.Lock()
+        self._origin = time.monotonic()  # when the first sample sounds: sample n at n / rate on
         self._stop = threading.Event()
         self.spoken_until = 0.0  # monotonic time the last queued speech ends
         self._thread = threading.Thread(target=self._write, daemon=True)
@@ -136,11 +140,10 @@ class LiveMicrophone:
         # the assistant loads, it stayed full, and everything heard (the user, the room's echo)
         # reached the reader that much late, as no real microphone does. So a reader that stays
         # behind for a while loses the oldest audio, as a device's capture buffer overruns.
-        started = time.monotonic()
         written, behind_since = 0, None
         lead = int(self.LEAD * self.rate) * 2  # bytes
         while not self._stop.is_set():
-            due = int((time.monotonic() - started + self.LEAD) * self.rate) - written
+            due = int((time.monotonic() - self._origin + self.LEAD) * self.rate) - written
             if due > 0:
                 try:
                     os.write(self._fd, self._take(due).tobytes())
@@ -157,15 +160,27 @@ class LiveMicrophone:
                 written += due
             time.sleep(0.01)
 
-    def add_echo(self, samples: np.ndarray) -> None:
-        """Mix `samples` (float, at the microphone's rate) into what it hears next."""
+    def add_echo(self, samples: np.ndarray, at: float) -> None:
+        """Mix `samples` (float, at the microphone's rate), sounding in the room from monotonic
+        time `at`, into what it hears `ECHO_LATENCY_S` later, sample for sample: mixed into
+        whatever it wrote next, the echo's delay wandered by up to ±10 ms from block to block
+        (two threads' loops), as no room's does."""
         with self._echo_lock:
-            self._echo = np.concatenate([self._echo, samples.astype(np.float32)])
+            index = round((at + self.ECHO_LATENCY_S - self._origin) * self.rate) - self._echo_from
+            if index < 0:  # later than the latency: the part already written is lost
+                samples, index = samples[-index:], 0
+            end = index + len(samples)
+            if end > len(self._echo):
+                grown = np.zeros(end, dtype=np.float32)
+                grown[: len(self._echo)] = self._echo
+                self._echo = grown
+            self._echo[index:end] += samples
 
     def _take(self, count: int) -> np.ndarray:
         block = self._take_speech(count).astype(np.float32)
         with self._echo_lock:
             echo, self._echo = self._echo[:count], self._echo[count:]
+            self._echo_from += count
         block[: len(echo)] += echo
         return np.clip(block, -32768, 32767).astype("<i2")
 
@@ -252,11 +267,11 @@ class EchoPath:
                 waiting, ahead_since = waiting[buffered:], None  # the device's buffer is small
             played = np.zeros(due)
             played[: min(due, len(waiting))] = waiting[:due]
-            waiting, sounded = waiting[due:], sounded + due
             wet = _convolve(played * self.gain, self.response)
             wet[: len(self._tail)] += self._tail
             self._tail = wet[len(played) :].copy()
-            self.microphone.add_echo(wet[: len(played)])
+            self.microphone.add_echo(wet[: len(played)], started + sounded / self.rate)
+            waiting, sounded = waiting[due:], sounded + due
 
     def close(self) -> None:
         self._stop.set()

@@ -119,6 +119,20 @@ def espeak(tmp_path_factory):
     return speak
 
 
+def steady_replies(directory: Path, texts: tuple[str, ...], rate: int) -> list[np.ndarray]:
+    """Each text said by espeak-ng's en-gb voice (int16 at `rate`), another voice than the user's
+    and the same samples every run, where Piper's voice varies: replies for figures that should
+    not."""
+    from assistant.audio.codec import decode_file, resample
+
+    binary, spoken = shutil.which("espeak-ng"), []
+    for number, text in enumerate(texts):
+        path = directory / f"reply{number}.wav"
+        subprocess.run([binary, "-v", "en-gb", "-s", "150", "-w", str(path), text], check=True)
+        spoken.append(resample(decode_file(path), rate).to_int16())
+    return spoken
+
+
 @pytest.fixture(scope="session")
 def question_wav(espeak) -> Path:
     return espeak("Who wrote Romeo and Juliet?", "question")

@@ -4,12 +4,9 @@ canceller then hands on the user's voice, which AEC3 alone suppresses."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 import numpy as np
 import pytest
-from conftest import word_error_rate
+from conftest import steady_replies, word_error_rate
 
 from assistant.audio.codec import decode_file, resample
 from assistant.audio.double_talk import DoubleTalk, LinearEchoFilter
@@ -30,12 +27,7 @@ def played(tmp_path_factory) -> tuple[np.ndarray, int]:
     """Two replies, one after the other (float, int16 scale), and where the second begins: the
     canceller learns the room from the first. Said by espeak-ng in another voice than the user's
     (Piper's voice varies from run to run; these figures should not)."""
-    directory, spoken = tmp_path_factory.mktemp("replies"), []
-    for number, text in enumerate(REPLIES):
-        path = directory / f"reply{number}.wav"
-        binary = shutil.which("espeak-ng")
-        subprocess.run([binary, "-v", "en-gb", "-s", "150", "-w", str(path), text], check=True)
-        spoken.append(resample(decode_file(path), ECHO_RATE).to_int16())
+    spoken = steady_replies(tmp_path_factory.mktemp("replies"), REPLIES, ECHO_RATE)
     return np.concatenate(spoken).astype(float), len(spoken[0])
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import word_error_rate
+from conftest import steady_replies, word_error_rate
 
 from assistant.audio.codec import concat, decode_file, resample
 from assistant.audio.echo import BLOCK, ECHO_RATE, WebRtcEchoCanceller
@@ -16,6 +16,10 @@ from assistant.types import AudioChunk
 
 USER_TEXT = "Stop. Please stop talking now."
 NOISE_DBFS = -65.0  # a quiet room's microphone
+STEADY_TEXTS = (
+    "Once upon a time, in a land far away, there lived a dragon who loved to read old books.",
+    "The weather tomorrow will be mostly sunny, with a light breeze and a high of twenty degrees.",
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +28,13 @@ def reply(tts) -> np.ndarray:
     text = "Once upon a time, in a land far away, there lived a dragon who loved to read old books."
     spoken = resample(concat(tts.synthesize(text)), ECHO_RATE)
     return spoken.to_int16()
+
+
+@pytest.fixture(scope="module")
+def steady_reply(tmp_path_factory) -> np.ndarray:
+    """Two sentences (float, int16 scale), the same samples every run."""
+    spoken = steady_replies(tmp_path_factory.mktemp("steady"), STEADY_TEXTS, ECHO_RATE)
+    return np.concatenate(spoken).astype(float)
 
 
 @pytest.fixture(scope="module")
@@ -101,16 +112,64 @@ def test_no_echo_is_said_after_a_second_of_playback_and_an_echo_takes_it_back_fo
 def test_one_peak_alone_is_chance_two_in_a_row_are_an_echo(monkeypatch):
     """The decision on the judgements (their values set: a voice's onset in a silent microphone
     once peaked at 11.8 with no echo, which sent that user's words through AEC3)."""
-    from assistant.audio import echo_presence
 
-    peaks = iter([3.0, 3.0, 3.0, 11.8, 4.0, 4.0, 12.0, 12.0])
-    monkeypatch.setattr(echo_presence, "echo_peak", lambda near, far, rate: (next(peaks), 0.05))
-    presence, step = EchoPresence(BLOCK, ECHO_RATE), ECHO_RATE // 4  # one judgement a call
-    far, near = np.full(step, 3000, dtype=np.int16), np.zeros(step, dtype=np.int16)
-    verdicts = []
-    for _ in range(9):
-        presence.hear(near, far)
-        verdicts.append(presence.echo_free)
+    verdicts = _verdicts_on_peaks(monkeypatch, [3.0, 3.0, 3.0, 11.8, 4.0, 4.0, 12.0, 12.0])
     # judged from the second call (0.5 s played): three quiet judgements, then 11.8 alone
     # changes nothing, and 12.0 twice in a row brings the canceller back
     assert verdicts == [False, False, False, True, True, True, True, True, False], verdicts
+
+
+def _wandering_echo(far: np.ndarray, seed: int, jitter_ms: float, hop_s: tuple[float, float]):
+    """The room's echo of `far` (30 ms, a decaying tail, at a normal level) whose delay steps by
+    up to `jitter_ms` either way every `hop_s` seconds, as in the live test rig, where the
+    devices' buffers run short and catch up."""
+    rng = np.random.default_rng(seed)
+    wet = np.convolve(far, room_impulse_response(0.03, ECHO_RATE))[: len(far)]
+    echo, start = np.zeros(len(far)), 0
+    while start < len(far):
+        shift = round(rng.uniform(-jitter_ms, jitter_ms) * ECHO_RATE / 1000)
+        end = min(len(far), start + round(rng.uniform(*hop_s) * ECHO_RATE))
+        source = np.arange(start, end) - shift
+        inside = (source >= 0) & (source < len(far))
+        echo[start:end][inside] = wet[source[inside]]
+        start = end
+    return echo * 0.1 * 32768 / np.sqrt(np.mean(echo[np.abs(echo) > 300] ** 2))
+
+
+@pytest.mark.parametrize("jitter_ms,hop_s", [(3.0, (0.1, 0.3)), (10.0, (0.05, 0.15))])
+def test_an_echo_whose_delay_wanders_is_never_taken_for_no_echo(steady_reply, jitter_ms, hop_s):
+    """Its correlation peaks lower (z 7-10 against 25-30 for a steady one): with "no echo" said
+    on any peak under ECHO_Z, the first reply's echo went through untouched in 7 of these 12
+    rooms (and in 3 of 6 live talks at 0 dB, where the assistant then took itself for the user)."""
+    far = np.concatenate([np.zeros(ECHO_RATE), steady_reply])
+    for seed in range(6):
+        echo = _wandering_echo(far, seed, jitter_ms, hop_s)
+        mic = (echo + _noise(len(far), seed)).astype(np.int16)
+        assert not any(_presence_over(far.astype(np.int16), mic)), seed
+
+
+def test_unclear_judgements_never_add_up_to_no_echo(monkeypatch):
+    """The live test rig's first reply (its judgements' peaks, recorded) is never "no echo"; an
+    unclear peak restarts the count of clear ones, but once "no echo" is said only an echo heard
+    takes it back."""
+
+    live = [9.4, 7.2, 10.3, 9.5, 9.3, 9.6, 9.3, 7.9, 7.8, 8.9]
+    later = [4.0, 4.0, 7.5, 4.0, 4.0, 4.0, 8.0, 11.0, 4.0]
+    verdicts = _verdicts_on_peaks(monkeypatch, live + later)
+    assert verdicts == [False] * 16 + [True] * 4, verdicts
+
+
+def _verdicts_on_peaks(monkeypatch, peaks: list[float]) -> list[bool]:
+    """`echo_free` after each of len(peaks) + 1 calls of 0.25 s of playback, the judgements'
+    peaks set to `peaks` (judged from the second call, once 0.5 s has been played)."""
+    from assistant.audio import echo_presence
+
+    values = iter(peaks)
+    monkeypatch.setattr(echo_presence, "echo_peak", lambda near, far, rate: (next(values), 0.2))
+    presence, step = EchoPresence(BLOCK, ECHO_RATE), ECHO_RATE // 4  # one judgement a call
+    far, near = np.full(step, 3000, dtype=np.int16), np.zeros(step, dtype=np.int16)
+    verdicts = []
+    for _ in range(len(peaks) + 1):
+        presence.hear(near, far)
+        verdicts.append(presence.echo_free)
+    return verdicts

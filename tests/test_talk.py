@@ -194,12 +194,20 @@ def story_over_its_echo(rig, tts, espeak, level_db: float, delay_s: float):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="known defect (issue 12 open): passes most runs since the clock pairing (3 of 3 on "
-    "the branch), but in the fresh-clone CI run of 2026-11-30 the assistant still took its "
-    "echo's residue for the user ('Thank you.') four sentences into the story",
+    reason="known defect (issue 12 open): 2 of 25 local runs in the sixteenth session (one at each "
+    "level) took the echo for the user 1-1.5 s into the first reply ('Thank you.'), 0 of 18 with "
+    "the canceller's input recorded, so not traced; the echo-presence judge's part (3 of 6 talks "
+    "at 0 dB) is fixed and tested offline (tests/test_echo_presence.py)",
 )
-def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(rig, tts, espeak):
-    with story_over_its_echo(rig, tts, espeak, level_db=6, delay_s=0.05) as talk:
+@pytest.mark.parametrize("level_db,delay_s", [(6.0, 0.05), (0.0, 0.03)])
+def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(
+    rig, tts, espeak, level_db, delay_s
+):
+    """A whole story over its own echo, a talk's first reply (the canceller fresh). At 0 dB, with
+    the rig's echo wandering by a few ms (before it was mixed in sample for sample), the
+    echo-presence judge said "no echo" and passed the microphone through in 3 of 6 talks: the
+    assistant took its own voice for the user (tests/test_echo_presence.py holds that offline)."""
+    with story_over_its_echo(rig, tts, espeak, level_db=level_db, delay_s=delay_s) as talk:
         ended = talk.wait_for(r"^  timings: ", timeout=120)
         time.sleep(2.0)  # the echo's tail, and anything the assistant might take for a turn
     assert not any(line.startswith("(interrupted") for line in talk.lines), talk.output()
@@ -212,7 +220,8 @@ def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(rig, tts
     reason="known defect (issue 12 open): the user speaks 1.5 s into the first reply, before the "
     "double-talk filter has learnt the room (it judges after 2 s of playback), so AEC3 alone "
     "decides there, and in double talk it often removes the user's voice at 0 dB: missed in 2 of "
-    "3 fresh-clone runs on 2026-12-02 and in 1 of 6 local runs the same day",
+    "3 fresh-clone runs and 1 of 6 local runs on 2026-12-02, and in 3 of 13 local runs in the "
+    "sixteenth session (the rig's echo now steady)",
 )
 def test_speaking_over_the_echo_interrupts_the_assistant(rig, tts, espeak):
     microphone = rig[0]

@@ -22,9 +22,11 @@ import numpy as np
 PARTITIONS = 25  # blocks of echo path the filter models: 250 ms from...
 LEAD_S = 0.06  # ... this long before the echo's delay after the pairing (audio/echo.py), as
 # EchoPresence finds it (in the live test rig ~240 ms: PulseAudio's buffers)
-MOVED_S = 0.003  # the echo's delay moved this far from the one the filter learnt: it learns
-# again (the live test rig's pairing moves by 7-15 ms between replies: a filter left in place
-# would take the echo it no longer models for a user)
+MOVED_S = 0.03  # the echo's delay moved this far from the one the filter learnt: it learns
+# again (the pairing moving is told apart: `pairing_moved`). Not less: the correlation's peak
+# jumps between the direct sound and reflections 10-25 ms after it, which the filter's 250 ms
+# from 60 ms before the delay hold either way (3 ms: 7-22 relearns in a live talk of three
+# replies, 3-15 with 30 ms)
 LONGEST_DELAY_S = 0.5  # the reference kept for the delay (EchoPresence looks no further)
 STEP = 1.0  # the NLMS step of the background filter (normalized by the reference's power)
 COPY_BLOCKS = 8  # the background filter this long clearly better: the foreground takes it

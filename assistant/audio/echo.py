@@ -167,14 +167,19 @@ class WebRtcEchoCanceller:
         near, self._near = self._near[:ready], self._near[ready:]
         far = self._reference(self._near_start + (self._offset or 0), ready)
         self._near_start += ready
+        return AudioChunk(self.cancel(near, far).astype("<i2").tobytes(), ECHO_RATE)
+
+    def cancel(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        """Microphone blocks and the reference paired with them (int16, 16 kHz, whole blocks):
+        the microphone cleaned of the speaker's sound."""
         cleaned = np.asarray(self._aec.process(near.copy(), far), dtype=np.int16)  # AEC3 (and
         # the linear filter) learn the room either way
         self._presence.hear(near, far)
         if self._double_talk is not None:
             cleaned = self._double_talk.over(near, far, cleaned, self._presence.delay_s)
         if self._pass_through and self._presence.echo_free:  # nothing to remove; a fresh AEC3
-            cleaned = near  # would remove the user
-        return AudioChunk(cleaned.astype("<i2").tobytes(), ECHO_RATE)
+            return near  # would remove the user
+        return cleaned
 
 
 def load_echo_canceller(enabled: bool) -> EchoCanceller | None:

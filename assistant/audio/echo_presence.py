@@ -26,7 +26,11 @@ BAND_HZ = (200.0, 4000.0)  # the speech band the correlation is read in
 ECHO_Z = 10.0  # a peak this many times the correlation's spread is an echo...
 ECHO_JUDGEMENTS = 2  # ... in this many judgements in a row (one alone can be chance: a voice's
 # onset in a silent microphone once reached 11.8 with no echo)
-QUIET_JUDGEMENTS = 3  # judgements in a row without an echo before "no echo" is said
+QUIET_Z = 6.0  # a judgement says "no echo" only with its peak under this (no echo: 3.4-5.2, a
+# user speaking over playback up to 8.1; the live test rig's echo, its delay wandering by a few
+# ms as its devices' buffers run short and catch up: 7.2-10, which once said "no echo" and let
+# the first reply's echo through to the VAD: the assistant took itself for the user)
+QUIET_JUDGEMENTS = 3  # judgements in a row under QUIET_Z before "no echo" is said
 QUIET_AFTER_ECHO = 40  # ... once an echo has been heard on this stream (10 s of playback)
 
 
@@ -58,9 +62,9 @@ class EchoPresence:
     """Judges every `EVERY_S`, over the last `WINDOW_S` of microphone audio and the reference
     paired with it, whether the microphone hears the speaker (only while the speaker has played
     for `PLAYED_S` of that window). An echo is heard in `ECHO_JUDGEMENTS` judgements in a row;
-    "no echo" is said after `QUIET_JUDGEMENTS` judgements without one, or `QUIET_AFTER_ECHO` once
-    an echo has been heard; until then the room is taken to echo (the safe side: the canceller
-    stays in)."""
+    "no echo" is said after `QUIET_JUDGEMENTS` judgements in a row clearly without one (under
+    `QUIET_Z`), or `QUIET_AFTER_ECHO` once an echo has been heard; until then the room is taken to
+    echo (the safe side: the canceller stays in)."""
 
     def __init__(self, block: int, rate: int) -> None:
         self._block, self._rate = block, rate
@@ -84,12 +88,14 @@ class EchoPresence:
         if played_seconds(self._far, self._block, self._rate) < PLAYED_S:
             return
         peak, delay_s = echo_peak(self._near, self._far, self._rate)
-        if peak < ECHO_Z:
+        if peak < QUIET_Z:
             self._echo_run, self._quiet_run = 0, self._quiet_run + 1
             return
-        self._echo_run += 1
+        self._echo_run = self._echo_run + 1 if peak >= ECHO_Z else 0
         if self._echo_run >= ECHO_JUDGEMENTS:
             self._echo_heard, self._quiet_run, self.delay_s = True, 0, delay_s
+        elif not self.echo_free:  # unclear: "no echo" takes clear judgements in a row (once
+            self._quiet_run = 0  # said, only an echo heard takes it back)
 
     @property
     def echo_free(self) -> bool:
