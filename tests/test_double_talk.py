@@ -137,3 +137,26 @@ def test_an_echo_that_moved_is_not_taken_for_a_user(played, user):
     judged = _judged(moved, far)[second // BLOCK :]
     assert _onsets(judged) <= 1 and judged.sum() <= 20, np.flatnonzero(judged)  # measured: 13
     # (90 without the check that the residual does not follow the estimate)
+
+
+def test_the_filter_rests_where_the_room_does_not_echo(played, user, monkeypatch):
+    """Headphones for the first reply, then unplugged: once the room is judged echo-free the
+    linear filter runs on no block (it costs about three times AEC3's CPU time), and it runs on
+    every block once the room echoes again."""
+    calls = []
+    process = LinearEchoFilter.process
+    monkeypatch.setattr(
+        LinearEchoFilter, "process", lambda self, *blocks: calls.append(1) or process(self, *blocks)
+    )
+    far, second = played
+    echoed, _ = room(far, user, 0.0, None)
+    quiet = np.random.default_rng(1).standard_normal(second) * 32768 * 10 ** (NOISE_DBFS / 20)
+    mic = np.concatenate([quiet, echoed[second:]]).astype(np.int16)
+    canceller, chunk, ran = WebRtcEchoCanceller(), 2 * BLOCK, []
+    for start in range(0, len(far) - chunk + 1, chunk):
+        before = len(calls)
+        canceller.cancel(mic[start : start + chunk], far[start : start + chunk].astype(np.int16))
+        ran.append(len(calls) > before)
+    per_second = ECHO_RATE // chunk
+    assert not any(ran[2 * per_second : second // chunk])  # echo-free from ~1 s of playback
+    assert all(ran[second // chunk + 2 * per_second :])  # the echo heard again within ~1 s

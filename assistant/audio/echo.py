@@ -175,10 +175,12 @@ class WebRtcEchoCanceller:
         cleaned = np.asarray(self._aec.process(near.copy(), far), dtype=np.int16)  # AEC3 (and
         # the linear filter) learn the room either way
         self._presence.hear(near, far)
+        if self._pass_through and self._presence.echo_free:  # nothing to remove (a fresh AEC3
+            if self._double_talk is not None:  # would remove the user), no room to model
+                self._double_talk.rest(far)
+            return near
         if self._double_talk is not None:
             cleaned = self._double_talk.over(near, far, cleaned, self._presence.delay_s)
-        if self._pass_through and self._presence.echo_free:  # nothing to remove; a fresh AEC3
-            return near  # would remove the user
         return cleaned
 
 
