@@ -605,6 +605,38 @@ def test_with_a_hold_barge_in_silences_playback_well_before_barge_in_ms():
     run(scenario())
 
 
+class EchoingRoomSink(PausesSink):
+    """A speaker whose sound comes back into the microphone for `tail_s` after a hold (what the
+    device still holds and the room's delay: the live test rig's ~0.3 s)."""
+
+    def __init__(self, tail_s: float) -> None:
+        super().__init__()
+        self.tail_s = tail_s
+
+    def echo_tail_s(self) -> float:
+        return self.tail_s
+
+
+@pytest.mark.parametrize("echo_tail_s,interrupted", [(0.32, False), (0.0, True)])
+def test_held_playback_allows_for_the_echo_the_speaker_still_sends_back(echo_tail_s, interrupted):
+    """Cancelled echo, hold at 64 ms: 0.5 s of speech-like echo after the hold outlasts the fixed
+    300 ms allowance but not the speaker's own echo tail (0.32 s + 0.2 s of room), so the reply
+    goes on; where the speaker's sound comes straight back, the same sound interrupts it."""
+
+    async def scenario():
+        h = Harness(ScriptedSTT("Tell me a story.", "Stop."), ScriptedChat(LONG_REPLY),
+                    sink=EchoingRoomSink(echo_tail_s),
+                    options=SPECULATING.echo_cancelled())  # fmt: skip
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.56, LOUD)
+        await h.sound(0.5, QUIET)
+        assert (h.sink.cleared == 1) == interrupted
+        assert h.sink.pauses[:2] == [True, False]  # held, then let go
+
+    run(scenario())
+
+
 def test_muting_during_a_hold_lets_the_reply_go_on():
     async def scenario():
         h = Harness(ScriptedSTT("Count."), ScriptedChat("One two three four five six seven."),

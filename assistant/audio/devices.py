@@ -190,6 +190,12 @@ class PlaybackListener(Protocol):
         silence included (the audio thread)."""
         ...
 
+    @property
+    def echo_delay_s(self) -> float | None:
+        """How long after it is heard the speaker's sound comes back into the microphone, where
+        that is known."""
+        ...
+
 
 class Speaker:
     """Plays queued audio at the device's rate; an `AudioSink` for the conversation. Audio
@@ -299,3 +305,11 @@ class Speaker:
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
+
+    def echo_tail_s(self) -> float:
+        """Seconds the sound already handed to the device goes on coming back into the
+        microphone: what the device still holds, and the echo's delay after it (where the
+        listening canceller has found one)."""
+        in_device = max(0.0, self._audible_until - time.monotonic())
+        delay = self.listener.echo_delay_s if self.listener is not None else None
+        return in_device + (delay or 0.0)

@@ -41,6 +41,11 @@ class EchoCanceller(Protocol):
         (16 kHz; it may lag the input by a block or two)."""
         ...
 
+    @property
+    def echo_delay_s(self) -> float | None:
+        """How long after the speaker's sound is heard its echo comes (None: not heard yet)."""
+        ...
+
 
 class StreamClock:
     """When a continuous stream's first sample went through, read off its callbacks: a callback
@@ -94,6 +99,10 @@ class WebRtcEchoCanceller:
         self._presence = EchoPresence(BLOCK, ECHO_RATE)  # whether, and how late, the room echoes
         self._pass_through = pass_through
         self._double_talk = DoubleTalk(BLOCK, ECHO_RATE) if double_talk else None
+
+    @property
+    def echo_delay_s(self) -> float | None:
+        return self._presence.delay_s
 
     @classmethod
     def load(cls) -> WebRtcEchoCanceller:

@@ -4,12 +4,17 @@ for `barge_in_ms`; with `barge_in_hold_ms`, playback is held as soon as such spe
 long, and goes on if the speech stops before `barge_in_ms`. Held playback's echo does not stop at
 once (the room's delay and reverberation, and an echo canceller that lets the rest of it through
 once the speaker falls silent): with `echo_tail_ms`, speech interrupts only once it has gone on
-that long after the hold."""
+that long after the hold, or longer where the speaker's sound is known to come back later
+(`echo_lasts`: what the device still holds and the room's delay)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+ROOM_TAIL_MS = 200  # after the last of the echo arrives: the room's reverberation and the VAD's
+# lag (in the live test rig the held reply's echo came back for 0.5 s after the hold, the device
+# holding 60 ms and the echo's delay 0.26 s: with 300 ms allowed it interrupted the reply)
 
 
 class BargeIn(StrEnum):
@@ -39,6 +44,7 @@ class BargeInGuard:
         self.heard_s = 0.0  # how long the loud speech had lasted at the last push
         self.onset: float | None = None  # monotonic time that speech began: its first frame's
         self._since_hold: int | None = None  # frames pushed since this speech held playback
+        self._echo_tail_ms = settings.echo_tail_ms  # this hold's allowance for the echo
 
     def push(
         self, probability: float, frame_seconds: float, speaking: bool, start: float = 0.0
@@ -66,14 +72,24 @@ class BargeInGuard:
                 self._since_hold = 0
         past_echo = (
             self._since_hold is None
-            or 1000 * self._since_hold * frame_seconds >= settings.echo_tail_ms
+            or 1000 * self._since_hold * frame_seconds >= self._echo_tail_ms
         )
         if 1000 * self.heard_s >= settings.interrupt_ms and past_echo:
             actions.append(BargeIn.INTERRUPT)
             self._loud_frames, self._since_hold = 0, None
         return actions
 
+    def echo_lasts(self, seconds: float) -> None:
+        """Playback was just held, and what was played before still comes back into the
+        microphone for `seconds` (then the room's tail, `ROOM_TAIL_MS`): this speech interrupts
+        only once it has gone on past that, or past `echo_tail_ms` if longer (never where that
+        is 0: no echo canceller, a strict threshold instead)."""
+        if self.settings.echo_tail_ms:
+            tail = 1000 * seconds + ROOM_TAIL_MS
+            self._echo_tail_ms = max(self.settings.echo_tail_ms, round(tail))
+
     def reset(self) -> None:
         self._loud_frames = self._quiet_frames = 0
         self.heard_s = 0.0
         self._since_hold = None
+        self._echo_tail_ms = self.settings.echo_tail_ms

@@ -44,7 +44,7 @@ from .events import (
 from .hearing import Frame, Hearing, VoiceActivity
 from .options import ConversationOptions
 from .reply import Reply, Stages, Workers
-from .sinks import AudioSink
+from .sinks import AudioSink, EchoingSink
 from .skills import Announcement, Skills
 from .turn_state import FREE, TRANSITIONS, TurnState, shown
 from .wake import WakeGate, WakeWordDetector, earcon
@@ -324,6 +324,8 @@ class Conversation:
         if self._held_at is None and not self._paused:
             self._held_at = time.monotonic()
             self._sink.set_paused(True)
+            if isinstance(self._sink, EchoingSink):
+                self._guard.echo_lasts(self._sink.echo_tail_s())
             self._enter(TurnState.HELD)
 
     def _release_hold(self) -> None:

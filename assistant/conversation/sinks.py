@@ -3,7 +3,7 @@ the benchmark and the file a one-shot reply writes."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..audio.codec import concat
 from ..types import AudioChunk
@@ -26,6 +26,15 @@ class AudioSink(Protocol):
 
     def set_paused(self, paused: bool) -> None:
         """Hold playback (keeping the queue) or go on."""
+        ...
+
+
+@runtime_checkable
+class EchoingSink(Protocol):
+    """A sink whose sound comes back into the microphone: a speaker in a room."""
+
+    def echo_tail_s(self) -> float:
+        """Seconds the sound already played on goes on coming back into the microphone."""
         ...
 
 
