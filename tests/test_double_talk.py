@@ -11,15 +11,11 @@ from conftest import steady_replies, word_error_rate
 from assistant.audio.codec import decode_file, resample
 from assistant.audio.double_talk import DoubleTalk, LinearEchoFilter
 from assistant.audio.echo import BLOCK, ECHO_RATE, WebRtcEchoCanceller
-from assistant.bench.echo_rig import room_impulse_response, through_the_canceller
+from assistant.bench.echo_rig import REPLY_TEXTS, room_impulse_response, through_the_canceller
 from assistant.types import AudioChunk
 
 USER_TEXT = "Stop. Please stop talking now."
 NOISE_DBFS = -65.0  # a quiet room's microphone
-REPLIES = (
-    "Once upon a time, in a land far away, there lived a dragon who loved to read old books.",
-    "The weather tomorrow will be mostly sunny, with a light breeze and a high of twenty degrees.",
-)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +23,7 @@ def played(tmp_path_factory) -> tuple[np.ndarray, int]:
     """Two replies, one after the other (float, int16 scale), and where the second begins: the
     canceller learns the room from the first. Said by espeak-ng in another voice than the user's
     (Piper's voice varies from run to run; these figures should not)."""
-    spoken = steady_replies(tmp_path_factory.mktemp("replies"), REPLIES, ECHO_RATE)
+    spoken = steady_replies(tmp_path_factory.mktemp("replies"), REPLY_TEXTS[:2], ECHO_RATE)
     return np.concatenate(spoken).astype(float), len(spoken[0])
 
 

@@ -11,15 +11,11 @@ from conftest import steady_replies, word_error_rate
 from assistant.audio.codec import concat, decode_file, resample
 from assistant.audio.echo import BLOCK, ECHO_RATE, WebRtcEchoCanceller
 from assistant.audio.echo_presence import QUIET_AFTER_ECHO, EchoPresence
-from assistant.bench.echo_rig import room_impulse_response, through_the_canceller
+from assistant.bench.echo_rig import REPLY_TEXTS, room_impulse_response, through_the_canceller
 from assistant.types import AudioChunk
 
 USER_TEXT = "Stop. Please stop talking now."
 NOISE_DBFS = -65.0  # a quiet room's microphone
-STEADY_TEXTS = (
-    "Once upon a time, in a land far away, there lived a dragon who loved to read old books.",
-    "The weather tomorrow will be mostly sunny, with a light breeze and a high of twenty degrees.",
-)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +29,7 @@ def reply(tts) -> np.ndarray:
 @pytest.fixture(scope="module")
 def steady_reply(tmp_path_factory) -> np.ndarray:
     """Two sentences (float, int16 scale), the same samples every run."""
-    spoken = steady_replies(tmp_path_factory.mktemp("steady"), STEADY_TEXTS, ECHO_RATE)
+    spoken = steady_replies(tmp_path_factory.mktemp("steady"), REPLY_TEXTS[:2], ECHO_RATE)
     return np.concatenate(spoken).astype(float)
 
 
@@ -112,7 +108,6 @@ def test_no_echo_is_said_after_a_second_of_playback_and_an_echo_takes_it_back_fo
 def test_one_peak_alone_is_chance_two_in_a_row_are_an_echo(monkeypatch):
     """The decision on the judgements (their values set: a voice's onset in a silent microphone
     once peaked at 11.8 with no echo, which sent that user's words through AEC3)."""
-
     verdicts = _verdicts_on_peaks(monkeypatch, [3.0, 3.0, 3.0, 11.8, 4.0, 4.0, 12.0, 12.0])
     # judged from the second call (0.5 s played): three quiet judgements, then 11.8 alone
     # changes nothing, and 12.0 twice in a row brings the canceller back
@@ -152,7 +147,6 @@ def test_unclear_judgements_never_add_up_to_no_echo(monkeypatch):
     """The live test rig's first reply (its judgements' peaks, recorded) is never "no echo"; an
     unclear peak restarts the count of clear ones, but once "no echo" is said only an echo heard
     takes it back."""
-
     live = [9.4, 7.2, 10.3, 9.5, 9.3, 9.6, 9.3, 7.9, 7.8, 8.9]
     later = [4.0, 4.0, 7.5, 4.0, 4.0, 4.0, 8.0, 11.0, 4.0]
     verdicts = _verdicts_on_peaks(monkeypatch, live + later)

@@ -300,8 +300,7 @@ class Speaker:
                 "unplugged?); check it with `assistant devices` and start again"
             )
             raise DeviceError(self.failure)
-        in_device = max(0.0, self._audible_until - time.monotonic())
-        return self._queued_samples / self.rate + in_device
+        return self._queued_samples / self.rate + self._in_device_s()
 
     def set_paused(self, paused: bool) -> None:
         self._paused = paused
@@ -310,6 +309,9 @@ class Speaker:
         """Seconds the sound already handed to the device goes on coming back into the
         microphone: what the device still holds, and the echo's delay after it (where the
         listening canceller has found one)."""
-        in_device = max(0.0, self._audible_until - time.monotonic())
         delay = self.listener.echo_delay_s if self.listener is not None else None
-        return in_device + (delay or 0.0)
+        return self._in_device_s() + (delay or 0.0)
+
+    def _in_device_s(self) -> float:
+        """Seconds of audio the device has taken and not played yet."""
+        return max(0.0, self._audible_until - time.monotonic())
