@@ -164,11 +164,12 @@ class Harness:
             turn_model=turn_model,
         )
 
-    async def sound(self, seconds: float, level: int) -> None:
-        """Feed `seconds` of audio at `level`, in real time, 20 ms at a time."""
+    async def sound(self, seconds: float, level: int, over_echo: bool = False) -> None:
+        """Feed `seconds` of audio at `level`, in real time, 20 ms at a time (`over_echo`: as an
+        echo canceller that heard the user over the speaker's echo in it)."""
         for _ in range(round(seconds / CHUNK_S)):
             samples = np.full(int(RATE * CHUNK_S), level, dtype="<i2")
-            self.conversation.feed(AudioChunk(samples.tobytes(), RATE))
+            self.conversation.feed(AudioChunk(samples.tobytes(), RATE), over_echo)
             await asyncio.sleep(CHUNK_S)
 
     async def say(self, seconds: float = 0.4) -> None:
@@ -864,3 +865,52 @@ def test_after_a_hold_speech_interrupts_only_once_it_outlasts_the_echo_tail():
     assert [BargeIn.INTERRUPT in a for a in speech].index(True) == 9  # 256 ms after the hold
     no_tail = BargeInGuard(replace(settings, echo_tail_ms=0))
     assert BargeIn.INTERRUPT in [no_tail.push(0.9, frame, True) for _ in range(5)][-1]
+
+
+def test_the_cancellers_word_that_the_user_speaks_holds_playback_before_the_vad_hears_them():
+    """Over an echo the canceller tells the user's voice from the echo ~75 ms before Silero hears
+    it through the canceller: its word holds playback at once, for `over_echo_hold_ms` after its
+    last word while the VAD catches up; only the VAD's speech interrupts."""
+    frame = 0.032
+    settings = BargeInSettings(
+        threshold=0.5, interrupt_ms=160, hold_ms=64, gap_ms=96, over_echo_hold_ms=128
+    )
+    user = BargeInGuard(settings)
+    assert user.push(0.1, frame, True, start=3.0, over_echo=True) == [BargeIn.HOLD]  # at once
+    assert user.push(0.1, frame, True, over_echo=True) == [BargeIn.HOLD]
+    speech = [user.push(0.9, frame, True) for _ in range(5)]  # the VAD hears them: 160 ms
+    assert BargeIn.INTERRUPT in speech[-1] and not any(BargeIn.RELEASE in a for a in speech)
+    assert user.onset == 3.0  # the user began where the canceller heard them
+    unconfirmed = BargeInGuard(settings)
+    assert unconfirmed.push(0.1, frame, True, over_echo=True) == [BargeIn.HOLD]
+    waited = [unconfirmed.push(0.1, frame, True) for _ in range(4)]  # 128 ms after its word
+    assert waited[:3] == [[BargeIn.HOLD]] * 3 and waited[3] == [BargeIn.RELEASE]
+    # not while listening, and not where it is not asked for (no canceller: the VAD alone)
+    assert unconfirmed.push(0.1, frame, False, over_echo=True) == [BargeIn.RELEASE]
+    vad_alone = BargeInGuard(replace(settings, over_echo_hold_ms=0))
+    assert vad_alone.push(0.1, frame, True, over_echo=True) == [BargeIn.RELEASE]
+    no_hold = BargeInGuard(replace(settings, hold_ms=0))
+    assert no_hold.push(0.1, frame, True, over_echo=True) == [BargeIn.RELEASE]
+
+
+def test_a_user_the_canceller_hears_over_the_echo_holds_the_reply_sooner():
+    """Through the real engine: the canceller's word on quiet audio (the VAD hears nothing yet)
+    holds playback within a frame, and lets it go on when the VAD never hears anyone; with the
+    word, loud speech over the reply is held a frame sooner than on the VAD alone."""
+
+    async def scenario():
+        h = Harness(ScriptedSTT("Tell me a story.", "Stop."), ScriptedChat(LONG_REPLY),
+                    sink=PausesSink(), options=SPECULATING.echo_cancelled())  # fmt: skip
+        await h.say()
+        await h.until(lambda: h.of(AssistantSaying))
+        await h.sound(0.04, QUIET, over_echo=True)
+        assert h.conversation.turn_state == TurnState.HELD and h.sink.pauses == [True]
+        await h.sound(0.4, QUIET)  # nobody: after OVER_ECHO_HOLD_MS it plays on
+        assert h.conversation.turn_state == TurnState.SPEAKING and h.sink.pauses == [True, False]
+        await h.sound(0.04, LOUD, over_echo=True)  # the first frame of speech: held at once
+        assert h.sink.pauses == [True, False, True]
+        await h.sound(0.8, LOUD)
+        await h.until(lambda: h.of(TurnEnded))
+        assert h.of(TurnEnded)[0].interrupted and h.sink.cleared == 1
+
+    run(scenario())

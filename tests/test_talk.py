@@ -192,14 +192,6 @@ def story_over_its_echo(rig, tts, espeak, level_db: float, delay_s: float):
         echo.close()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 12 open), traced and fixed in the sixteenth session, kept until "
-    "the fix has more runs behind it: 2 of 25 local runs took the held reply's echo for the user "
-    "1-1.5 s into the first reply (it outlasted the fixed 300 ms allowance; now the speaker's "
-    "echo tail is allowed for: 8 of 8 runs and 16 of 16 recorded talks since); the echo-presence "
-    "judge's part (3 of 6 talks at 0 dB) is tested offline (tests/test_echo_presence.py)",
-)
 @pytest.mark.parametrize("level_db,delay_s", [(6.0, 0.05), (0.0, 0.03)])
 def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(
     rig, tts, espeak, level_db, delay_s
@@ -207,7 +199,9 @@ def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(
     """A whole story over its own echo, a talk's first reply (the canceller fresh). At 0 dB, with
     the rig's echo wandering by a few ms (before it was mixed in sample for sample), the
     echo-presence judge said "no echo" and passed the microphone through in 3 of 6 talks: the
-    assistant took its own voice for the user (tests/test_echo_presence.py holds that offline)."""
+    assistant took its own voice for the user (tests/test_echo_presence.py holds that offline);
+    and the held reply's echo outlasted the guard's fixed 300 ms allowance in 2 of 25 runs (the
+    speaker's echo tail is allowed for since: 24 of 24 runs, fresh-clone CI included)."""
     with story_over_its_echo(rig, tts, espeak, level_db=level_db, delay_s=delay_s) as talk:
         ended = talk.wait_for(r"^  timings: ", timeout=120)
         time.sleep(2.0)  # the echo's tail, and anything the assistant might take for a turn
@@ -219,10 +213,11 @@ def test_with_echo_cancellation_the_assistant_does_not_interrupt_itself(
 @pytest.mark.xfail(
     strict=False,
     reason="known defect (issue 12 open): the user speaks 1.5 s into the first reply, before the "
-    "double-talk filter has learnt the room (it judges after 2 s of playback), so AEC3 alone "
-    "decides there, and in double talk it often removes the user's voice at 0 dB: missed in 2 of "
-    "3 fresh-clone runs and 1 of 6 local runs on 2026-12-02, and in 3 of 13 local runs in the "
-    "sixteenth session (the rig's echo now steady)",
+    "double-talk filter has shown that it models the room, so AEC3 alone decides their first "
+    "words, and in double talk it often removes the user's voice at 0 dB: missed in 2 of 3 "
+    "fresh-clone runs and 1 of 6 local runs on 2026-12-02, 3 of 13 in the sixteenth session; "
+    "since the filter judges over 1 s instead of 2 (seventeenth session) missed in 0 of 9 local "
+    "runs",
 )
 def test_speaking_over_the_echo_interrupts_the_assistant(rig, tts, espeak):
     microphone = rig[0]

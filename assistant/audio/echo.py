@@ -46,6 +46,12 @@ class EchoCanceller(Protocol):
         """How long after the speaker's sound is heard its echo comes (None: not heard yet)."""
         ...
 
+    @property
+    def user_over_echo(self) -> bool:
+        """The audio `clean` returned last has the user speaking over the speaker's echo (told
+        apart from the echo by the canceller, before a VAD can hear them through it)."""
+        ...
+
 
 class StreamClock:
     """When a continuous stream's first sample went through, read off its callbacks: a callback
@@ -99,10 +105,15 @@ class WebRtcEchoCanceller:
         self._presence = EchoPresence(BLOCK, ECHO_RATE)  # whether, and how late, the room echoes
         self._pass_through = pass_through
         self._double_talk = DoubleTalk(BLOCK, ECHO_RATE) if double_talk else None
+        self._user_over_echo = False
 
     @property
     def echo_delay_s(self) -> float | None:
         return self._presence.delay_s
+
+    @property
+    def user_over_echo(self) -> bool:
+        return self._user_over_echo
 
     @classmethod
     def load(cls) -> WebRtcEchoCanceller:
@@ -172,6 +183,7 @@ class WebRtcEchoCanceller:
             if len(self._near) - handed_over < WAIT_S * ECHO_RATE:
                 ready = min(ready, max(0, handed_over) // BLOCK * BLOCK)
         if not ready:
+            self._user_over_echo = False
             return AudioChunk(b"", ECHO_RATE)
         near, self._near = self._near[:ready], self._near[ready:]
         far = self._reference(self._near_start + (self._offset or 0), ready)
@@ -180,16 +192,19 @@ class WebRtcEchoCanceller:
 
     def cancel(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
         """Microphone blocks and the reference paired with them (int16, 16 kHz, whole blocks):
-        the microphone cleaned of the speaker's sound."""
+        the microphone cleaned of the speaker's sound (`user_over_echo` says whether it has the
+        user speaking over the echo)."""
         cleaned = np.asarray(self._aec.process(near.copy(), far), dtype=np.int16)  # AEC3 (and
         # the linear filter) learn the room either way
         self._presence.hear(near, far)
+        self._user_over_echo = False
         if self._pass_through and self._presence.echo_free:  # nothing to remove (a fresh AEC3
             if self._double_talk is not None:  # would remove the user), no room to model
                 self._double_talk.rest(far)
             return near
         if self._double_talk is not None:
             cleaned = self._double_talk.over(near, far, cleaned, self._presence.delay_s)
+            self._user_over_echo = self._double_talk.user_heard
         return cleaned
 
 

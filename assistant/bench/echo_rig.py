@@ -88,6 +88,7 @@ def run_trial(
     tail = np.zeros(len(response) - 1)
     hold_times: list[float] = []
     holding, position, clock = False, 0, 0
+    over_echo = False  # the canceller heard the user over the echo, in audio not yet framed
     noise = np.random.default_rng(7)
     while position < len(far) - block:
         played = np.zeros(block) if holding else far[position : position + block]
@@ -108,13 +109,17 @@ def run_trial(
             start_s = (clock - block) / VAD_RATE
             canceller.played((played * 32767).astype(np.int16), VAD_RATE, start_s)
             chunk = canceller.clean(chunk, clock / VAD_RATE)
-        if clock <= before:
-            continue  # the reply heard before: the canceller learns the room, nothing is judged
+            over_echo = over_echo or canceller.user_over_echo
+        if clock <= before:  # the reply heard before: the canceller learns the room, nothing
+            over_echo = False  # is judged
+            continue
         pending = np.concatenate([pending, chunk.to_float32()])
         while len(pending) >= FRAME_SAMPLES:
             frame, pending = pending[:FRAME_SAMPLES], pending[FRAME_SAMPLES:]
             now = (clock - before) / VAD_RATE
-            for action in barge_in.push(vad(frame), FRAME_SAMPLES / VAD_RATE, True, now):
+            heard = barge_in.push(vad(frame), FRAME_SAMPLES / VAD_RATE, True, now, over_echo)
+            over_echo = over_echo and len(pending) >= FRAME_SAMPLES  # said of all it completes
+            for action in heard:
                 if action == BargeIn.HOLD and not holding:
                     hold_times.append(now)
                 holding = action == BargeIn.HOLD or (holding and action != BargeIn.RELEASE)

@@ -156,7 +156,10 @@ async def _hear(
     async for chunk, arrived in microphone.timed_chunks():
         if speaker.failure:  # unplugged or hung: the conversation cannot go on
             raise DeviceError(speaker.failure)
-        conversation.feed(echo.clean(chunk, arrived) if echo is not None else chunk)
+        if echo is None:
+            conversation.feed(chunk)
+        else:
+            conversation.feed(echo.clean(chunk, arrived), over_echo=echo.user_over_echo)
 
 
 @contextlib.contextmanager

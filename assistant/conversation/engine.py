@@ -213,11 +213,12 @@ class Conversation:
 
     # --- hearing ---------------------------------------------------------------------------
 
-    def feed(self, audio: AudioChunk) -> None:
-        """Microphone audio, in order, at any rate. Runs VAD and endpointing on the loop."""
+    def feed(self, audio: AudioChunk, over_echo: bool = False) -> None:
+        """Microphone audio, in order, at any rate. Runs VAD and endpointing on the loop.
+        `over_echo`: the echo canceller heard the user speak over the speaker's echo in it."""
         if self._paused or self._muted or (audio := self._through_wake_gate(audio)) is None:
             return
-        for frame in self._hearing.feed(audio):
+        for frame in self._hearing.feed(audio, over_echo):
             for event in frame.events:
                 self._on_speech(event)
             self._check_barge_in(frame)
@@ -311,7 +312,8 @@ class Conversation:
 
     def _check_barge_in(self, frame: Frame) -> None:
         speaking = self._turn in (TurnState.SPEAKING, TurnState.HELD)
-        for action in self._guard.push(frame.probability, frame.seconds, speaking, frame.start):
+        heard = frame.probability, frame.seconds, speaking, frame.start, frame.over_echo
+        for action in self._guard.push(*heard):
             if action == BargeIn.RELEASE:
                 self._release_hold()
             elif action == BargeIn.HOLD:
@@ -370,11 +372,7 @@ class Conversation:
             self._start_reply(text.strip(), TurnTimings(speech_end=now, endpoint=now))
 
     def _start_reply(
-        self,
-        said: AudioChunk | str | Announcement,
-        timings: TurnTimings,
-        *,
-        speculative: bool = False,
+        self, said: AudioChunk | str | Announcement, timings: TurnTimings, *, speculative=False
     ) -> None:
         if self.busy:
             self.interrupt()

@@ -35,6 +35,7 @@ class Frame:
     events: tuple[SpeechEvent, ...]
     seconds: float  # the frame's length
     start: float  # monotonic time its first sample arrived
+    over_echo: bool = False  # the echo canceller heard the user over the speaker's echo in it
 
 
 class Hearing:
@@ -45,10 +46,12 @@ class Hearing:
         self._endpointer = Endpointer(settings)
         self._resampler: StreamResampler | None = None
         self._pending = b""
+        self._over_echo = False  # said of audio not yet in a whole frame
         self._clock_offset = time.monotonic()  # monotonic time minus stream time
 
-    def feed(self, audio: AudioChunk) -> Iterator[Frame]:
-        """The frames completed by `audio`, in order."""
+    def feed(self, audio: AudioChunk, over_echo: bool = False) -> Iterator[Frame]:
+        """The frames completed by `audio`, in order; `over_echo`: the echo canceller heard the
+        user over the speaker's echo in it (said of every frame it completes)."""
         rate = self._vad.sample_rate
         if self._resampler is None or self._resampler.in_rate != audio.sample_rate:
             self._resampler = StreamResampler(audio.sample_rate, rate)
@@ -59,13 +62,16 @@ class Hearing:
         # the newest sample arrived now: map the stream clock onto the monotonic clock
         self._clock_offset = time.monotonic() - (self._endpointer.now + frames * frame_seconds)
         pending, self._pending = self._pending, self._pending[frames * frame_bytes :]
+        over_echo, self._over_echo = self._over_echo or over_echo, False
+        if not frames:
+            self._over_echo = over_echo
         for index in range(frames):
             frame = pending[index * frame_bytes : (index + 1) * frame_bytes]
             samples = np.frombuffer(frame, dtype="<i2").astype(np.float32) / 32768.0
             probability = self._vad(samples)
             start = self.monotonic(self._endpointer.now)
             events = tuple(self._endpointer.push(frame, probability))
-            yield Frame(probability, events, frame_seconds, start)
+            yield Frame(probability, events, frame_seconds, start, over_echo)
 
     @property
     def in_speech(self) -> bool:

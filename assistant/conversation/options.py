@@ -24,6 +24,10 @@ ECHO_CANCELLED_GAP_MS = 160
 # missed more, interrupted p50 540 -> 560 ms; a fresh canceller at +6 dB, one sentence read 200
 # times: self-interruptions 9 -> 3)
 ECHO_TAIL_MS = 300
+# the canceller heard the user over the echo (its double-talk judgement, ~75 ms before Silero
+# hears them through it): playback is held at once and for this long after, for the VAD to
+# confirm (it did ~40-110 ms later in bench --echo's replies)
+OVER_ECHO_HOLD_MS = 250
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class ConversationOptions:
     # tells (speech goes on: interrupt) or the speech stops (playback goes on); 0: no hold
     barge_in_gap_ms: int = 0  # quieter gaps this short do not end speech over playback
     barge_in_echo_tail_ms: int = 0  # after a hold, speech interrupts only once it lasts this long
+    barge_in_over_echo_hold_ms: int = 0  # the canceller heard the user over the echo: held this
+    # long for the VAD to hear them too; 0: only the VAD holds
     hold_llm_for_first_audio: bool = True  # two cores: let TTS have them for the first sentence
     endpointing: EndpointSettings = field(default_factory=EndpointSettings)
     voices_by_language: tuple[tuple[str, str], ...] = ()  # each turn's voice, by language heard
@@ -63,6 +69,7 @@ class ConversationOptions:
             barge_in_threshold=threshold,
             barge_in_gap_ms=ECHO_CANCELLED_GAP_MS,
             barge_in_echo_tail_ms=ECHO_TAIL_MS,
+            barge_in_over_echo_hold_ms=OVER_ECHO_HOLD_MS,
         )
 
     def first_system_prompt(self, tts: Any) -> str:
@@ -79,6 +86,7 @@ class ConversationOptions:
             hold_ms=self.barge_in_hold_ms,
             gap_ms=self.barge_in_gap_ms,
             echo_tail_ms=self.barge_in_echo_tail_ms,
+            over_echo_hold_ms=self.barge_in_over_echo_hold_ms,
         )
 
     def text_reply_settings(self) -> ReplySettings:
