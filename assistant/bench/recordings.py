@@ -90,7 +90,22 @@ RECORDINGS = ENGLISH.name
 LECTURE = "lecture.wav"  # 60 s of a lecture: other speech for the wake-word benchmark
 
 
-def recordings_dir(store, recordings: RecordingSet = ENGLISH) -> Path | None:
+@dataclass(frozen=True)
+class RecordedWake:
+    """A recording in which a person says a wake word among other speech."""
+
+    name: str  # the catalog entry
+    file: str
+    wake_word: str  # the wake word said (its name: `assistant talk --wake-word`)
+    said_s: tuple[float, float]  # where it is said (seconds; Whisper base's word timestamps)
+
+
+KEYWORD_LIST = RecordedWake("recordings-wake", "porcupine-keywords.wav", "alexa", (7.70, 8.08))
+# Picovoice's "Okay, this is the multi-keyword test for Porcupine. Alexa, Americano, avocado, ...
+# Terminator, Vancouver. Now we're done." (45 s, 21 keywords)
+
+
+def recordings_dir(store, recordings: RecordingSet | RecordedWake = ENGLISH) -> Path | None:
     """Where `recordings` are, if they are pulled (a ModelStore's)."""
     name = recordings.name
     return store.path(name) if store.is_present(store.catalog.get(name)) else None

